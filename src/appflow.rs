@@ -1,0 +1,415 @@
+//! The one place that talks to AppFlow: SDK clients per region and the classification of
+//! every DescribeConnector outcome into a condition reason.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_appflow::Client;
+use aws_sdk_appflow::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_appflow::operation::RequestId;
+
+use crate::mirror::ConnectorConfiguration;
+use crate::reason::Reason;
+
+/// How the operator reaches AppFlow.
+#[derive(Clone, Debug)]
+pub struct AwsSettings {
+    /// Region for objects that name none; `None` leaves it to the AWS configuration chain.
+    pub region: Option<String>,
+    /// Overrides the endpoint (VPC endpoints, the emulator). `AWS_ENDPOINT_URL` and
+    /// `AWS_ENDPOINT_URL_APPFLOW` are honoured by the SDK without this.
+    pub endpoint_url: Option<String>,
+    pub connect_timeout: Duration,
+    /// Limit for one attempt of a call.
+    pub attempt_timeout: Duration,
+    /// Attempts the SDK makes per call; kept small because the controller retries with backoff.
+    pub max_attempts: u32,
+}
+
+impl Default for AwsSettings {
+    fn default() -> Self {
+        Self {
+            region: None,
+            endpoint_url: None,
+            connect_timeout: Duration::from_secs(3),
+            attempt_timeout: Duration::from_secs(10),
+            max_attempts: 2,
+        }
+    }
+}
+
+/// A failed DescribeConnector, classified. The message carries AWS's own words and the
+/// request id, never credentials.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.describe())]
+pub struct DescribeError {
+    pub reason: Reason,
+    /// AWS's error code, when the service sent one.
+    pub code: Option<String>,
+    pub message: String,
+    pub request_id: Option<String>,
+}
+
+impl DescribeError {
+    fn describe(&self) -> String {
+        let mut text = match &self.code {
+            Some(code) => format!("{code}: {}", self.message),
+            None => self.message.clone(),
+        };
+        if let Some(id) = &self.request_id {
+            text.push_str(&format!(" (request id: {id})"));
+        }
+        text
+    }
+
+    fn local(reason: Reason, message: impl Into<String>) -> Self {
+        Self {
+            reason,
+            code: None,
+            message: message.into(),
+            request_id: None,
+        }
+    }
+}
+
+/// Shared AppFlow access: one SDK client per region, built once.
+pub struct AppFlow {
+    base: SdkConfig,
+    clients: Mutex<HashMap<String, Client>>,
+}
+
+impl AppFlow {
+    /// Loads the default credential chain (env, profile, web identity, EKS Pod Identity, IMDS).
+    pub async fn load(settings: &AwsSettings) -> Self {
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(settings.connect_timeout)
+            .operation_attempt_timeout(settings.attempt_timeout)
+            .operation_timeout(
+                settings.attempt_timeout * settings.max_attempts.max(1) + settings.connect_timeout,
+            )
+            .build();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .timeout_config(timeouts)
+            .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts.max(1)));
+        if let Some(region) = &settings.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        if let Some(url) = &settings.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        Self {
+            base: loader.load().await,
+            clients: Mutex::default(),
+        }
+    }
+
+    pub fn default_region(&self) -> Option<&str> {
+        self.base.region().map(Region::as_ref)
+    }
+
+    fn client(&self, region: &str) -> Client {
+        let mut clients = self
+            .clients
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        clients
+            .entry(region.to_owned())
+            .or_insert_with(|| {
+                let config = aws_sdk_appflow::config::Builder::from(&self.base)
+                    .region(Region::new(region.to_owned()))
+                    .build();
+                Client::from_conf(config)
+            })
+            .clone()
+    }
+
+    /// Calls DescribeConnector in `region` (or the default region).
+    pub async fn describe(
+        &self,
+        region: Option<&str>,
+        connector_type: &str,
+        connector_label: Option<&str>,
+    ) -> Result<ConnectorConfiguration, DescribeError> {
+        let Some(region) = region.or(self.default_region()) else {
+            return Err(DescribeError::local(
+                Reason::InvalidRequest,
+                "no AWS region: set spec.region, the operator's --region or AWS_REGION",
+            ));
+        };
+        let response = self
+            .client(region)
+            .describe_connector()
+            .connector_type(connector_type.into())
+            .set_connector_label(connector_label.map(str::to_owned))
+            .send()
+            .await
+            .map_err(|e| classify_sdk_error(&e))?;
+        response
+            .connector_configuration()
+            .map(ConnectorConfiguration::from)
+            .ok_or_else(|| {
+                DescribeError::local(
+                    Reason::InvalidResponse,
+                    "the response has no connectorConfiguration",
+                )
+            })
+    }
+}
+
+/// What an SDK error says, reduced to the facts classification needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// The service answered with an error (or an answer the SDK could not read).
+    Service { status: u16, code: Option<String> },
+    /// No credentials could be loaded from the chain.
+    Credentials,
+    /// The call timed out or never reached the service.
+    Unreachable,
+    /// The response could not be parsed.
+    Unparseable,
+    /// The request could not be built.
+    Construction,
+}
+
+/// Pure: which condition reason a failure gets (the guide's table).
+pub fn classify(failure: &Failure) -> Reason {
+    match failure {
+        Failure::Credentials => Reason::CredentialsUnavailable,
+        Failure::Unreachable => Reason::ServiceUnreachable,
+        Failure::Unparseable => Reason::InvalidResponse,
+        Failure::Construction => Reason::InvalidRequest,
+        Failure::Service { status, code } => {
+            let by_code = code
+                .as_deref()
+                .map(|c| c.split(':').next().unwrap_or(c))
+                .and_then(|code| {
+                    Some(match code {
+                        "ValidationException" | "SerializationException" => Reason::InvalidRequest,
+                        "ResourceNotFoundException" => Reason::ConnectorNotFound,
+                        "AccessDeniedException"
+                        | "UnrecognizedClientException"
+                        | "InvalidSignatureException"
+                        | "SignatureDoesNotMatch"
+                        | "IncompleteSignature"
+                        | "InvalidClientTokenId"
+                        | "MissingAuthenticationTokenException"
+                        | "MissingAuthenticationToken"
+                        | "ExpiredTokenException"
+                        | "ExpiredToken" => Reason::AccessDenied,
+                        "ThrottlingException"
+                        | "Throttling"
+                        | "TooManyRequestsException"
+                        | "RequestLimitExceeded" => Reason::Throttled,
+                        "InternalServerException"
+                        | "InternalFailure"
+                        | "ServiceUnavailable"
+                        | "ServiceUnavailableException" => Reason::ServiceError,
+                        _ => return None,
+                    })
+                });
+            by_code.unwrap_or(match status {
+                401 | 403 => Reason::AccessDenied,
+                429 => Reason::Throttled,
+                400 => Reason::InvalidRequest,
+                404 => Reason::ConnectorNotFound,
+                200..=399 => Reason::InvalidResponse,
+                _ => Reason::ServiceError,
+            })
+        }
+    }
+}
+
+fn is_credentials_error(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if e.downcast_ref::<aws_credential_types::provider::error::CredentialsError>()
+            .is_some()
+        {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}
+
+/// Reduces an SDK error to its facts and classifies it.
+fn classify_sdk_error<E>(
+    error: &SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> DescribeError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let request_id = error.request_id().map(str::to_owned);
+    let (failure, code, message) = match error {
+        _ if is_credentials_error(error) => (
+            Failure::Credentials,
+            None,
+            "no AWS credentials could be loaded from the default chain".to_owned(),
+        ),
+        SdkError::ServiceError(service) => {
+            let status = service.raw().status().as_u16();
+            let code = service.err().code().map(str::to_owned);
+            let message =
+                service
+                    .err()
+                    .message()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| match &code {
+                        Some(_) => "no message".to_owned(),
+                        None => format!(
+                            "unreadable answer from AppFlow (HTTP {status}): {}",
+                            source_chain(service.err())
+                        ),
+                    });
+            (
+                Failure::Service {
+                    status,
+                    code: code.clone(),
+                },
+                code,
+                message,
+            )
+        }
+        SdkError::TimeoutError(_) => (
+            Failure::Unreachable,
+            None,
+            "DescribeConnector timed out".to_owned(),
+        ),
+        SdkError::DispatchFailure(dispatch) => {
+            let what = if dispatch.is_timeout() {
+                "timed out"
+            } else {
+                "failed"
+            };
+            (
+                Failure::Unreachable,
+                None,
+                format!("connection to AppFlow {what}: {}", source_chain(error)),
+            )
+        }
+        SdkError::ResponseError(_) => (
+            Failure::Unparseable,
+            None,
+            format!("unreadable answer from AppFlow: {}", source_chain(error)),
+        ),
+        _ => (
+            Failure::Construction,
+            None,
+            format!("request could not be built: {}", source_chain(error)),
+        ),
+    };
+    DescribeError {
+        reason: classify(&failure),
+        code,
+        message,
+        request_id,
+    }
+}
+
+/// The error and its causes on one line, e.g. "dispatch failure: io error: Connection refused".
+fn source_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![error.to_string()];
+    let mut current = error.source();
+    while let Some(e) = current {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        current = e.source();
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(status: u16, code: Option<&str>) -> Reason {
+        classify(&Failure::Service {
+            status,
+            code: code.map(str::to_owned),
+        })
+    }
+
+    #[test]
+    fn modelled_and_unmodelled_codes() {
+        assert_eq!(
+            service(400, Some("ValidationException")),
+            Reason::InvalidRequest
+        );
+        assert_eq!(
+            service(404, Some("ResourceNotFoundException")),
+            Reason::ConnectorNotFound
+        );
+        assert_eq!(
+            service(500, Some("InternalServerException")),
+            Reason::ServiceError
+        );
+        assert_eq!(
+            service(403, Some("AccessDeniedException")),
+            Reason::AccessDenied
+        );
+        assert_eq!(
+            service(403, Some("UnrecognizedClientException")),
+            Reason::AccessDenied
+        );
+        assert_eq!(
+            service(403, Some("InvalidSignatureException")),
+            Reason::AccessDenied
+        );
+        assert_eq!(
+            service(403, Some("MissingAuthenticationTokenException")),
+            Reason::AccessDenied
+        );
+        assert_eq!(service(400, Some("ThrottlingException")), Reason::Throttled);
+        assert_eq!(
+            service(429, Some("TooManyRequestsException")),
+            Reason::Throttled
+        );
+        assert_eq!(
+            service(400, Some("ValidationException:http://internal.amazon.com/")),
+            Reason::InvalidRequest
+        );
+    }
+
+    #[test]
+    fn unknown_codes_fall_back_to_http_status() {
+        assert_eq!(service(429, Some("SomethingNew")), Reason::Throttled);
+        assert_eq!(service(503, None), Reason::ServiceError);
+        assert_eq!(service(502, Some("BadGateway")), Reason::ServiceError);
+        assert_eq!(service(403, None), Reason::AccessDenied);
+        assert_eq!(
+            service(409, Some("ConflictException")),
+            Reason::ServiceError
+        );
+        assert_eq!(service(200, None), Reason::InvalidResponse);
+    }
+
+    #[test]
+    fn transport_failures() {
+        assert_eq!(
+            classify(&Failure::Credentials),
+            Reason::CredentialsUnavailable
+        );
+        assert_eq!(classify(&Failure::Unreachable), Reason::ServiceUnreachable);
+        assert_eq!(classify(&Failure::Unparseable), Reason::InvalidResponse);
+    }
+
+    #[test]
+    fn message_carries_code_and_request_id() {
+        let error = DescribeError {
+            reason: Reason::Throttled,
+            code: Some("ThrottlingException".into()),
+            message: "Rate exceeded".into(),
+            request_id: Some("abc-123".into()),
+        };
+        assert_eq!(
+            error.to_string(),
+            "ThrottlingException: Rate exceeded (request id: abc-123)"
+        );
+    }
+}

@@ -1,0 +1,147 @@
+//! Command-line interface.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use kube::core::Duration as KubeDuration;
+
+use crate::appflow::AwsSettings;
+use crate::crd::ConnectorType;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "appflow-connector-operator",
+    version,
+    about = "Mirrors Amazon AppFlow DescribeConnector into ConnectorInfo resources"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the controller against the cluster of the current kubeconfig or in-cluster config.
+    Run(RunArgs),
+    /// Print the ConnectorInfo CRD as YAML.
+    Crd,
+    /// Describe one connector and print the status the operator would write
+    /// (exit 0 when Ready would be True, 1 when False, 2 for usage errors).
+    Describe(DescribeArgs),
+    /// Run the AppFlow emulator (DescribeConnector over AWS's wire protocol) for tests and demos.
+    Emulator(EmulatorArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct AwsArgs {
+    /// Region for ConnectorInfos that name none (default: the AWS configuration chain).
+    #[arg(long, env = "APPFLOW_OPERATOR_REGION")]
+    pub region: Option<String>,
+    /// AppFlow endpoint override (VPC endpoint, emulator). AWS_ENDPOINT_URL_APPFLOW also works.
+    #[arg(long, env = "APPFLOW_OPERATOR_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+    /// Timeout of one AppFlow call attempt.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub aws_timeout: std::time::Duration,
+    /// Attempts the AWS SDK makes per call before the controller's own backoff takes over.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub aws_max_attempts: u32,
+}
+
+impl AwsArgs {
+    pub fn settings(&self) -> AwsSettings {
+        AwsSettings {
+            region: self.region.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+            attempt_timeout: self.aws_timeout,
+            max_attempts: self.aws_max_attempts,
+            ..AwsSettings::default()
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    /// Refresh interval for ConnectorInfos that set none (Go duration; 0s = only on change).
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub default_refresh_interval: std::time::Duration,
+    /// Address of the /metrics, /healthz and /readyz server.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    pub metrics_addr: SocketAddr,
+    /// Watch only this namespace (default: all namespaces).
+    #[arg(long, env = "APPFLOW_OPERATOR_WATCH_NAMESPACE")]
+    pub watch_namespace: Option<String>,
+    /// ConnectorInfos reconciled at the same time.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: u16,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct LogArgs {
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Plain, env = "APPFLOW_OPERATOR_LOG_FORMAT")]
+    pub log_format: LogFormat,
+    /// Log filter (tracing EnvFilter syntax), e.g. `info` or `appflow_connector_operator=debug`.
+    #[arg(long, default_value = "info", env = "APPFLOW_OPERATOR_LOG_LEVEL")]
+    pub log_level: String,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Plain,
+    Json,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    Yaml,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct DescribeArgs {
+    /// A ConnectorInfo manifest; its requirements are evaluated too.
+    #[arg(short = 'f', long = "filename", conflicts_with_all = ["connector_type", "connector_label"], required_unless_present = "connector_type")]
+    pub file: Option<PathBuf>,
+    /// Connector type, spelled as AWS spells it (e.g. Salesforce, CustomConnector).
+    #[arg(long, value_parser = parse_connector_type)]
+    pub connector_type: Option<ConnectorType>,
+    /// Label of a custom connector.
+    #[arg(long)]
+    pub connector_label: Option<String>,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Yaml)]
+    pub output: OutputFormat,
+}
+
+#[derive(Args, Debug)]
+pub struct EmulatorArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:4566")]
+    pub listen: SocketAddr,
+    /// YAML or JSON file with custom connectors and faults.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let duration: KubeDuration = text
+        .parse()
+        .map_err(|e| format!("{e} (expected e.g. 30s, 15m, 1h)"))?;
+    duration
+        .try_into()
+        .map_err(|_| "duration must not be negative".to_owned())
+}
+
+fn parse_connector_type(text: &str) -> Result<ConnectorType, String> {
+    text.parse()
+}

@@ -1,0 +1,229 @@
+//! kube-runtime wiring: watch ConnectorInfos, describe, write status, publish events, requeue.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::{Future, StreamExt};
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::events::{Event as KubeEvent, EventType as KubeEventType, Recorder, Reporter};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{PredicateConfig, WatchStreamExt, watcher};
+use kube::{Client, Resource, ResourceExt};
+use rand::Rng;
+use tracing::{debug, info, instrument, warn};
+
+use crate::appflow::AppFlow;
+use crate::backoff::{self, Backoff};
+use crate::crd::ConnectorInfo;
+use crate::metrics::Metrics;
+use crate::reason::{NOT_FOUND_POLL_CAP, Retry};
+use crate::status::{self, EventType, Observation};
+use crate::{Error, Result};
+
+/// The field manager of every status write.
+pub const FIELD_MANAGER: &str = "appflow-connector-operator";
+
+/// What every reconciliation shares.
+pub struct Context {
+    pub client: Client,
+    pub appflow: Arc<AppFlow>,
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+    pub backoff: Backoff,
+    pub default_refresh: Duration,
+}
+
+impl Context {
+    pub fn new(
+        client: Client,
+        appflow: Arc<AppFlow>,
+        metrics: Arc<Metrics>,
+        default_refresh: Duration,
+    ) -> Self {
+        let reporter = Reporter {
+            controller: FIELD_MANAGER.into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            appflow,
+            metrics,
+            backoff: Backoff::default(),
+            default_refresh,
+        }
+    }
+}
+
+/// Describes one ConnectorInfo and writes what was learnt.
+#[instrument(skip_all, fields(object = %format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())))]
+pub async fn reconcile(obj: Arc<ConnectorInfo>, ctx: Arc<Context>) -> Result<Action> {
+    let _timer = ctx.metrics.reconcile_started();
+    let namespace = obj.namespace().ok_or(Error::MissingNamespace)?;
+    let uid = obj.uid().unwrap_or_default();
+    let spec = &obj.spec;
+    let refresh = match spec.refresh_interval {
+        Some(interval) => interval
+            .try_into()
+            .map_err(|_| Error::NegativeRefreshInterval)?,
+        None => ctx.default_refresh,
+    };
+
+    let started = Instant::now();
+    let outcome = ctx
+        .appflow
+        .describe(
+            spec.region.as_deref(),
+            spec.connector_type.as_str(),
+            spec.connector_label.as_deref(),
+        )
+        .await;
+    let call_reason = outcome
+        .as_ref()
+        .map_or_else(|e| e.reason, |_| crate::reason::Reason::Described);
+    ctx.metrics
+        .api_call("DescribeConnector", call_reason, started.elapsed());
+
+    let computed = status::compute(&Observation {
+        generation: obj.metadata.generation,
+        spec,
+        refresh_request: obj.refresh_request(),
+        previous: obj.status.as_ref(),
+        outcome: &outcome,
+        refresh_interval: refresh,
+        now: jiff::Timestamp::now(),
+    });
+
+    if obj.status.as_ref() != Some(&computed.status) {
+        let api: Api<ConnectorInfo> = Api::namespaced(ctx.client.clone(), &namespace);
+        let patch = serde_json::json!({
+            "apiVersion": "appflow.connectorinfo.dev/v1alpha1",
+            "kind": "ConnectorInfo",
+            "status": computed.status,
+        });
+        api.patch_status(
+            &obj.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await
+        .map_err(Error::StatusWrite)?;
+        debug!(reason = %computed.reason, "status written");
+    }
+
+    let reference = obj.object_ref(&());
+    for event in &computed.events {
+        let kube_event = KubeEvent {
+            type_: match event.type_ {
+                EventType::Normal => KubeEventType::Normal,
+                EventType::Warning => KubeEventType::Warning,
+            },
+            reason: event.reason.as_str().into(),
+            note: Some(event.note.chars().take(1000).collect()),
+            action: "DescribeConnector".into(),
+            secondary: None,
+        };
+        if let Err(e) = ctx.recorder.publish(&kube_event, &reference).await {
+            warn!(error = %e, "could not publish event");
+        }
+    }
+
+    let action = match computed.retry() {
+        Retry::Backoff => {
+            let wait = ctx.backoff.next(&uid);
+            info!(reason = %computed.reason, ?wait, "describe failed, retrying with backoff");
+            Action::requeue(wait)
+        }
+        retry => {
+            ctx.backoff.reset(&uid);
+            let unit = rand::rng().random();
+            match retry {
+                Retry::AfterRefresh if !refresh.is_zero() => {
+                    Action::requeue(backoff::jittered(refresh, unit))
+                }
+                Retry::Poll => {
+                    let poll = if refresh.is_zero() {
+                        NOT_FOUND_POLL_CAP
+                    } else {
+                        refresh.min(NOT_FOUND_POLL_CAP)
+                    };
+                    Action::requeue(backoff::jittered(poll, unit))
+                }
+                _ => Action::await_change(),
+            }
+        }
+    };
+    ctx.metrics.reconciled(if computed.is_ready() {
+        "ready"
+    } else {
+        computed.reason.as_str()
+    });
+    Ok(action)
+}
+
+/// Failures of the reconciler itself (status writes, bad objects): per-object backoff.
+pub fn error_policy(obj: Arc<ConnectorInfo>, error: &Error, ctx: Arc<Context>) -> Action {
+    warn!(error = %error, object = %obj.name_any(), "reconcile failed");
+    ctx.metrics.reconciled(error.metric_label());
+    Action::requeue(ctx.backoff.next(&obj.uid().unwrap_or_default()))
+}
+
+/// Passes events only when the spec (generation) or the refresh annotation changed, so the
+/// controller is not woken by its own status writes.
+fn spec_or_refresh(obj: &ConnectorInfo) -> Option<u64> {
+    let mut hasher = DefaultHasher::new();
+    obj.metadata.generation.hash(&mut hasher);
+    obj.refresh_request().hash(&mut hasher);
+    Some(hasher.finish())
+}
+
+/// Settings of the controller loop.
+pub struct RunSettings {
+    pub watch_namespace: Option<String>,
+    pub concurrency: u16,
+}
+
+/// Runs the controller until `shutdown` resolves. `ready` turns true once the cache is
+/// filled; `store_out` receives the cache for metrics.
+pub async fn run(
+    ctx: Arc<Context>,
+    settings: RunSettings,
+    ready: Arc<AtomicBool>,
+    store_out: impl FnOnce(Store<ConnectorInfo>),
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let api: Api<ConnectorInfo> = match &settings.watch_namespace {
+        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
+        None => Api::all(ctx.client.clone()),
+    };
+    let (reader, writer) = reflector::store();
+    store_out(reader.clone());
+    let stream = watcher(api, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(spec_or_refresh, PredicateConfig::default());
+
+    let ready_reader = reader.clone();
+    tokio::spawn(async move {
+        if ready_reader.wait_until_ready().await.is_ok() {
+            ready.store(true, Ordering::Relaxed);
+            info!("cache synced, controller ready");
+        }
+    });
+
+    Controller::for_stream(stream, reader)
+        .with_config(ControllerConfig::default().concurrency(settings.concurrency))
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                debug!(error = %e, "controller event");
+            }
+        })
+        .await;
+    info!("controller stopped");
+}

@@ -1,0 +1,170 @@
+//! Prometheus metrics, named as the design guide lists them.
+
+use std::time::{Duration, Instant};
+
+use kube::runtime::reflector::Store;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::crd::ConnectorInfo;
+use crate::reason::Reason;
+use crate::status;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    operation: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabels {
+    operation: &'static str,
+}
+
+#[derive(Clone)]
+pub struct Metrics {
+    reconciliations: Family<ResultLabels, Counter>,
+    reconcile_duration: Histogram,
+    api_calls: Family<CallLabels, Counter>,
+    api_duration: Family<OperationLabels, Histogram>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            reconciliations: Family::default(),
+            reconcile_duration: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
+            api_calls: Family::default(),
+            api_duration: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.005, 2.0, 14))
+            }),
+        }
+    }
+}
+
+impl Metrics {
+    /// Registers everything under the `appflow_connector_operator` prefix, plus a gauge of
+    /// conditions computed from the controller's cache at scrape time.
+    pub fn register(&self, registry: &mut Registry, store: Store<ConnectorInfo>) {
+        let sub = registry.sub_registry_with_prefix("appflow_connector_operator");
+        sub.register(
+            "reconciliations",
+            "Reconciliations by result",
+            self.reconciliations.clone(),
+        );
+        sub.register(
+            "reconcile_duration_seconds",
+            "Duration of one reconciliation",
+            self.reconcile_duration.clone(),
+        );
+        sub.register(
+            "appflow_api_calls",
+            "AppFlow API calls by operation and outcome",
+            self.api_calls.clone(),
+        );
+        sub.register(
+            "appflow_api_duration_seconds",
+            "Duration of AppFlow API calls",
+            self.api_duration.clone(),
+        );
+        sub.register_collector(Box::new(ConditionGauge { store }));
+    }
+
+    /// Starts timing a reconciliation; the duration is recorded when the guard drops.
+    pub fn reconcile_started(&self) -> ReconcileTimer<'_> {
+        ReconcileTimer {
+            metrics: self,
+            start: Instant::now(),
+        }
+    }
+
+    pub fn reconciled(&self, result: &'static str) {
+        self.reconciliations
+            .get_or_create(&ResultLabels { result })
+            .inc();
+    }
+
+    pub fn api_call(&self, operation: &'static str, outcome: Reason, took: Duration) {
+        self.api_calls
+            .get_or_create(&CallLabels {
+                operation,
+                outcome: outcome.as_str(),
+            })
+            .inc();
+        self.api_duration
+            .get_or_create(&OperationLabels { operation })
+            .observe(took.as_secs_f64());
+    }
+}
+
+pub struct ReconcileTimer<'a> {
+    metrics: &'a Metrics,
+    start: Instant,
+}
+
+impl Drop for ReconcileTimer<'_> {
+    fn drop(&mut self) {
+        self.metrics
+            .reconcile_duration
+            .observe(self.start.elapsed().as_secs_f64());
+    }
+}
+
+/// `connectorinfos{condition,status}`: counted from the cache, so deleted objects vanish.
+#[derive(Debug)]
+struct ConditionGauge {
+    store: Store<ConnectorInfo>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, Ord, PartialOrd, EncodeLabelSet)]
+struct ConditionLabels {
+    condition: String,
+    status: String,
+}
+
+impl Collector for ConditionGauge {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let mut counts = std::collections::BTreeMap::<ConditionLabels, i64>::new();
+        for object in self.store.state() {
+            let Some(status) = &object.status else {
+                continue;
+            };
+            for type_ in [
+                status::READY,
+                status::SYNCED,
+                status::REQUIREMENTS_MET,
+                status::RECONCILING,
+                status::STALLED,
+            ] {
+                if let Some(c) = status::condition(status, type_) {
+                    *counts
+                        .entry(ConditionLabels {
+                            condition: type_.into(),
+                            status: c.status.clone(),
+                        })
+                        .or_default() += 1;
+                }
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "connectorinfos",
+            "ConnectorInfo objects by condition and status",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        for (labels, count) in counts {
+            ConstGauge::new(count).encode(family.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,122 @@
+//! The reasons conditions carry, and how each outcome is retried (the guide's table).
+
+use std::time::Duration;
+
+/// Condition reasons, spelled exactly as in the design guide.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reason {
+    Described,
+    InvalidRequest,
+    ConnectorNotFound,
+    AccessDenied,
+    Throttled,
+    ServiceError,
+    CredentialsUnavailable,
+    ServiceUnreachable,
+    InvalidResponse,
+    RequirementsNotMet,
+}
+
+/// When to describe again after an outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retry {
+    /// After the refresh interval (with jitter); never when the interval is zero.
+    AfterRefresh,
+    /// Only when the spec or the refresh annotation changes.
+    OnChange,
+    /// Poll at min(refresh interval, 5 minutes): the connector may appear later.
+    Poll,
+    /// Per-object exponential backoff.
+    Backoff,
+}
+
+/// The longest a missing connector waits before it is looked up again.
+pub const NOT_FOUND_POLL_CAP: Duration = Duration::from_secs(300);
+
+impl Reason {
+    pub const ALL: [Reason; 10] = [
+        Reason::Described,
+        Reason::InvalidRequest,
+        Reason::ConnectorNotFound,
+        Reason::AccessDenied,
+        Reason::Throttled,
+        Reason::ServiceError,
+        Reason::CredentialsUnavailable,
+        Reason::ServiceUnreachable,
+        Reason::InvalidResponse,
+        Reason::RequirementsNotMet,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Described => "Described",
+            Reason::InvalidRequest => "InvalidRequest",
+            Reason::ConnectorNotFound => "ConnectorNotFound",
+            Reason::AccessDenied => "AccessDenied",
+            Reason::Throttled => "Throttled",
+            Reason::ServiceError => "ServiceError",
+            Reason::CredentialsUnavailable => "CredentialsUnavailable",
+            Reason::ServiceUnreachable => "ServiceUnreachable",
+            Reason::InvalidResponse => "InvalidResponse",
+            Reason::RequirementsNotMet => "RequirementsNotMet",
+        }
+    }
+
+    pub fn retry(self) -> Retry {
+        match self {
+            Reason::Described | Reason::RequirementsNotMet => Retry::AfterRefresh,
+            Reason::InvalidRequest => Retry::OnChange,
+            Reason::ConnectorNotFound => Retry::Poll,
+            Reason::AccessDenied
+            | Reason::Throttled
+            | Reason::ServiceError
+            | Reason::CredentialsUnavailable
+            | Reason::ServiceUnreachable
+            | Reason::InvalidResponse => Retry::Backoff,
+        }
+    }
+
+    /// Progress needs a human (kstatus `Failed`).
+    pub fn is_stalled(self) -> bool {
+        matches!(
+            self,
+            Reason::InvalidRequest | Reason::ConnectorNotFound | Reason::RequirementsNotMet
+        )
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_table_matches_guide() {
+        use Reason::*;
+        let expected = [
+            (Described, Retry::AfterRefresh),
+            (InvalidRequest, Retry::OnChange),
+            (ConnectorNotFound, Retry::Poll),
+            (AccessDenied, Retry::Backoff),
+            (Throttled, Retry::Backoff),
+            (ServiceError, Retry::Backoff),
+            (CredentialsUnavailable, Retry::Backoff),
+            (ServiceUnreachable, Retry::Backoff),
+            (InvalidResponse, Retry::Backoff),
+            (RequirementsNotMet, Retry::AfterRefresh),
+        ];
+        for (reason, retry) in expected {
+            assert_eq!(reason.retry(), retry, "{reason}");
+        }
+        let stalled: Vec<_> = Reason::ALL.into_iter().filter(|r| r.is_stalled()).collect();
+        assert_eq!(
+            stalled,
+            [InvalidRequest, ConnectorNotFound, RequirementsNotMet]
+        );
+    }
+}

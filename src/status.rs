@@ -1,0 +1,542 @@
+//! Pure: (spec, describe outcome, previous status, now) -> new status + the events to emit.
+//!
+//! Conditions are merged into the previous ones, so `lastTransitionTime` only moves when a
+//! condition's status flips, and nothing here knows about Kubernetes clients or AWS calls.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+use crate::appflow::DescribeError;
+use crate::crd::{ConnectorInfoSpec, ConnectorInfoStatus};
+use crate::mirror::ConnectorConfiguration;
+use crate::reason::{Reason, Retry};
+use crate::requirements;
+
+pub const READY: &str = "Ready";
+pub const SYNCED: &str = "Synced";
+pub const REQUIREMENTS_MET: &str = "RequirementsMet";
+pub const RECONCILING: &str = "Reconciling";
+pub const STALLED: &str = "Stalled";
+
+/// Everything the status depends on.
+pub struct Observation<'a> {
+    pub generation: Option<i64>,
+    pub spec: &'a ConnectorInfoSpec,
+    /// The refresh annotation's current value.
+    pub refresh_request: Option<&'a str>,
+    pub previous: Option<&'a ConnectorInfoStatus>,
+    pub outcome: &'a Result<ConnectorConfiguration, DescribeError>,
+    pub refresh_interval: Duration,
+    pub now: Timestamp,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventType {
+    Normal,
+    Warning,
+}
+
+/// A Kubernetes Event to publish: only for transitions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub type_: EventType,
+    pub reason: Reason,
+    pub note: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Computed {
+    pub status: ConnectorInfoStatus,
+    pub events: Vec<Event>,
+    /// The reason that decides when to describe again.
+    pub reason: Reason,
+}
+
+impl Computed {
+    pub fn retry(&self) -> Retry {
+        self.reason.retry()
+    }
+
+    pub fn is_ready(&self) -> bool {
+        condition(&self.status, READY).is_some_and(|c| c.status == "True")
+    }
+}
+
+/// Finds a condition by type.
+pub fn condition<'a>(status: &'a ConnectorInfoStatus, type_: &str) -> Option<&'a Condition> {
+    status.conditions.iter().find(|c| c.type_ == type_)
+}
+
+pub fn compute(obs: &Observation) -> Computed {
+    let previous = obs.previous.cloned().unwrap_or_default();
+    let mut status = previous.clone();
+    status.observed_generation = obs.generation;
+    status.last_handled_refresh = obs.refresh_request.map(str::to_owned);
+
+    let mut set = ConditionSetter {
+        conditions: &mut status.conditions,
+        generation: obs.generation,
+        now: obs.now,
+    };
+    let reason = match obs.outcome {
+        Ok(config) => {
+            let missing = obs
+                .spec
+                .requirements
+                .as_ref()
+                .map(|r| requirements::missing(r, config))
+                .unwrap_or_default();
+            let described = format!(
+                "DescribeConnector returned the configuration of {}",
+                connector_name(obs.spec)
+            );
+            set.apply(SYNCED, true, Reason::Described, &described);
+            set.apply(RECONCILING, false, Reason::Described, &described);
+            if missing.is_empty() {
+                set.apply(
+                    REQUIREMENTS_MET,
+                    true,
+                    Reason::Described,
+                    "All requirements are met",
+                );
+                set.apply(READY, true, Reason::Described, &described);
+                set.apply(STALLED, false, Reason::Described, &described);
+            } else {
+                let message = format!("Requirements not met: {}", missing.join("; "));
+                set.apply(
+                    REQUIREMENTS_MET,
+                    false,
+                    Reason::RequirementsNotMet,
+                    &message,
+                );
+                set.apply(READY, false, Reason::RequirementsNotMet, &message);
+                set.apply(STALLED, true, Reason::RequirementsNotMet, &message);
+            }
+            if should_move_sync_time(obs, &previous, config) {
+                status.last_synced_time = Some(Time(obs.now));
+            }
+            status.auth_modes = requirements::auth_modes(config);
+            status.connector_configuration = Some(config.clone());
+            if missing.is_empty() {
+                Reason::Described
+            } else {
+                Reason::RequirementsNotMet
+            }
+        }
+        Err(error) => {
+            let message = error.to_string();
+            set.apply(SYNCED, false, error.reason, &message);
+            set.apply(READY, false, error.reason, &message);
+            let retrying = error.reason.retry() == Retry::Backoff;
+            set.apply(RECONCILING, retrying, error.reason, &message);
+            set.apply(STALLED, error.reason.is_stalled(), error.reason, &message);
+            // Requirements judged for this generation stay valid; otherwise they are unknown
+            // until a describe succeeds. The last good configuration is left as it was.
+            let judged = condition(&previous, REQUIREMENTS_MET)
+                .is_some_and(|c| c.observed_generation == obs.generation && c.status != "Unknown");
+            if !judged {
+                set.apply_status(
+                    REQUIREMENTS_MET,
+                    "Unknown",
+                    "AwaitingDescribe",
+                    "Requirements are checked once DescribeConnector succeeds",
+                );
+            }
+            error.reason
+        }
+    };
+    status.conditions.sort_by_key(|c| condition_order(&c.type_));
+
+    let events = transitions(&previous, &status);
+    Computed {
+        status,
+        events,
+        reason,
+    }
+}
+
+fn connector_name(spec: &ConnectorInfoSpec) -> String {
+    match &spec.connector_label {
+        Some(label) => format!("{} {label}", spec.connector_type),
+        None => spec.connector_type.to_string(),
+    }
+}
+
+/// `lastSyncedTime` records a meaningful sync, not every loop: the first success, a changed
+/// configuration or spec, a recovery, a forced refresh, or a refresh interval gone by
+/// (less the jitter, so a slightly early requeue still counts).
+fn should_move_sync_time(
+    obs: &Observation,
+    previous: &ConnectorInfoStatus,
+    config: &ConnectorConfiguration,
+) -> bool {
+    let Some(Time(last)) = previous.last_synced_time else {
+        return true;
+    };
+    let recovered = condition(previous, SYNCED).is_none_or(|c| c.status != "True");
+    let spec_changed = previous.observed_generation != obs.generation;
+    let forced = obs.refresh_request.is_some()
+        && obs.refresh_request != previous.last_handled_refresh.as_deref();
+    let changed = previous.connector_configuration.as_ref() != Some(config);
+    let elapsed = obs.now.duration_since(last).unsigned_abs();
+    let due = !obs.refresh_interval.is_zero() && elapsed >= obs.refresh_interval.mul_f64(0.9);
+    recovered || spec_changed || forced || changed || due
+}
+
+fn condition_order(type_: &str) -> usize {
+    [READY, SYNCED, REQUIREMENTS_MET, RECONCILING, STALLED]
+        .iter()
+        .position(|t| *t == type_)
+        .unwrap_or(usize::MAX)
+}
+
+struct ConditionSetter<'a> {
+    conditions: &'a mut Vec<Condition>,
+    generation: Option<i64>,
+    now: Timestamp,
+}
+
+impl ConditionSetter<'_> {
+    fn apply(&mut self, type_: &str, status: bool, reason: Reason, message: &str) {
+        self.apply_status(
+            type_,
+            if status { "True" } else { "False" },
+            reason.as_str(),
+            message,
+        );
+    }
+
+    /// Merges one condition: `lastTransitionTime` is kept unless the status flips.
+    fn apply_status(&mut self, type_: &str, status: &str, reason: &str, message: &str) {
+        let transition_time = match self.conditions.iter().find(|c| c.type_ == type_) {
+            Some(old) if old.status == status => old.last_transition_time.clone(),
+            _ => Time(self.now),
+        };
+        let new = Condition {
+            type_: type_.to_owned(),
+            status: status.to_owned(),
+            reason: reason.to_owned(),
+            message: message.to_owned(),
+            observed_generation: self.generation,
+            last_transition_time: transition_time,
+        };
+        match self.conditions.iter_mut().find(|c| c.type_ == type_) {
+            Some(slot) => *slot = new,
+            None => self.conditions.push(new),
+        }
+    }
+}
+
+/// Events for transitions between the previous and the new status, never for steady states.
+fn transitions(previous: &ConnectorInfoStatus, new: &ConnectorInfoStatus) -> Vec<Event> {
+    let mut events = Vec::new();
+    let old_synced = condition(previous, SYNCED);
+    if let Some(synced) = condition(new, SYNCED) {
+        let same =
+            old_synced.is_some_and(|o| o.status == synced.status && o.reason == synced.reason);
+        if !same {
+            let reason = Reason::ALL
+                .into_iter()
+                .find(|r| r.as_str() == synced.reason)
+                .unwrap_or(Reason::ServiceError);
+            let type_ = if synced.status == "True" {
+                EventType::Normal
+            } else {
+                EventType::Warning
+            };
+            events.push(Event {
+                type_,
+                reason,
+                note: synced.message.clone(),
+            });
+        }
+    }
+    if let Some(met) = condition(new, REQUIREMENTS_MET) {
+        let was_false = condition(previous, REQUIREMENTS_MET).is_some_and(|o| o.status == "False");
+        if met.status == "False" && !was_false {
+            events.push(Event {
+                type_: EventType::Warning,
+                reason: Reason::RequirementsNotMet,
+                note: met.message.clone(),
+            });
+        }
+    }
+    events
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::{AuthMode, ConnectorType, Requirements};
+    use crate::mirror::AuthenticationConfig;
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn spec(requirements: Option<Requirements>) -> ConnectorInfoSpec {
+        ConnectorInfoSpec {
+            connector_type: ConnectorType::Salesforce,
+            connector_label: None,
+            region: None,
+            refresh_interval: None,
+            requirements,
+        }
+    }
+
+    fn oauth_config() -> ConnectorConfiguration {
+        ConnectorConfiguration {
+            connector_type: Some("Salesforce".into()),
+            can_use_as_source: true,
+            authentication_config: Some(AuthenticationConfig {
+                is_oauth2_supported: true,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + secs).unwrap()
+    }
+
+    fn failure(reason: Reason) -> DescribeError {
+        DescribeError {
+            reason,
+            code: Some("SomeException".into()),
+            message: "AWS said no".into(),
+            request_id: Some("req-1".into()),
+        }
+    }
+
+    struct Run {
+        spec: ConnectorInfoSpec,
+        generation: i64,
+        refresh: Option<String>,
+        status: Option<ConnectorInfoStatus>,
+    }
+
+    impl Run {
+        fn new(spec: ConnectorInfoSpec) -> Self {
+            Run {
+                spec,
+                generation: 1,
+                refresh: None,
+                status: None,
+            }
+        }
+
+        fn step(
+            &mut self,
+            outcome: Result<ConnectorConfiguration, DescribeError>,
+            now: Timestamp,
+        ) -> Computed {
+            let computed = compute(&Observation {
+                generation: Some(self.generation),
+                spec: &self.spec,
+                refresh_request: self.refresh.as_deref(),
+                previous: self.status.as_ref(),
+                outcome: &outcome,
+                refresh_interval: HOUR,
+                now,
+            });
+            self.status = Some(computed.status.clone());
+            computed
+        }
+    }
+
+    fn cond<'a>(c: &'a Computed, t: &str) -> (&'a str, &'a str) {
+        let c = condition(&c.status, t).unwrap_or_else(|| panic!("no {t}"));
+        (c.status.as_str(), c.reason.as_str())
+    }
+
+    #[test]
+    fn success_with_requirements_met_is_ready() {
+        let req = Requirements {
+            auth_modes: vec![AuthMode::OAuth2],
+            ..Default::default()
+        };
+        let c = Run::new(spec(Some(req))).step(Ok(oauth_config()), at(0));
+        assert!(c.is_ready());
+        assert_eq!(cond(&c, READY), ("True", "Described"));
+        assert_eq!(cond(&c, SYNCED), ("True", "Described"));
+        assert_eq!(cond(&c, REQUIREMENTS_MET), ("True", "Described"));
+        assert_eq!(cond(&c, RECONCILING), ("False", "Described"));
+        assert_eq!(cond(&c, STALLED), ("False", "Described"));
+        assert_eq!(c.status.auth_modes, [AuthMode::OAuth2]);
+        assert_eq!(c.status.observed_generation, Some(1));
+        assert_eq!(c.status.last_synced_time, Some(Time(at(0))));
+        assert_eq!(c.status.connector_configuration, Some(oauth_config()));
+        assert_eq!(c.retry(), Retry::AfterRefresh);
+        assert!(
+            c.status
+                .conditions
+                .iter()
+                .all(|c| c.observed_generation == Some(1))
+        );
+        assert_eq!(
+            c.events,
+            [Event {
+                type_: EventType::Normal,
+                reason: Reason::Described,
+                note: "DescribeConnector returned the configuration of Salesforce".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn unmet_requirements_name_each_and_stall() {
+        let req = Requirements {
+            auth_modes: vec![AuthMode::Basic, AuthMode::ApiKey],
+            ..Default::default()
+        };
+        let c = Run::new(spec(Some(req))).step(Ok(oauth_config()), at(0));
+        assert!(!c.is_ready());
+        assert_eq!(cond(&c, READY), ("False", "RequirementsNotMet"));
+        assert_eq!(cond(&c, SYNCED), ("True", "Described"));
+        assert_eq!(cond(&c, REQUIREMENTS_MET), ("False", "RequirementsNotMet"));
+        assert_eq!(cond(&c, STALLED), ("True", "RequirementsNotMet"));
+        let message = &condition(&c.status, READY).unwrap().message;
+        assert!(
+            message.contains("auth mode Basic") && message.contains("auth mode ApiKey"),
+            "{message}"
+        );
+        assert_eq!(c.retry(), Retry::AfterRefresh);
+        let reasons: Vec<_> = c.events.iter().map(|e| (e.type_, e.reason)).collect();
+        assert_eq!(
+            reasons,
+            [
+                (EventType::Normal, Reason::Described),
+                (EventType::Warning, Reason::RequirementsNotMet)
+            ]
+        );
+    }
+
+    #[test]
+    fn every_failure_reason_maps_to_conditions() {
+        for reason in Reason::ALL
+            .into_iter()
+            .filter(|r| !matches!(r, Reason::Described | Reason::RequirementsNotMet))
+        {
+            let c = Run::new(spec(None)).step(Err(failure(reason)), at(0));
+            assert_eq!(cond(&c, READY), ("False", reason.as_str()));
+            assert_eq!(cond(&c, SYNCED), ("False", reason.as_str()));
+            assert_eq!(cond(&c, REQUIREMENTS_MET), ("Unknown", "AwaitingDescribe"));
+            let backoff = reason.retry() == Retry::Backoff;
+            assert_eq!(
+                cond(&c, RECONCILING).0,
+                if backoff { "True" } else { "False" },
+                "{reason}"
+            );
+            assert_eq!(
+                cond(&c, STALLED).0,
+                if backoff { "False" } else { "True" },
+                "{reason}"
+            );
+            let message = &condition(&c.status, SYNCED).unwrap().message;
+            assert!(
+                message.contains("AWS said no") && message.contains("req-1"),
+                "{message}"
+            );
+            assert_eq!(c.reason, reason);
+            assert_eq!(c.events.len(), 1);
+            assert_eq!(c.events[0].type_, EventType::Warning);
+            assert_eq!(c.events[0].reason, reason);
+            assert!(c.status.connector_configuration.is_none());
+        }
+    }
+
+    #[test]
+    fn failure_after_success_keeps_last_good_configuration() {
+        let mut run = Run::new(spec(None));
+        let good = run.step(Ok(oauth_config()), at(0));
+        let bad = run.step(Err(failure(Reason::Throttled)), at(60));
+        assert_eq!(
+            bad.status.connector_configuration,
+            good.status.connector_configuration
+        );
+        assert_eq!(bad.status.auth_modes, good.status.auth_modes);
+        assert_eq!(bad.status.last_synced_time, good.status.last_synced_time);
+        // judged for this generation: still valid
+        assert_eq!(cond(&bad, REQUIREMENTS_MET), ("True", "Described"));
+        assert_eq!(cond(&bad, READY), ("False", "Throttled"));
+        let ready = condition(&bad.status, READY).unwrap();
+        assert_eq!(ready.last_transition_time, Time(at(60)));
+    }
+
+    #[test]
+    fn recovery_is_ready_again_with_one_normal_event() {
+        let mut run = Run::new(spec(None));
+        run.step(Err(failure(Reason::ServiceError)), at(0));
+        let again = run.step(Err(failure(Reason::ServiceError)), at(5));
+        assert!(
+            again.events.is_empty(),
+            "same failure twice is not a transition"
+        );
+        let ok = run.step(Ok(oauth_config()), at(10));
+        assert!(ok.is_ready());
+        assert_eq!(ok.events.len(), 1);
+        assert_eq!(ok.events[0].type_, EventType::Normal);
+    }
+
+    #[test]
+    fn unchanged_success_changes_nothing() {
+        let mut run = Run::new(spec(None));
+        let first = run.step(Ok(oauth_config()), at(0));
+        let second = run.step(Ok(oauth_config()), at(600));
+        assert_eq!(
+            first.status, second.status,
+            "no write and no lastTransitionTime churn"
+        );
+        assert!(second.events.is_empty());
+    }
+
+    #[test]
+    fn sync_time_moves_after_refresh_interval_or_change() {
+        let mut run = Run::new(spec(None));
+        run.step(Ok(oauth_config()), at(0));
+        let due = run.step(Ok(oauth_config()), at(3300));
+        assert_eq!(
+            due.status.last_synced_time,
+            Some(Time(at(3300))),
+            "within jitter of the interval"
+        );
+        let mut changed_config = oauth_config();
+        changed_config.connector_version = Some("2".into());
+        let changed = run.step(Ok(changed_config), at(3400));
+        assert_eq!(changed.status.last_synced_time, Some(Time(at(3400))));
+        let ready = condition(&changed.status, READY).unwrap();
+        assert_eq!(
+            ready.last_transition_time,
+            Time(at(0)),
+            "status never flipped"
+        );
+    }
+
+    #[test]
+    fn refresh_annotation_moves_sync_time_once() {
+        let mut run = Run::new(spec(None));
+        run.step(Ok(oauth_config()), at(0));
+        run.refresh = Some("now-1".into());
+        let forced = run.step(Ok(oauth_config()), at(10));
+        assert_eq!(forced.status.last_synced_time, Some(Time(at(10))));
+        assert_eq!(forced.status.last_handled_refresh.as_deref(), Some("now-1"));
+        let again = run.step(Ok(oauth_config()), at(20));
+        assert_eq!(again.status.last_synced_time, Some(Time(at(10))));
+    }
+
+    #[test]
+    fn new_generation_resets_requirements_judgement_on_failure() {
+        let req = Requirements {
+            auth_modes: vec![AuthMode::OAuth2],
+            ..Default::default()
+        };
+        let mut run = Run::new(spec(Some(req)));
+        run.step(Ok(oauth_config()), at(0));
+        run.generation = 2;
+        let c = run.step(Err(failure(Reason::AccessDenied)), at(10));
+        assert_eq!(cond(&c, REQUIREMENTS_MET), ("Unknown", "AwaitingDescribe"));
+        assert_eq!(c.status.observed_generation, Some(2));
+        assert_eq!(c.status.connector_configuration, Some(oauth_config()));
+    }
+}
