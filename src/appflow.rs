@@ -85,24 +85,33 @@ pub struct AppFlow {
 impl AppFlow {
     /// Loads the default credential chain (env, profile, web identity, EKS Pod Identity, IMDS).
     pub async fn load(settings: &AwsSettings) -> Self {
+        Self::from_sdk_config(Self::loader(settings).load().await)
+    }
+
+    /// The SDK configuration loader with the operator's timeouts, retries, region and
+    /// endpoint applied; callers may add to it (tests give static credentials).
+    pub fn loader(settings: &AwsSettings) -> aws_config::ConfigLoader {
+        let attempts = settings.max_attempts.max(1);
         let timeouts = TimeoutConfig::builder()
             .connect_timeout(settings.connect_timeout)
             .operation_attempt_timeout(settings.attempt_timeout)
-            .operation_timeout(
-                settings.attempt_timeout * settings.max_attempts.max(1) + settings.connect_timeout,
-            )
+            .operation_timeout(settings.attempt_timeout * attempts + settings.connect_timeout)
             .build();
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .timeout_config(timeouts)
-            .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts.max(1)));
+            .retry_config(RetryConfig::standard().with_max_attempts(attempts));
         if let Some(region) = &settings.region {
             loader = loader.region(Region::new(region.clone()));
         }
         if let Some(url) = &settings.endpoint_url {
             loader = loader.endpoint_url(url);
         }
+        loader
+    }
+
+    pub fn from_sdk_config(base: SdkConfig) -> Self {
         Self {
-            base: loader.load().await,
+            base,
             clients: Mutex::default(),
         }
     }

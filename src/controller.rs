@@ -59,8 +59,19 @@ impl Context {
 }
 
 /// Describes one ConnectorInfo and writes what was learnt.
-#[instrument(skip_all, fields(object = %format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())))]
 pub async fn reconcile(obj: Arc<ConnectorInfo>, ctx: Arc<Context>) -> Result<Action> {
+    Ok(match reconcile_once(obj, ctx).await? {
+        Some(wait) => Action::requeue(wait),
+        None => Action::await_change(),
+    })
+}
+
+/// One reconciliation; returns when to describe again (`None`: only on change).
+#[instrument(skip_all, fields(object = %format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())))]
+pub async fn reconcile_once(
+    obj: Arc<ConnectorInfo>,
+    ctx: Arc<Context>,
+) -> Result<Option<Duration>> {
     let _timer = ctx.metrics.reconcile_started();
     let namespace = obj.namespace().ok_or(Error::MissingNamespace)?;
     let uid = obj.uid().unwrap_or_default();
@@ -131,28 +142,26 @@ pub async fn reconcile(obj: Arc<ConnectorInfo>, ctx: Arc<Context>) -> Result<Act
         }
     }
 
-    let action = match computed.retry() {
+    let next = match computed.retry() {
         Retry::Backoff => {
             let wait = ctx.backoff.next(&uid);
             info!(reason = %computed.reason, ?wait, "describe failed, retrying with backoff");
-            Action::requeue(wait)
+            Some(wait)
         }
         retry => {
             ctx.backoff.reset(&uid);
             let unit = rand::rng().random();
             match retry {
-                Retry::AfterRefresh if !refresh.is_zero() => {
-                    Action::requeue(backoff::jittered(refresh, unit))
-                }
+                Retry::AfterRefresh if !refresh.is_zero() => Some(backoff::jittered(refresh, unit)),
                 Retry::Poll => {
                     let poll = if refresh.is_zero() {
                         NOT_FOUND_POLL_CAP
                     } else {
                         refresh.min(NOT_FOUND_POLL_CAP)
                     };
-                    Action::requeue(backoff::jittered(poll, unit))
+                    Some(backoff::jittered(poll, unit))
                 }
-                _ => Action::await_change(),
+                _ => None,
             }
         }
     };
@@ -161,7 +170,7 @@ pub async fn reconcile(obj: Arc<ConnectorInfo>, ctx: Arc<Context>) -> Result<Act
     } else {
         computed.reason.as_str()
     });
-    Ok(action)
+    Ok(next)
 }
 
 /// Failures of the reconciler itself (status writes, bad objects): per-object backoff.

@@ -204,38 +204,30 @@ async fn run_describe(args: DescribeArgs) -> ExitCode {
 }
 
 async fn run_emulator(args: EmulatorArgs) -> ExitCode {
-    #[cfg(any())]
-    {
-        init_logging(&args.log);
-        let data = match &args.data {
-            Some(path) => match appflow_emulator::EmulatorData::from_file(path) {
-                Ok(data) => data,
-                Err(e) => {
-                    error!(error = %e, "cannot load emulator data");
-                    return ExitCode::from(USAGE);
-                }
-            },
-            None => appflow_emulator::EmulatorData::default(),
-        };
-        let listener = match tokio::net::TcpListener::bind(args.listen).await {
-            Ok(l) => l,
+    init_logging(&args.log);
+    let data = match &args.data {
+        Some(path) => match appflow_emulator::EmulatorData::from_file(path) {
+            Ok(data) => data,
             Err(e) => {
-                error!(error = %e, addr = %args.listen, "cannot listen");
-                return ExitCode::FAILURE;
+                error!(error = %e, "cannot load emulator data");
+                return ExitCode::from(USAGE);
             }
-        };
-        info!(addr = %args.listen, "AppFlow emulator listening");
-        match appflow_emulator::serve(listener, data, shutdown_signal()).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                error!(error = %e, "emulator failed");
-                ExitCode::FAILURE
-            }
+        },
+        None => appflow_emulator::EmulatorData::default(),
+    };
+    let listener = match tokio::net::TcpListener::bind(args.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            error!(error = %e, addr = %args.listen, "cannot listen");
+            return ExitCode::FAILURE;
         }
-    }
-    #[allow(unreachable_code)]
-    {
-        let _ = args;
-        ExitCode::FAILURE
+    };
+    info!(addr = %args.listen, "AppFlow emulator listening");
+    match appflow_emulator::serve(listener, data, shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!(error = %e, "emulator failed");
+            ExitCode::FAILURE
+        }
     }
 }

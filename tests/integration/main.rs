@@ -1,0 +1,8 @@
+//! One integration-test binary: the real AWS SDK and the `describe` process against the AppFlow
+//! emulator, `reconcile` against a mocked API server, and the end-to-end suite against a real
+//! kube-apiserver.
+
+mod describe_cli;
+mod reconcile_mock;
+mod sdk;
+mod support;

@@ -1,0 +1,175 @@
+//! The real aws-sdk-appflow client, through the operator's access layer, against the emulator
+//! over HTTP: every outcome maps to its reason.
+
+use std::time::Duration;
+
+use appflow_connector_operator::reason::Reason;
+use serde_json::json;
+
+use crate::support::{DATA, Emulator};
+
+#[tokio::test]
+async fn vended_connector_is_described_faithfully() {
+    let emulator = Emulator::start(DATA).await;
+    let appflow = emulator.appflow(emulator.settings()).await;
+    let config = appflow
+        .describe(None, "Salesforce", None)
+        .await
+        .expect("describe");
+    assert_eq!(config.connector_type.as_deref(), Some("Salesforce"));
+    let auth = config.authentication_config.as_ref().expect("auth config");
+    assert!(auth.is_oauth2_supported);
+    let salesforce = config
+        .connector_metadata
+        .as_ref()
+        .and_then(|m| m.salesforce.as_ref())
+        .expect("metadata");
+    assert!(
+        salesforce
+            .oauth2_grant_types_supported
+            .iter()
+            .any(|g| g == "JWT_BEARER")
+    );
+    assert_eq!(emulator.calls("Salesforce").await, 1);
+}
+
+#[tokio::test]
+async fn custom_connector_from_data_file() {
+    let emulator = Emulator::start(DATA).await;
+    let appflow = emulator.appflow(emulator.settings()).await;
+    let config = appflow
+        .describe(None, "CustomConnector", Some("acme-crm"))
+        .await
+        .expect("describe");
+    assert_eq!(config.connector_label.as_deref(), Some("acme-crm"));
+    assert!(config.registered_at.is_some(), "timestamp parsed");
+    let auth = config.authentication_config.expect("auth");
+    assert_eq!(
+        auth.custom_auth_configs[0]
+            .custom_authentication_type
+            .as_deref(),
+        Some("HMAC")
+    );
+
+    let missing = appflow
+        .describe(None, "CustomConnector", Some("nobody"))
+        .await
+        .unwrap_err();
+    assert_eq!(missing.reason, Reason::ConnectorNotFound);
+    assert_eq!(missing.code.as_deref(), Some("ResourceNotFoundException"));
+    assert!(missing.request_id.is_some(), "{missing}");
+}
+
+#[tokio::test]
+async fn every_error_code_maps_to_its_reason() {
+    let emulator = Emulator::start(DATA).await;
+    let appflow = emulator.appflow(emulator.settings()).await;
+    let cases = [
+        ("ValidationException", Reason::InvalidRequest),
+        ("ResourceNotFoundException", Reason::ConnectorNotFound),
+        ("AccessDeniedException", Reason::AccessDenied),
+        ("UnrecognizedClientException", Reason::AccessDenied),
+        ("ThrottlingException", Reason::Throttled),
+        ("InternalServerException", Reason::ServiceError),
+        ("ServiceQuotaExceededException", Reason::ServiceError),
+    ];
+    for (code, reason) in cases {
+        emulator
+            .set_fault(
+                "Slack",
+                json!({"errorCode": code, "message": format!("injected {code}")}),
+            )
+            .await;
+        let error = appflow.describe(None, "Slack", None).await.unwrap_err();
+        assert_eq!(error.reason, reason, "{code}: {error}");
+        assert_eq!(error.code.as_deref(), Some(code));
+        let text = error.to_string();
+        assert!(
+            text.contains(&format!("injected {code}")) && text.contains("request id"),
+            "{text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn fault_with_count_recovers() {
+    let emulator = Emulator::start(DATA).await;
+    let appflow = emulator.appflow(emulator.settings()).await;
+    emulator
+        .set_fault(
+            "Zendesk",
+            json!({"errorCode": "ThrottlingException", "count": 2}),
+        )
+        .await;
+    for _ in 0..2 {
+        assert_eq!(
+            appflow
+                .describe(None, "Zendesk", None)
+                .await
+                .unwrap_err()
+                .reason,
+            Reason::Throttled
+        );
+    }
+    assert!(appflow.describe(None, "Zendesk", None).await.is_ok());
+    assert_eq!(emulator.calls("Zendesk").await, 3);
+}
+
+#[tokio::test]
+async fn sdk_retries_a_transient_fault_once() {
+    let emulator = Emulator::start(DATA).await;
+    let appflow = emulator
+        .appflow(appflow_connector_operator::appflow::AwsSettings {
+            max_attempts: 2,
+            ..emulator.settings()
+        })
+        .await;
+    emulator
+        .set_fault(
+            "Datadog",
+            json!({"errorCode": "InternalServerException", "count": 1}),
+        )
+        .await;
+    assert!(appflow.describe(None, "Datadog", None).await.is_ok());
+    assert_eq!(emulator.calls("Datadog").await, 2);
+}
+
+#[tokio::test]
+async fn latency_beyond_timeout_is_unreachable() {
+    let emulator = Emulator::start(DATA).await;
+    let appflow = emulator
+        .appflow(appflow_connector_operator::appflow::AwsSettings {
+            attempt_timeout: Duration::from_millis(300),
+            ..emulator.settings()
+        })
+        .await;
+    emulator
+        .set_fault("Marketo", json!({"latencyMs": 3000}))
+        .await;
+    let error = appflow.describe(None, "Marketo", None).await.unwrap_err();
+    assert_eq!(error.reason, Reason::ServiceUnreachable, "{error}");
+}
+
+#[tokio::test]
+async fn garbage_body_is_invalid_response() {
+    let emulator = Emulator::start(DATA).await;
+    let appflow = emulator.appflow(emulator.settings()).await;
+    emulator
+        .set_fault("Snowflake", json!({"garbageBody": true}))
+        .await;
+    let error = appflow.describe(None, "Snowflake", None).await.unwrap_err();
+    assert_eq!(error.reason, Reason::InvalidResponse, "{error}");
+}
+
+#[tokio::test]
+async fn closed_port_is_unreachable() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let emulator = Emulator::start(DATA).await;
+    let mut settings = emulator.settings();
+    settings.endpoint_url = Some(url);
+    let appflow = emulator.appflow(settings).await;
+    let error = appflow.describe(None, "Slack", None).await.unwrap_err();
+    assert_eq!(error.reason, Reason::ServiceUnreachable, "{error}");
+}

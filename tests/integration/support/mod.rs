@@ -1,0 +1,117 @@
+//! Shared helpers: an in-process AppFlow emulator on a loopback port.
+
+use std::time::Duration;
+
+use appflow_connector_operator::appflow::{AppFlow, AwsSettings};
+use aws_credential_types::Credentials;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// A running emulator; stops when dropped.
+pub struct Emulator {
+    pub url: String,
+    _stop: oneshot::Sender<()>,
+}
+
+impl Emulator {
+    /// Starts the emulator with a data file's content (YAML). The port is bound before this
+    /// returns, so callers can connect at once.
+    pub async fn start(data_yaml: &str) -> Emulator {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let url = format!("http://{}", listener.local_addr().expect("local addr"));
+        let data = appflow_emulator::EmulatorData::from_yaml_str(data_yaml).expect("emulator data");
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(appflow_emulator::serve(listener, data, async {
+            let _ = stopped.await;
+        }));
+        Emulator { url, _stop: stop }
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Value {
+        let url = format!("{}{path}", self.url);
+        tokio::task::spawn_blocking(move || {
+            let mut response = ureq::post(&url)
+                .send_json(&body)
+                .expect("emulator control call");
+            response
+                .body_mut()
+                .read_json::<Value>()
+                .unwrap_or(Value::Null)
+        })
+        .await
+        .expect("blocking task")
+    }
+
+    /// Sets (or with `Value::Null` clears) the fault for a connector key.
+    pub async fn set_fault(&self, key: &str, fault: Value) {
+        self.post(
+            "/_emulator/faults",
+            serde_json::json!({"key": key, "fault": fault}),
+        )
+        .await;
+    }
+
+    /// Registers a custom connector at runtime.
+    pub async fn register(&self, connector: Value) {
+        self.post("/_emulator/connectors", connector).await;
+    }
+
+    /// Calls per connector key so far.
+    pub async fn calls(&self, key: &str) -> u64 {
+        let url = format!("{}/_emulator/stats", self.url);
+        let stats = tokio::task::spawn_blocking(move || {
+            ureq::get(&url)
+                .call()
+                .expect("stats")
+                .body_mut()
+                .read_json::<Value>()
+                .expect("stats json")
+        })
+        .await
+        .expect("blocking task");
+        stats["calls"][key].as_u64().unwrap_or(0)
+    }
+
+    pub fn settings(&self) -> AwsSettings {
+        AwsSettings {
+            region: Some("us-east-1".into()),
+            endpoint_url: Some(self.url.clone()),
+            max_attempts: 1,
+            attempt_timeout: Duration::from_secs(5),
+            ..AwsSettings::default()
+        }
+    }
+
+    /// An AppFlow client with static test credentials pointed at this emulator.
+    pub async fn appflow(&self, settings: AwsSettings) -> AppFlow {
+        let credentials = Credentials::new("AKIDTEST", "test-secret", None, None, "tests");
+        AppFlow::from_sdk_config(
+            AppFlow::loader(&settings)
+                .credentials_provider(credentials)
+                .load()
+                .await,
+        )
+    }
+}
+
+/// Data every suite can use: one custom connector with OAuth2 and a custom auth type.
+pub const DATA: &str = r#"
+customConnectors:
+  - label: acme-crm
+    authenticationConfig:
+      isOAuth2Supported: true
+      isCustomAuthSupported: true
+      oAuth2Defaults:
+        oauth2GrantTypesSupported: [CLIENT_CREDENTIALS]
+        tokenUrls: ["https://login.acme.example/oauth/token"]
+      customAuthConfigs:
+        - customAuthenticationType: HMAC
+          authParameters:
+            - key: secret
+              isRequired: true
+              label: Secret
+              isSensitiveField: true
+"#;
