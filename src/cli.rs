@@ -137,9 +137,10 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let duration: KubeDuration = text
         .parse()
         .map_err(|e| format!("{e} (expected e.g. 30s, 15m, 1h)"))?;
-    duration
-        .try_into()
-        .map_err(|_| "duration must not be negative".to_owned())
+    if duration.is_negative() {
+        return Err("duration must not be negative".to_owned());
+    }
+    Ok(duration.into())
 }
 
 fn parse_connector_type(text: &str) -> Result<ConnectorType, String> {

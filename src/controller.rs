@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use futures::{Future, StreamExt};
+use futures::{Future, StreamExt, TryStreamExt};
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Event as KubeEvent, EventType as KubeEventType, Recorder, Reporter};
@@ -76,12 +76,10 @@ pub async fn reconcile_once(
     let namespace = obj.namespace().ok_or(Error::MissingNamespace)?;
     let uid = obj.uid().unwrap_or_default();
     let spec = &obj.spec;
-    let refresh = match spec.refresh_interval {
-        Some(interval) => interval
-            .try_into()
-            .map_err(|_| Error::NegativeRefreshInterval)?,
-        None => ctx.default_refresh,
-    };
+    // The schema admits no negative interval, so the unsigned conversion loses nothing.
+    let refresh = spec
+        .refresh_interval
+        .map_or(ctx.default_refresh, Into::into);
 
     let started = Instant::now();
     let outcome = ctx
@@ -210,19 +208,18 @@ pub async fn run(
     };
     let (reader, writer) = reflector::store();
     store_out(reader.clone());
+    // Ready once the initial list is in the cache (the store's own readiness future
+    // supports one waiter, which the controller takes).
     let stream = watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
         .reflect(writer)
+        .inspect_ok(move |event| {
+            if matches!(event, watcher::Event::InitDone) && !ready.swap(true, Ordering::Relaxed) {
+                info!("cache synced, controller ready");
+            }
+        })
         .applied_objects()
         .predicate_filter(spec_or_refresh, PredicateConfig::default());
-
-    let ready_reader = reader.clone();
-    tokio::spawn(async move {
-        if ready_reader.wait_until_ready().await.is_ok() {
-            ready.store(true, Ordering::Relaxed);
-            info!("cache synced, controller ready");
-        }
-    });
 
     Controller::for_stream(stream, reader)
         .with_config(ControllerConfig::default().concurrency(settings.concurrency))

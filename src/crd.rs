@@ -11,8 +11,7 @@ use crate::mirror::ConnectorConfiguration;
 /// Annotation whose every new value forces a fresh DescribeConnector.
 pub const REFRESH_ANNOTATION: &str = "appflow.connectorinfo.dev/refresh";
 
-/// Observes one Amazon AppFlow connector: the operator calls DescribeConnector for it and
-/// mirrors the answer into `status`. Nothing is created in AWS.
+/// Observes one Amazon AppFlow connector: the operator calls DescribeConnector for it and mirrors the answer into `status`. Nothing is created in AWS.
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
 #[kube(
     group = "appflow.connectorinfo.dev",
@@ -336,7 +335,7 @@ mod tests {
         let spec: ConnectorInfoSpec =
             serde_json::from_value(json!({"connectorType": "Slack", "refreshInterval": "1h30m"}))
                 .unwrap();
-        let interval: std::time::Duration = spec.refresh_interval.unwrap().try_into().unwrap();
+        let interval: std::time::Duration = spec.refresh_interval.unwrap().into();
         assert_eq!(interval.as_secs(), 5400);
         assert!(
             serde_json::from_value::<ConnectorInfoSpec>(

@@ -70,7 +70,7 @@ pub async fn run(appflow: &AppFlow, object: &ConnectorInfo, default_refresh: Dur
         .await;
     let refresh_interval = spec
         .refresh_interval
-        .and_then(|d| Duration::try_from(d).ok())
+        .map(Duration::from)
         .unwrap_or(default_refresh);
     status::compute(&Observation {
         generation: object.metadata.generation,

@@ -21,8 +21,6 @@ pub enum Error {
     StatusWrite(#[source] kube::Error),
     #[error("ConnectorInfo has no namespace")]
     MissingNamespace,
-    #[error("spec.refreshInterval must not be negative")]
-    NegativeRefreshInterval,
 }
 
 impl Error {
@@ -31,7 +29,6 @@ impl Error {
         match self {
             Error::StatusWrite(_) => "status_write_error",
             Error::MissingNamespace => "missing_namespace",
-            Error::NegativeRefreshInterval => "invalid_spec",
         }
     }
 }

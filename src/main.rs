@@ -222,7 +222,14 @@ async fn run_emulator(args: EmulatorArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    info!(addr = %args.listen, "AppFlow emulator listening");
+    // The bound address goes to stdout so callers that asked for port 0 learn the port.
+    match listener.local_addr() {
+        Ok(addr) => println!("AppFlow emulator listening on http://{addr}"),
+        Err(e) => {
+            error!(error = %e, "cannot read the bound address");
+            return ExitCode::FAILURE;
+        }
+    }
     match appflow_emulator::serve(listener, data, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -3,6 +3,7 @@
 //! kube-apiserver.
 
 mod describe_cli;
+mod e2e;
 mod reconcile_mock;
 mod sdk;
 mod support;

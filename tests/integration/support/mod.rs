@@ -1,4 +1,6 @@
-//! Shared helpers: an in-process AppFlow emulator on a loopback port.
+//! Shared helpers: an in-process AppFlow emulator on a loopback port, and the control plane.
+
+pub mod controlplane;
 
 use std::time::Duration;
 
@@ -52,11 +54,6 @@ impl Emulator {
             serde_json::json!({"key": key, "fault": fault}),
         )
         .await;
-    }
-
-    /// Registers a custom connector at runtime.
-    pub async fn register(&self, connector: Value) {
-        self.post("/_emulator/connectors", connector).await;
     }
 
     /// Calls per connector key so far.

@@ -1,0 +1,258 @@
+//! SigV4 `Authorization` header parsing. The signature itself is not
+//! verified; the header's structure and credential scope are, with the
+//! errors the AWS front end sends.
+
+use axum::http::HeaderMap;
+
+use crate::wire::ApiError;
+
+pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+pub const SERVICE: &str = "appflow";
+pub const TERMINATOR: &str = "aws4_request";
+
+/// The parsed `Authorization` header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigV4 {
+    pub access_key_id: String,
+    pub date: String,
+    pub region: String,
+    pub service: String,
+    pub signed_headers: Vec<String>,
+    pub signature: String,
+}
+
+fn incomplete(message: impl Into<String>) -> ApiError {
+    ApiError::new("IncompleteSignatureException", message)
+}
+
+fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError::new("InvalidSignatureException", message)
+}
+
+/// Parses `AWS4-HMAC-SHA256 Credential=AKID/DATE/REGION/SERVICE/aws4_request,
+/// SignedHeaders=a;b, Signature=hex` and checks the credential scope.
+pub fn parse_authorization(value: &str) -> Result<SigV4, ApiError> {
+    let value = value.trim();
+    let (algorithm, rest) = match value.split_once(char::is_whitespace) {
+        Some((a, r)) => (a, r.trim()),
+        None => (value, ""),
+    };
+    if algorithm != ALGORITHM {
+        return Err(incomplete(format!(
+            "Unsupported AWS 'algorithm': '{algorithm}'; expected '{ALGORITHM}'."
+        )));
+    }
+    let mut credential = None;
+    let mut signed_headers = None;
+    let mut signature = None;
+    for part in rest.split(',') {
+        let part = part.trim();
+        if part.is_empty() {
+            continue;
+        }
+        let Some((k, v)) = part.split_once('=') else {
+            return Err(incomplete(format!(
+                "'{part}' not a valid key=value pair (missing equal-sign) in Authorization header: '{value}'."
+            )));
+        };
+        let slot = match k.trim() {
+            "Credential" => &mut credential,
+            "SignedHeaders" => &mut signed_headers,
+            "Signature" => &mut signature,
+            _ => continue,
+        };
+        *slot = Some(v.trim().to_string());
+    }
+    let mut missing = Vec::new();
+    for (name, v) in [
+        ("Credential", &credential),
+        ("Signature", &signature),
+        ("SignedHeaders", &signed_headers),
+    ] {
+        if v.as_deref().is_none_or(str::is_empty) {
+            missing.push(format!("Authorization header requires '{name}' parameter."));
+        }
+    }
+    let (Some(credential), Some(signed_headers), Some(signature)) =
+        (credential, signed_headers, signature)
+    else {
+        return Err(incomplete(format!(
+            "{} Authorization={value}",
+            missing.join(" ")
+        )));
+    };
+    if !missing.is_empty() {
+        return Err(incomplete(format!(
+            "{} Authorization={value}",
+            missing.join(" ")
+        )));
+    }
+
+    let parts: Vec<&str> = credential.split('/').collect();
+    if parts.len() != 5 {
+        return Err(incomplete(format!(
+            "Authorization header credential is malformed: '{credential}'; expected 'ACCESS_KEY/YYYYMMDD/REGION/SERVICE/{TERMINATOR}'."
+        )));
+    }
+    let (akid, date, region, service, terminator) =
+        (parts[0], parts[1], parts[2], parts[3], parts[4]);
+    if akid.is_empty() {
+        return Err(ApiError::new(
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+        ));
+    }
+    if date.len() != 8 || !date.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid(format!(
+            "Credential should be scoped to a valid date in YYYYMMDD format, not '{date}'."
+        )));
+    }
+    if region.is_empty() {
+        return Err(invalid("Credential should be scoped to a valid region."));
+    }
+    if service != SERVICE {
+        return Err(invalid(format!(
+            "Credential should be scoped to correct service: '{SERVICE}'."
+        )));
+    }
+    if terminator != TERMINATOR {
+        return Err(invalid(format!(
+            "Credential should be scoped with a valid terminator: '{TERMINATOR}', not '{terminator}'."
+        )));
+    }
+    if !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(invalid(
+            "The request signature we calculated does not match the signature you provided.",
+        ));
+    }
+    Ok(SigV4 {
+        access_key_id: akid.to_string(),
+        date: date.to_string(),
+        region: region.to_string(),
+        service: service.to_string(),
+        signed_headers: signed_headers
+            .split(';')
+            .map(|h| h.trim().to_ascii_lowercase())
+            .filter(|h| !h.is_empty())
+            .collect(),
+        signature,
+    })
+}
+
+/// Checks a request's headers: a SigV4 `Authorization` header scoped to
+/// `appflow`, plus the date header SigV4 needs.
+pub fn check_request(headers: &HeaderMap) -> Result<SigV4, ApiError> {
+    let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
+        return Err(ApiError::new(
+            "MissingAuthenticationTokenException",
+            "Missing Authentication Token",
+        ));
+    };
+    let Ok(value) = value.to_str() else {
+        return Err(incomplete("Authorization header is not valid ASCII."));
+    };
+    let sig = parse_authorization(value)?;
+    if !headers.contains_key("x-amz-date") && !headers.contains_key(axum::http::header::DATE) {
+        return Err(incomplete(
+            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.",
+        ));
+    }
+    Ok(sig)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::{HeaderValue, StatusCode};
+
+    const GOOD: &str = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240101/us-east-1/appflow/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7";
+
+    #[test]
+    fn parses_a_botocore_header() {
+        let s = parse_authorization(GOOD).expect("valid");
+        assert_eq!(s.access_key_id, "AKIDEXAMPLE");
+        assert_eq!(s.date, "20240101");
+        assert_eq!(s.region, "us-east-1");
+        assert_eq!(s.service, "appflow");
+        assert_eq!(s.signed_headers, vec!["content-type", "host", "x-amz-date"]);
+        assert_eq!(s.signature.len(), 64);
+    }
+
+    #[test]
+    fn parses_without_spaces_and_in_any_order() {
+        let h = "AWS4-HMAC-SHA256 Signature=abcd,SignedHeaders=host,Credential=AK/20240101/eu-west-1/appflow/aws4_request";
+        let s = parse_authorization(h).expect("valid");
+        assert_eq!(s.region, "eu-west-1");
+        assert_eq!(s.signature, "abcd");
+    }
+
+    #[test]
+    fn wrong_service() {
+        let h = GOOD.replace("/appflow/", "/s3/");
+        let e = parse_authorization(&h).expect_err("wrong service");
+        assert_eq!(e.code, "InvalidSignatureException");
+        assert_eq!(e.status, StatusCode::FORBIDDEN);
+        assert_eq!(
+            e.message,
+            "Credential should be scoped to correct service: 'appflow'."
+        );
+    }
+
+    #[test]
+    fn wrong_terminator_and_date() {
+        let e = parse_authorization(&GOOD.replace("aws4_request", "aws5_request")).expect_err("x");
+        assert_eq!(e.code, "InvalidSignatureException");
+        assert!(e.message.contains("valid terminator"));
+        let e = parse_authorization(&GOOD.replace("20240101", "2024-01-01")).expect_err("x");
+        assert_eq!(e.code, "InvalidSignatureException");
+        let e = parse_authorization(&GOOD.replace("/us-east-1/", "//")).expect_err("x");
+        assert!(e.message.contains("valid region"));
+    }
+
+    #[test]
+    fn missing_parts() {
+        let e = parse_authorization(
+            "AWS4-HMAC-SHA256 Credential=AK/20240101/us-east-1/appflow/aws4_request",
+        )
+        .expect_err("incomplete");
+        assert_eq!(e.code, "IncompleteSignatureException");
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert!(e.message.contains("requires 'Signature' parameter"));
+        assert!(e.message.contains("requires 'SignedHeaders' parameter"));
+        assert!(!e.message.contains("requires 'Credential'"));
+
+        let e = parse_authorization("AWS4-HMAC-SHA256 Credential=AK/us-east-1/appflow/aws4_request, SignedHeaders=host, Signature=ab")
+            .expect_err("short scope");
+        assert_eq!(e.code, "IncompleteSignatureException");
+
+        let e = parse_authorization("AWS4-HMAC-SHA256 garbage").expect_err("no k=v");
+        assert_eq!(e.code, "IncompleteSignatureException");
+
+        let e = parse_authorization("Bearer abc").expect_err("other scheme");
+        assert_eq!(e.code, "IncompleteSignatureException");
+        let e = parse_authorization("").expect_err("empty");
+        assert_eq!(e.code, "IncompleteSignatureException");
+    }
+
+    #[test]
+    fn empty_access_key() {
+        let e = parse_authorization(&GOOD.replace("AKIDEXAMPLE", "")).expect_err("x");
+        assert_eq!(e.code, "UnrecognizedClientException");
+    }
+
+    #[test]
+    fn request_headers() {
+        let mut h = HeaderMap::new();
+        let e = check_request(&h).expect_err("missing");
+        assert_eq!(e.code, "MissingAuthenticationTokenException");
+        assert_eq!(e.status, StatusCode::FORBIDDEN);
+        assert_eq!(e.message, "Missing Authentication Token");
+
+        h.insert("authorization", HeaderValue::from_static(GOOD));
+        let e = check_request(&h).expect_err("no date");
+        assert_eq!(e.code, "IncompleteSignatureException");
+
+        h.insert("x-amz-date", HeaderValue::from_static("20240101T000000Z"));
+        assert_eq!(check_request(&h).expect("ok").region, "us-east-1");
+    }
+}

@@ -1,0 +1,437 @@
+//! The data file: custom connectors, overrides of vended connectors, faults.
+//!
+//! ```yaml
+//! accountId: "123456789012"          # optional, used in default ARNs
+//! customConnectors:
+//!   - label: acme-crm
+//!     description: Acme CRM            # shorthand for connectorDescription
+//!     authenticationConfig: {isOAuth2Supported: true}
+//!     # any other ConnectorConfiguration member, in wire format
+//! overrides:
+//!   Salesforce: {connectorVersion: "61.0"}
+//! faults:
+//!   Salesforce: {errorCode: ThrottlingException, count: 2}
+//!   "CustomConnector/acme-crm": {latencyMs: 3000}
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::model::Model;
+use crate::{CUSTOM_CONNECTOR, VENDED_CONNECTOR_TYPES};
+
+/// Errors loading or checking emulator data.
+#[derive(Debug, thiserror::Error)]
+pub enum EmulatorError {
+    #[error("cannot read emulator data file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot parse emulator data {origin}: {source}")]
+    Parse {
+        origin: String,
+        #[source]
+        source: serde_yaml::Error,
+    },
+    #[error("invalid emulator data: {0}")]
+    Invalid(String),
+}
+
+/// A custom connector: its label plus any `ConnectorConfiguration` members
+/// (wire format) laid over the default custom configuration. Objects merge
+/// member by member, lists and scalars replace, `null` removes a member.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomConnectorSpec {
+    pub label: String,
+    /// Shorthand for `connectorDescription`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(flatten)]
+    pub configuration: Map<String, Value>,
+}
+
+impl CustomConnectorSpec {
+    pub fn new(label: impl Into<String>) -> Self {
+        CustomConnectorSpec {
+            label: label.into(),
+            description: None,
+            configuration: Map::new(),
+        }
+    }
+
+    /// The overlay laid over the default configuration.
+    pub(crate) fn overlay(&self) -> Map<String, Value> {
+        let mut overlay = self.configuration.clone();
+        if let Some(d) = &self.description {
+            overlay
+                .entry("connectorDescription")
+                .or_insert_with(|| Value::String(d.clone()));
+        }
+        // The identity of the connector is not overridable.
+        overlay.insert(
+            "connectorType".into(),
+            Value::String(CUSTOM_CONNECTOR.into()),
+        );
+        overlay.insert("connectorLabel".into(), Value::String(self.label.clone()));
+        overlay
+    }
+
+    /// Hard errors: the label must be one a request can name.
+    pub fn check(&self) -> Result<(), EmulatorError> {
+        let problems = Model::get().validate("ConnectorLabel", &Value::String(self.label.clone()));
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(EmulatorError::Invalid(format!(
+                "custom connector label '{}' is not a valid ConnectorLabel ({})",
+                self.label,
+                problems.join("; ")
+            )))
+        }
+    }
+}
+
+/// An injected fault for one connector key.
+///
+/// While the fault is active, a call to its key waits `latencyMs`, then
+/// answers with `errorCode` (status `status`, or the code's usual status),
+/// or with a 200 whose body is not JSON (`garbageBody`), or normally if
+/// neither is set. `count` limits the fault to the first N calls to the key
+/// after it was set; without it the fault never runs out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FaultSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub garbage_body: bool,
+}
+
+impl FaultSpec {
+    pub fn check(&self) -> Result<(), EmulatorError> {
+        if let Some(code) = &self.error_code
+            && (code.is_empty()
+                || !code
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_'))
+        {
+            return Err(EmulatorError::Invalid(format!(
+                "fault errorCode '{code}' is not an error code name"
+            )));
+        }
+        if let Some(status) = self.status
+            && !(100..=599).contains(&status)
+        {
+            return Err(EmulatorError::Invalid(format!(
+                "fault status {status} is not an HTTP status"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Checks a fault key: a vended connector type or `CustomConnector/<label>`.
+pub fn check_fault_key(key: &str) -> Result<(), EmulatorError> {
+    if VENDED_CONNECTOR_TYPES.contains(&key) {
+        return Ok(());
+    }
+    if let Some(label) = key.strip_prefix("CustomConnector/") {
+        return CustomConnectorSpec::new(label).check();
+    }
+    Err(EmulatorError::Invalid(format!(
+        "fault key '{key}' is neither a vended connector type nor CustomConnector/<label>"
+    )))
+}
+
+/// Checks an override key: a vended connector type.
+pub fn check_override_key(key: &str) -> Result<(), EmulatorError> {
+    if VENDED_CONNECTOR_TYPES.contains(&key) {
+        Ok(())
+    } else {
+        Err(EmulatorError::Invalid(format!(
+            "override key '{key}' is not a vended connector type (custom connectors are configured under customConnectors)"
+        )))
+    }
+}
+
+/// The emulator's data: custom connectors, overrides of the built-in
+/// catalog, and faults. `Default` is no custom connectors, no overrides, no
+/// faults.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EmulatorData {
+    /// Account id used in default ARNs (`123456789012` if absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    #[serde(default)]
+    pub custom_connectors: Vec<CustomConnectorSpec>,
+    /// Per vended connector type, members laid over the catalog entry.
+    #[serde(default)]
+    pub overrides: BTreeMap<String, Map<String, Value>>,
+    /// Per connector key (`Salesforce`, `CustomConnector/acme-crm`).
+    #[serde(default)]
+    pub faults: BTreeMap<String, FaultSpec>,
+}
+
+impl EmulatorData {
+    /// Reads and checks a data file (YAML or JSON).
+    pub fn from_file(path: &Path) -> Result<Self, EmulatorError> {
+        let text = std::fs::read_to_string(path).map_err(|source| EmulatorError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and checks data from YAML (or JSON) text. Empty text is the
+    /// default data.
+    pub fn from_yaml_str(s: &str) -> Result<Self, EmulatorError> {
+        Self::parse(s, "string")
+    }
+
+    fn parse(s: &str, origin: &str) -> Result<Self, EmulatorError> {
+        if s.trim().is_empty() {
+            return Ok(EmulatorData::default());
+        }
+        let data: EmulatorData =
+            serde_yaml::from_str(s).map_err(|source| EmulatorError::Parse {
+                origin: origin.to_string(),
+                source,
+            })?;
+        data.check()?;
+        Ok(data)
+    }
+
+    /// Hard checks: labels and keys that requests can reach, unique labels,
+    /// well-formed faults. (Problems with configuration values are only
+    /// warnings, see [`EmulatorData::warnings`].)
+    pub fn check(&self) -> Result<(), EmulatorError> {
+        if let Some(account) = &self.account_id
+            && (account.is_empty() || !account.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(EmulatorError::Invalid(format!(
+                "accountId '{account}' is not a string of digits"
+            )));
+        }
+        let mut seen = BTreeSet::new();
+        for c in &self.custom_connectors {
+            c.check()?;
+            if !seen.insert(c.label.as_str()) {
+                return Err(EmulatorError::Invalid(format!(
+                    "custom connector label '{}' appears more than once",
+                    c.label
+                )));
+            }
+        }
+        for key in self.overrides.keys() {
+            check_override_key(key)?;
+        }
+        for (key, fault) in &self.faults {
+            check_fault_key(key)?;
+            fault.check().map_err(|e| match e {
+                EmulatorError::Invalid(m) => EmulatorError::Invalid(format!("fault {key}: {m}")),
+                other => other,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Soft checks: every configuration the data produces (custom connectors
+    /// over their defaults, overrides over the catalog) checked against the
+    /// service model. The emulator logs these and serves the data anyway, so
+    /// tests can feed clients deliberately odd values.
+    pub fn warnings(&self) -> Vec<String> {
+        let model = Model::get();
+        let account = self
+            .account_id
+            .as_deref()
+            .unwrap_or(crate::catalog::DEFAULT_ACCOUNT_ID);
+        let mut out = Vec::new();
+        for c in &self.custom_connectors {
+            let mut cfg = crate::catalog::custom_default(&c.label, "us-east-1", account, 0.0);
+            crate::merge::merge_into(&mut cfg, &c.overlay());
+            for p in model.validate("ConnectorConfiguration", &Value::Object(cfg)) {
+                out.push(format!("custom connector {}: {p}", c.label));
+            }
+        }
+        for (t, overlay) in &self.overrides {
+            let mut cfg = crate::catalog::vended(t).cloned().unwrap_or_default();
+            crate::merge::merge_into(&mut cfg, overlay);
+            for p in model.validate("ConnectorConfiguration", &Value::Object(cfg)) {
+                out.push(format!("override {t}: {p}"));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const EXAMPLE: &str = include_str!("../examples/data.yaml");
+
+    #[test]
+    fn empty_is_default() {
+        assert_eq!(
+            EmulatorData::from_yaml_str("").expect("ok"),
+            EmulatorData::default()
+        );
+        assert_eq!(
+            EmulatorData::from_yaml_str("{}").expect("ok"),
+            EmulatorData::default()
+        );
+    }
+
+    #[test]
+    fn example_file_parses() {
+        let d = EmulatorData::from_yaml_str(EXAMPLE).expect("example parses");
+        assert!(!d.custom_connectors.is_empty());
+        assert!(!d.faults.is_empty());
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data.yaml");
+        assert_eq!(EmulatorData::from_file(&path).expect("file"), d);
+    }
+
+    #[test]
+    fn parses_yaml_and_json() {
+        let yaml = r#"
+customConnectors:
+  - label: acme-crm
+    description: Acme
+    authenticationConfig:
+      isOAuth2Supported: true
+      oAuth2Defaults: {oauth2GrantTypesSupported: [CLIENT_CREDENTIALS]}
+    registeredAt: 1700000000
+faults:
+  Salesforce: {errorCode: ThrottlingException, count: 2}
+  "CustomConnector/flaky": {latencyMs: 3000, garbageBody: true}
+"#;
+        let d = EmulatorData::from_yaml_str(yaml).expect("yaml");
+        assert_eq!(d.custom_connectors[0].label, "acme-crm");
+        assert_eq!(d.custom_connectors[0].description.as_deref(), Some("Acme"));
+        assert_eq!(
+            d.custom_connectors[0].configuration["registeredAt"],
+            json!(1_700_000_000)
+        );
+        assert_eq!(
+            d.faults["Salesforce"],
+            FaultSpec {
+                error_code: Some("ThrottlingException".into()),
+                count: Some(2),
+                ..FaultSpec::default()
+            }
+        );
+        assert_eq!(d.faults["CustomConnector/flaky"].latency_ms, Some(3000));
+        assert!(d.faults["CustomConnector/flaky"].garbage_body);
+
+        let json_text = serde_json::to_string(&d).expect("serialize");
+        assert_eq!(EmulatorData::from_yaml_str(&json_text).expect("json"), d);
+    }
+
+    #[test]
+    fn overlay_pins_identity() {
+        let mut spec = CustomConnectorSpec::new("acme");
+        spec.description = Some("d".into());
+        spec.configuration
+            .insert("connectorType".into(), json!("Salesforce"));
+        let o = spec.overlay();
+        assert_eq!(o["connectorType"], json!("CustomConnector"));
+        assert_eq!(o["connectorLabel"], json!("acme"));
+        assert_eq!(o["connectorDescription"], json!("d"));
+    }
+
+    #[test]
+    fn rejects_bad_data() {
+        for (yaml, needle) in [
+            (
+                "customConnectors: [{label: 'a'}]",
+                "not a valid ConnectorLabel",
+            ),
+            (
+                "customConnectors: [{label: 'has space'}]",
+                "not a valid ConnectorLabel",
+            ),
+            (
+                "customConnectors: [{label: ab}, {label: ab}]",
+                "more than once",
+            ),
+            (
+                "faults: {salesforce: {errorCode: X}}",
+                "fault key 'salesforce'",
+            ),
+            (
+                "faults: {CustomConnector: {errorCode: X}}",
+                "fault key 'CustomConnector'",
+            ),
+            (
+                "faults: {'CustomConnector/-x': {errorCode: X}}",
+                "not a valid ConnectorLabel",
+            ),
+            ("faults: {Slack: {status: 42}}", "not an HTTP status"),
+            (
+                "faults: {Slack: {errorCode: 'Bad Code'}}",
+                "not an error code name",
+            ),
+            (
+                "overrides: {CustomConnector: {}}",
+                "not a vended connector type",
+            ),
+            ("accountId: abc", "accountId"),
+        ] {
+            let e = EmulatorData::from_yaml_str(yaml).expect_err(yaml);
+            assert!(e.to_string().contains(needle), "{yaml}: {e}");
+        }
+        for yaml in [
+            "customConnector: []",
+            "faults: {Slack: {errorcode: X}}",
+            "faults: {Slack: {count: -1}}",
+            "customConnectors: [{description: no label}]",
+            "[1, 2]",
+        ] {
+            let e = EmulatorData::from_yaml_str(yaml).expect_err(yaml);
+            assert!(matches!(e, EmulatorError::Parse { .. }), "{yaml}: {e}");
+        }
+    }
+
+    #[test]
+    fn warnings_flag_values_outside_the_model() {
+        let d = EmulatorData::from_yaml_str(
+            "customConnectors: [{label: odd, supportedTriggerTypes: [Hourly], isOAuth2Supported: true}]\noverrides: {Slack: {connectorVersion: ''}}",
+        )
+        .expect("soft problems only");
+        let w = d.warnings().join("\n");
+        assert!(
+            w.contains("custom connector odd: $.supportedTriggerTypes[0]: 'Hourly'"),
+            "{w}"
+        );
+        assert!(w.contains("unknown member 'isOAuth2Supported'"), "{w}");
+        assert!(w.contains("override Slack: $.connectorVersion"), "{w}");
+        assert!(
+            EmulatorData::from_yaml_str(EXAMPLE)
+                .expect("ok")
+                .warnings()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn missing_file() {
+        let e = EmulatorData::from_file(Path::new("/nonexistent/data.yaml")).expect_err("missing");
+        assert!(matches!(e, EmulatorError::Read { .. }));
+        assert!(e.to_string().contains("/nonexistent/data.yaml"));
+    }
+}

@@ -1,0 +1,423 @@
+// Command controlplane runs a throwaway Kubernetes control plane (etcd +
+// kube-apiserver, no controller-manager, scheduler or kubelet) on loopback,
+// for integration tests and the local demo.
+//
+//	controlplane --bin-dir DIR --work-dir DIR [--keep] [--timeout 90s]
+//
+// Protocol (line based, so any parent process can drive it):
+//   - stdout: exactly `READY <absolute kubeconfig path>` each time the
+//     apiserver has become ready, or `ERROR <message>` just before exiting
+//     on failure. Everything else goes to stderr and the log files.
+//   - stdin commands: `restart-apiserver`, `stop`. EOF on stdin (the parent
+//     died or closed the pipe) means stop, as do SIGTERM and SIGINT.
+//
+// Every start is a fresh cluster: new certificates, new etcd data.
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	binDir := flag.String("bin-dir", "", "directory holding the etcd and kube-apiserver binaries (default: this binary's directory)")
+	workDir := flag.String("work-dir", "", "directory for certificates, etcd data, kubeconfig and logs (required)")
+	keep := flag.Bool("keep", false, "keep the work dir on exit (default: remove it)")
+	timeout := flag.Duration("timeout", 90*time.Second, "how long etcd and the apiserver each get to become ready")
+	flag.Parse()
+	if *workDir == "" {
+		fatalf("--work-dir is required")
+	}
+	if *binDir == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			fatalf("locating own binary: %v", err)
+		}
+		*binDir = filepath.Dir(exe)
+	}
+	cp := &controlPlane{binDir: *binDir, timeout: *timeout}
+	var err error
+	if cp.binDir, err = filepath.Abs(cp.binDir); err != nil {
+		fatalf("%v", err)
+	}
+	if cp.workDir, err = filepath.Abs(*workDir); err != nil {
+		fatalf("%v", err)
+	}
+	code := cp.run()
+	if !*keep {
+		if err := os.RemoveAll(cp.workDir); err != nil {
+			logf("removing work dir: %v", err)
+		}
+	}
+	os.Exit(code)
+}
+
+type controlPlane struct {
+	binDir, workDir string
+	timeout         time.Duration
+
+	etcdURL       string
+	apiserverArgs []string
+	apiserverURL  string
+	kubeconfig    string
+	readyClient   *http.Client // trusts our CA, presents the admin cert
+
+	etcd, apiserver *child
+}
+
+// run starts everything, serves stdin commands, and always tears down.
+// It returns the process exit code.
+func (cp *controlPlane) run() int {
+	// Signals and stdin are watched from the start so a parent that gives up
+	// during a slow first start still gets a clean teardown.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	cmds := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(os.Stdin)
+		for sc.Scan() {
+			cmds <- strings.TrimSpace(sc.Text())
+		}
+		close(cmds) // EOF or read error: the parent is gone
+	}()
+
+	defer cp.teardown()
+	if stop := cp.interruptible(cmds, sigs, cp.start); stop != nil {
+		return *stop
+	}
+	ready(cp.kubeconfig)
+
+	for {
+		select {
+		case cmd, ok := <-cmds:
+			switch {
+			case !ok:
+				logf("stdin closed, stopping")
+				return 0
+			case cmd == "stop":
+				return 0
+			case cmd == "restart-apiserver":
+				if stop := cp.interruptible(cmds, sigs, cp.restartAPIServer); stop != nil {
+					return *stop
+				}
+				ready(cp.kubeconfig)
+			case cmd == "":
+			default:
+				logf("unknown command %q (want restart-apiserver or stop)", cmd)
+			}
+		case s := <-sigs:
+			logf("got %v, stopping", s)
+			return 0
+		case <-cp.etcd.done:
+			return fail(fmt.Errorf("etcd exited unexpectedly (%v)\n%s", cp.etcd.err, tail(cp.etcd.logPath, 30)))
+		case <-cp.apiserver.done:
+			return fail(fmt.Errorf("kube-apiserver exited unexpectedly (%v)\n%s", cp.apiserver.err, tail(cp.apiserver.logPath, 30)))
+		}
+	}
+}
+
+// interruptible runs a slow step (start, restart) while still honouring
+// stop requests: a signal, `stop` or EOF on stdin cancels the step's context.
+// It returns nil when the step succeeded, otherwise the exit code to use.
+func (cp *controlPlane) interruptible(cmds <-chan string, sigs <-chan os.Signal, step func(context.Context) error) *int {
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := false
+	watcherDone := make(chan struct{})
+	go func() {
+		defer close(watcherDone)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case s := <-sigs:
+				logf("got %v, stopping", s)
+			case cmd, ok := <-cmds:
+				if ok && cmd != "stop" {
+					logf("ignoring %q: not ready yet", cmd)
+					continue
+				}
+				logf("stop requested (stdin: %q, open: %v)", cmd, ok)
+			}
+			stopped = true
+			cancel()
+			return
+		}
+	}()
+	err := step(ctx)
+	cancel()
+	<-watcherDone // the watcher must not steal commands from the main loop
+	code := 0
+	switch {
+	case stopped:
+		return &code
+	case err != nil:
+		code = fail(err)
+		return &code
+	}
+	return nil
+}
+
+func (cp *controlPlane) start(ctx context.Context) error {
+	if err := os.MkdirAll(cp.workDir, 0o755); err != nil {
+		return err
+	}
+	// Fresh cluster on every start, even when the work dir was kept.
+	dataDir := filepath.Join(cp.workDir, "etcd-data")
+	if err := os.RemoveAll(dataDir); err != nil {
+		return err
+	}
+	// Hold all three listeners until every port is chosen so we never get
+	// the same port twice. Someone could still grab one before etcd or the
+	// apiserver binds it; on a test machine that is rare enough to accept.
+	ports, err := freePorts(3)
+	if err != nil {
+		return err
+	}
+	etcdPort, peerPort, apiPort := ports[0], ports[1], ports[2]
+
+	pki, err := writePKI(filepath.Join(cp.workDir, "pki"))
+	if err != nil {
+		return fmt.Errorf("generating certificates: %w", err)
+	}
+	cp.apiserverURL = "https://127.0.0.1:" + strconv.Itoa(apiPort)
+	cp.kubeconfig = filepath.Join(cp.workDir, "kubeconfig")
+	if err := writeKubeconfig(cp.kubeconfig, cp.apiserverURL, pki); err != nil {
+		return err
+	}
+	cp.readyClient, err = pki.httpClient()
+	if err != nil {
+		return err
+	}
+
+	cp.etcdURL = "http://127.0.0.1:" + strconv.Itoa(etcdPort)
+	peerURL := "http://127.0.0.1:" + strconv.Itoa(peerPort)
+	cp.etcd, err = startChild("etcd", filepath.Join(cp.binDir, "etcd"), filepath.Join(cp.workDir, "etcd.log"),
+		"--name=default",
+		"--data-dir="+dataDir,
+		"--listen-client-urls="+cp.etcdURL,
+		"--advertise-client-urls="+cp.etcdURL,
+		"--listen-peer-urls="+peerURL,
+		"--initial-advertise-peer-urls="+peerURL,
+		"--initial-cluster=default="+peerURL,
+		// Throwaway data: skipping fsync makes writes much faster (envtest does the same).
+		"--unsafe-no-fsync=true",
+	)
+	if err != nil {
+		return err
+	}
+	// Waiting for etcd first is not strictly needed (the apiserver retries),
+	// but it turns "etcd is broken" into a clear error instead of a timeout.
+	if err := waitReady(ctx, cp.etcd, http.DefaultClient, cp.etcdURL+"/health", cp.timeout); err != nil {
+		return err
+	}
+
+	cp.apiserverArgs = []string{
+		"--etcd-servers=" + cp.etcdURL,
+		"--bind-address=127.0.0.1",
+		"--advertise-address=127.0.0.1",
+		"--secure-port=" + strconv.Itoa(apiPort),
+		"--cert-dir=" + filepath.Join(cp.workDir, "apiserver-certs"), // unused: TLS files are given
+		"--tls-cert-file=" + pki.path("apiserver.crt"),
+		"--tls-private-key-file=" + pki.path("apiserver.key"),
+		"--client-ca-file=" + pki.path("ca.crt"),
+		"--authorization-mode=RBAC",
+		"--service-cluster-ip-range=10.0.0.0/24",
+		// Setting issuer + signing key enables the TokenRequest API
+		// (`kubectl create token`), which needs no controller.
+		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+		"--service-account-key-file=" + pki.path("sa.pub"),
+		"--service-account-signing-key-file=" + pki.path("sa.key"),
+		// Default admission plugins, minus ServiceAccount (as envtest does):
+		// it rejects Pods until the `default` ServiceAccount exists, and only
+		// kube-controller-manager (not run here) creates that.
+		"--disable-admission-plugins=ServiceAccount",
+		"--allow-privileged=true",
+	}
+	return cp.startAPIServer(ctx)
+}
+
+func (cp *controlPlane) startAPIServer(ctx context.Context) error {
+	var err error
+	cp.apiserver, err = startChild("kube-apiserver", filepath.Join(cp.binDir, "kube-apiserver"),
+		filepath.Join(cp.workDir, "kube-apiserver.log"), cp.apiserverArgs...)
+	if err != nil {
+		return err
+	}
+	began := time.Now()
+	if err := waitReady(ctx, cp.apiserver, cp.readyClient, cp.apiserverURL+"/readyz", cp.timeout); err != nil {
+		return err
+	}
+	logf("kube-apiserver ready at %s after %.1fs", cp.apiserverURL, time.Since(began).Seconds())
+	return nil
+}
+
+func (cp *controlPlane) restartAPIServer(ctx context.Context) error {
+	cp.apiserver.stop(15 * time.Second)
+	return cp.startAPIServer(ctx)
+}
+
+// teardown stops the apiserver before etcd, so the apiserver's own
+// shutdown does not spend its grace period retrying a dead etcd.
+func (cp *controlPlane) teardown() {
+	if cp.apiserver != nil {
+		cp.apiserver.stop(10 * time.Second)
+	}
+	if cp.etcd != nil {
+		cp.etcd.stop(10 * time.Second)
+	}
+}
+
+// child is one managed process and the goroutine that reaps it.
+type child struct {
+	name, logPath string
+	cmd           *exec.Cmd
+	done          chan struct{} // closed once the process has exited
+	err           error         // exit status; read only after done is closed
+}
+
+func startChild(name, bin, logPath string, args ...string) (*child, error) {
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close() // the child holds its own copy of the descriptor
+	fmt.Fprintf(logFile, "==== %s: starting %s %s\n", time.Now().Format(time.RFC3339), bin, strings.Join(args, " "))
+
+	c := &child{name: name, logPath: logPath, done: make(chan struct{})}
+	c.cmd = exec.Command(bin, args...)
+	c.cmd.Stdout, c.cmd.Stderr = logFile, logFile
+	c.cmd.SysProcAttr = childSysProcAttr()
+	if err := c.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", name, err)
+	}
+	go func() {
+		c.err = c.cmd.Wait()
+		close(c.done)
+	}()
+	return c, nil
+}
+
+// stop sends SIGTERM to the child's process group, then SIGKILL after grace.
+func (c *child) stop(grace time.Duration) {
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	pgid := -c.cmd.Process.Pid // negative: the whole process group
+	_ = syscall.Kill(pgid, syscall.SIGTERM)
+	select {
+	case <-c.done:
+	case <-time.After(grace):
+		logf("%s did not exit within %v, killing it", c.name, grace)
+		_ = syscall.Kill(pgid, syscall.SIGKILL)
+		<-c.done
+	}
+}
+
+// waitReady polls url until it answers 200, the child exits, ctx ends or
+// the timeout passes. Errors carry the tail of the child's log.
+func waitReady(ctx context.Context, c *child, client *http.Client, url string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	lastErr := errors.New("no answer yet")
+	for {
+		reqCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		req, _ := http.NewRequestWithContext(reqCtx, http.MethodGet, url, nil)
+		resp, err := client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				cancel()
+				return nil
+			}
+			err = fmt.Errorf("HTTP %s", resp.Status)
+		}
+		cancel()
+		lastErr = err
+		select {
+		case <-c.done:
+			return fmt.Errorf("%s exited before becoming ready (%v); end of %s:\n%s", c.name, c.err, c.logPath, tail(c.logPath, 40))
+		case <-ctx.Done():
+			return fmt.Errorf("interrupted while waiting for %s", c.name)
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not ready after %v (last: %v); end of %s:\n%s", c.name, timeout, lastErr, c.logPath, tail(c.logPath, 40))
+		}
+	}
+}
+
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	for i := 0; i < n; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// httpClient returns a client that trusts the CA and presents the admin cert.
+func (p *pki) httpClient() (*http.Client, error) {
+	cert, err := tls.LoadX509KeyPair(p.path("admin.crt"), p.path("admin.key"))
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(p.ca)
+	return &http.Client{Transport: &http.Transport{
+		TLSClientConfig:   &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}},
+		DisableKeepAlives: true, // each poll may hit a freshly restarted server
+	}}, nil
+}
+
+// tail returns the last n lines of a file, for error messages.
+func tail(path string, n int) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "(no log: " + err.Error() + ")"
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func ready(kubeconfig string) { fmt.Printf("READY %s\n", kubeconfig) }
+
+// fail reports err on stderr in full and as one ERROR line on stdout, so a
+// parent waiting for READY stops waiting; it returns the exit code.
+func fail(err error) int {
+	logf("error: %v", err)
+	first, _, _ := strings.Cut(err.Error(), "\n")
+	fmt.Printf("ERROR %s\n", first)
+	return 1
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "controlplane: "+format+"\n", args...)
+}
+
+func fatalf(format string, args ...any) {
+	logf(format, args...)
+	os.Exit(2)
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs a local Kubernetes control plane (etcd + kube-apiserver) in the
+# foreground, building it first if needed:
+#
+#   hack/controlplane/up.sh [WORK_DIR] [extra controlplane flags...]
+#
+# WORK_DIR defaults to <repo>/.cache/controlplane/run and is kept on exit
+# (logs: etcd.log, kube-apiserver.log); each run still starts a fresh cluster.
+# stdout carries only the launcher's protocol: `READY <kubeconfig>` once the
+# apiserver is ready (again after each restart), `ERROR <msg>` on failure.
+# stdin takes `restart-apiserver` and `stop`; EOF on stdin also stops it, so in
+# a terminal Ctrl-D or Ctrl-C ends it.
+#
+# From a script, use a coprocess: it keeps stdin open (a plain `up.sh &` in a
+# script gets /dev/null as stdin, i.e. immediate EOF, and stops at once):
+#
+#   coproc CP { hack/controlplane/up.sh; }
+#   read -r -t 300 status kubeconfig <&"${CP[0]}" && [[ $status == READY ]] \
+#     || { echo "control plane failed: $status $kubeconfig" >&2; exit 1; }
+#   kubectl() { .cache/controlplane/bin/kubectl --kubeconfig "$kubeconfig" "$@"; }
+#   kubectl get ns
+#   echo restart-apiserver >&"${CP[1]}"; read -r -t 120 status _ <&"${CP[0]}"
+#   echo stop >&"${CP[1]}"; wait "$CP_PID"
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+bin=${APPFLOW_CONTROLPLANE_BIN_DIR:-$repo/.cache/controlplane/bin}
+work=$repo/.cache/controlplane/run
+if [[ $# -gt 0 && $1 != -* ]]; then work=$1; shift; fi
+
+# build.sh prints binary paths on stdout; keep ours for the READY protocol.
+"$here/build.sh" >&2
+exec "$bin/controlplane" --bin-dir "$bin" --work-dir "$work" --keep "$@"

@@ -1,0 +1,285 @@
+//! The e2e fixture: control plane + emulator process + operator process, torn down on drop.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::controlplane::ControlPlane;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_appflow-connector-operator");
+pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
+pub const CRD: &str = "crds/connectorinfos.appflow.connectorinfo.dev.yaml";
+
+/// A child process killed and reaped on drop.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub struct Cluster {
+    pub control_plane: ControlPlane,
+    pub emulator_url: String,
+    _emulator: Proc,
+    operator: Option<Proc>,
+    pub operator_log: PathBuf,
+}
+
+impl Cluster {
+    /// Starts everything and installs the CRD; the operator is started by `start_operator`.
+    pub fn start() -> Cluster {
+        let control_plane =
+            ControlPlane::start().expect("control plane (run hack/controlplane/build.sh)");
+        let mut emulator = Command::new(BIN)
+            .args(["emulator", "--listen", "127.0.0.1:0", "--data"])
+            .arg(Path::new(REPO).join("hack/demo/emulator-data.yaml"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn emulator");
+        let mut first_line = String::new();
+        BufReader::new(emulator.stdout.take().expect("emulator stdout"))
+            .read_line(&mut first_line)
+            .expect("emulator address");
+        let emulator_url = first_line
+            .trim()
+            .rsplit(' ')
+            .next()
+            .expect("url")
+            .to_owned();
+        assert!(
+            emulator_url.starts_with("http://127.0.0.1:"),
+            "{first_line}"
+        );
+        let operator_log = control_plane.work_dir().join("operator.log");
+        let cluster = Cluster {
+            control_plane,
+            emulator_url,
+            _emulator: Proc(emulator),
+            operator: None,
+            operator_log,
+        };
+        cluster.kubectl_ok(&["apply", "--server-side", "-f", &format!("{REPO}/{CRD}")]);
+        cluster.kubectl_ok(&[
+            "wait",
+            "--for=condition=Established",
+            "crd/connectorinfos.appflow.connectorinfo.dev",
+            "--timeout=60s",
+        ]);
+        // Established does not mean discovery and OpenAPI publish it yet; kubectl needs both.
+        cluster.eventually("the CRD to be served", || {
+            cluster
+                .kubectl(&["explain", "conninfo.spec"])
+                .status
+                .success()
+        });
+        cluster
+    }
+
+    /// Polls `check` (a readiness check, not a fixed wait) until it holds or 60 s pass.
+    pub fn eventually(&self, what: &str, mut check: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !check() {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}\noperator log:\n{}",
+                self.operator_log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Runs the operator binary against this cluster and waits for its /readyz.
+    pub fn start_operator(&mut self, extra: &[&str]) {
+        let port = free_port();
+        let log = std::fs::File::create(&self.operator_log).expect("operator log");
+        let child = Command::new(BIN)
+            .args(["run", "--metrics-addr", &format!("127.0.0.1:{port}")])
+            .args([
+                "--endpoint-url",
+                &self.emulator_url,
+                "--region",
+                "us-east-1",
+            ])
+            .args([
+                "--aws-max-attempts",
+                "1",
+                "--aws-timeout",
+                "2s",
+                "--log-level",
+                "info",
+            ])
+            .args(extra)
+            .env("KUBECONFIG", self.control_plane.kubeconfig())
+            .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
+            .env("AWS_SECRET_ACCESS_KEY", "test-secret")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_PROFILE")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn operator");
+        self.operator = Some(Proc(child));
+        let url = format!("http://127.0.0.1:{port}/readyz");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if ureq::get(&url).call().is_ok() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "operator not ready; log:\n{}",
+                self.operator_log()
+            );
+            std::thread::sleep(Duration::from_millis(100)); // poll interval of a readiness check
+        }
+    }
+
+    pub fn operator_log(&self) -> String {
+        std::fs::read_to_string(&self.operator_log).unwrap_or_default()
+    }
+
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        self.control_plane
+            .kubectl()
+            .args(args)
+            .output()
+            .expect("run kubectl")
+    }
+
+    pub fn kubectl_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        use std::io::Write;
+        let mut child = self
+            .control_plane
+            .kubectl()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run kubectl");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes())
+            .expect("write stdin");
+        child.wait_with_output().expect("kubectl output")
+    }
+
+    /// Runs kubectl and panics with its stderr (and the operator log) unless it succeeds.
+    pub fn kubectl_ok(&self, args: &[&str]) -> String {
+        let output = self.kubectl(args);
+        assert!(
+            output.status.success(),
+            "kubectl {args:?} failed: {}\noperator log:\n{}",
+            String::from_utf8_lossy(&output.stderr),
+            self.operator_log()
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    pub fn create_namespace(&self, name: &str) {
+        self.kubectl_ok(&["create", "namespace", name]);
+    }
+
+    pub fn apply(&self, namespace: &str, manifest: &str) {
+        let output = self.kubectl_stdin(&["apply", "-n", namespace, "-f", "-"], manifest);
+        assert!(
+            output.status.success(),
+            "apply failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    pub fn get(&self, namespace: &str, name: &str) -> Value {
+        let text = self.kubectl_ok(&["get", "conninfo", name, "-n", namespace, "-o", "json"]);
+        serde_json::from_str(&text).expect("object json")
+    }
+
+    /// `kubectl wait` on a JSONPath expression of one ConnectorInfo.
+    pub fn wait_jsonpath(&self, namespace: &str, name: &str, jsonpath: &str, value: &str) {
+        let output = self.kubectl(&[
+            "wait",
+            "-n",
+            namespace,
+            &format!("conninfo/{name}"),
+            &format!("--for=jsonpath={jsonpath}={value}"),
+            "--timeout=60s",
+        ]);
+        assert!(
+            output.status.success(),
+            "waiting for {name} {jsonpath}={value}: {}\nobject: {}\noperator log:\n{}",
+            String::from_utf8_lossy(&output.stderr),
+            String::from_utf8_lossy(
+                &self
+                    .kubectl(&["get", "conninfo", name, "-n", namespace, "-o", "yaml"])
+                    .stdout
+            ),
+            self.operator_log()
+        );
+    }
+
+    pub fn wait_reason(&self, namespace: &str, name: &str, reason: &str) {
+        self.wait_jsonpath(
+            namespace,
+            name,
+            "{.status.conditions[?(@.type==\"Ready\")].reason}",
+            reason,
+        );
+    }
+
+    pub fn wait_ready(&self, namespace: &str, name: &str) {
+        self.kubectl_ok(&[
+            "wait",
+            "-n",
+            namespace,
+            &format!("conninfo/{name}"),
+            "--for=condition=Ready",
+            "--timeout=60s",
+        ]);
+    }
+
+    fn emulator(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}{path}", self.emulator_url);
+        let mut response = match body {
+            Some(body) => ureq::post(&url).send_json(&body),
+            None => ureq::get(&url).call(),
+        }
+        .unwrap_or_else(|e| panic!("emulator {method} {path}: {e}"));
+        response.body_mut().read_json().unwrap_or(Value::Null)
+    }
+
+    pub fn set_fault(&self, key: &str, fault: Value) {
+        self.emulator(
+            "POST",
+            "/_emulator/faults",
+            Some(serde_json::json!({"key": key, "fault": fault})),
+        );
+    }
+
+    pub fn register_connector(&self, label: &str) {
+        self.emulator(
+            "POST",
+            "/_emulator/connectors",
+            Some(serde_json::json!({"label": label})),
+        );
+    }
+
+    pub fn calls(&self, key: &str) -> u64 {
+        self.emulator("GET", "/_emulator/stats", None)["calls"][key]
+            .as_u64()
+            .unwrap_or(0)
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
+}

@@ -1,0 +1,5 @@
+//! End-to-end: the real kube-apiserver (built from Go modules), the AppFlow emulator and the
+//! operator binary as separate processes, driven with the real kubectl.
+
+mod cluster;
+mod scenarios;

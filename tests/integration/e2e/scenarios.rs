@@ -1,0 +1,435 @@
+//! The end-to-end cases. Each test owns a control plane; the steps inside a test share it
+//! and use their own namespaces and connector keys.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::cluster::{Cluster, REPO};
+
+fn conninfo(name: &str, spec: &str) -> String {
+    format!(
+        "apiVersion: appflow.connectorinfo.dev/v1alpha1\nkind: ConnectorInfo\nmetadata:\n  name: {name}\nspec:\n{spec}"
+    )
+}
+
+#[test]
+fn crd_is_structural_documented_and_rejects_bad_input() {
+    let cluster = Cluster::start();
+    let explain = cluster.kubectl_ok(&["explain", "conninfo.spec"]);
+    for text in [
+        "connectorType",
+        "connectorLabel",
+        "label of a custom connector",
+        "refreshInterval",
+        "requirements",
+    ] {
+        assert!(explain.contains(text), "explain lacks {text}:\n{explain}");
+    }
+    let explain = cluster.kubectl_ok(&["explain", "conninfo.spec.requirements.authModes"]);
+    assert!(
+        explain.contains("Authentication modes that must all be supported"),
+        "{explain}"
+    );
+
+    cluster.create_namespace("admission");
+    let long_label = "a".repeat(257);
+    let cases: Vec<(String, &str, Vec<&str>)> = vec![
+        (
+            conninfo("unknown-type", "  connectorType: Salesforse\n"),
+            "Unsupported value: \"Salesforse\"",
+            vec![],
+        ),
+        (
+            conninfo("no-label", "  connectorType: CustomConnector\n"),
+            "spec.connectorLabel is required when spec.connectorType is CustomConnector",
+            vec![],
+        ),
+        (
+            conninfo(
+                "bad-label",
+                "  connectorType: CustomConnector\n  connectorLabel: \"-acme crm\"\n",
+            ),
+            "spec.connectorLabel: Invalid value",
+            vec![],
+        ),
+        (
+            conninfo(
+                "long-label",
+                &format!("  connectorType: CustomConnector\n  connectorLabel: {long_label}\n"),
+            ),
+            "may not be more than 256",
+            vec![],
+        ),
+        (
+            conninfo(
+                "unknown-field",
+                "  connectorType: Slack\n  connectorLable: typo\n",
+            ),
+            "unknown field \"spec.connectorLable\"",
+            vec!["--validate=strict"],
+        ),
+        (
+            conninfo(
+                "bad-requirement",
+                "  connectorType: Slack\n  requirements:\n    authModes: [OAuth3]\n",
+            ),
+            "Unsupported value: \"OAuth3\"",
+            vec![],
+        ),
+        (
+            conninfo(
+                "bad-interval",
+                "  connectorType: Slack\n  refreshInterval: soon\n",
+            ),
+            "spec.refreshInterval: Invalid value",
+            vec![],
+        ),
+    ];
+    for (manifest, expected, flags) in &cases {
+        let mut args = vec!["apply", "-n", "admission", "-f", "-"];
+        args.extend(flags);
+        let output = cluster.kubectl_stdin(&args, manifest);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "accepted:\n{manifest}");
+        assert!(
+            stderr.contains(expected),
+            "expected {expected:?} in:\n{stderr}"
+        );
+    }
+    let stored = cluster.kubectl_ok(&["get", "conninfo", "-n", "admission", "-o", "name"]);
+    assert_eq!(stored.trim(), "", "nothing is stored");
+}
+
+#[test]
+fn operator_reconciles_samples_faults_and_changes() {
+    let mut cluster = Cluster::start();
+    cluster.start_operator(&["--default-refresh-interval", "1h"]);
+
+    samples_reach_their_conditions(&cluster);
+    faults_map_to_reasons(&cluster);
+    transient_fault_keeps_last_good_configuration(&cluster);
+    spec_change_and_refresh_annotation_redescribe(&cluster);
+    steady_state_writes_nothing(&cluster);
+    deleting_leaves_nothing_behind(&cluster);
+}
+
+fn samples_reach_their_conditions(cluster: &Cluster) {
+    cluster.create_namespace("samples");
+    cluster.kubectl_ok(&[
+        "apply",
+        "-n",
+        "samples",
+        "-f",
+        &format!("{REPO}/deploy/samples/"),
+    ]);
+    for name in ["salesforce", "datadog", "snowflake", "acme-crm"] {
+        cluster.wait_ready("samples", name);
+    }
+    cluster.wait_reason("samples", "slack-as-destination", "RequirementsNotMet");
+    let slack = cluster.get("samples", "slack-as-destination");
+    let met = slack["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "RequirementsMet")
+        .unwrap();
+    assert_eq!(met["status"], "False");
+    let message = met["message"].as_str().unwrap();
+    assert!(
+        message.contains("auth mode ApiKey") && message.contains("destination"),
+        "{message}"
+    );
+
+    let acme = cluster.get("samples", "acme-crm");
+    assert_eq!(acme["status"]["authModes"], json!(["OAuth2", "Custom"]));
+    assert_eq!(
+        acme["status"]["connectorConfiguration"]["connectorLabel"],
+        "acme-crm"
+    );
+    assert_eq!(acme["status"]["observedGeneration"], 1);
+
+    let table = cluster.kubectl_ok(&["get", "conninfo", "-n", "samples"]);
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["NAME", "TYPE", "LABEL", "AUTH", "READY", "REASON", "AGE"]
+    );
+    let acme_row = table.lines().find(|l| l.starts_with("acme-crm")).unwrap();
+    assert!(
+        acme_row.contains("CustomConnector")
+            && acme_row.contains("True")
+            && acme_row.contains("Described"),
+        "{table}"
+    );
+
+    // Events on the transition: one Normal Described for a Ready object.
+    let events = cluster.kubectl_ok(&[
+        "get",
+        "events.events.k8s.io",
+        "-n",
+        "samples",
+        "--field-selector",
+        "regarding.name=salesforce",
+        "-o",
+        "json",
+    ]);
+    let events: serde_json::Value = serde_json::from_str(&events).unwrap();
+    let reasons: Vec<_> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["reason"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(reasons, ["Described"]);
+}
+
+fn faults_map_to_reasons(cluster: &Cluster) {
+    cluster.create_namespace("faults");
+    let cases = [
+        (
+            "validation",
+            json!({"errorCode": "ValidationException"}),
+            "InvalidRequest",
+        ),
+        (
+            "denied",
+            json!({"errorCode": "AccessDeniedException"}),
+            "AccessDenied",
+        ),
+        (
+            "throttled",
+            json!({"errorCode": "ThrottlingException"}),
+            "Throttled",
+        ),
+        (
+            "internal",
+            json!({"errorCode": "InternalServerException"}),
+            "ServiceError",
+        ),
+        ("garbage", json!({"garbageBody": true}), "InvalidResponse"),
+        ("slow", json!({"latencyMs": 5000}), "ServiceUnreachable"),
+    ];
+    for (label, fault, _) in &cases {
+        cluster.register_connector(label);
+        cluster.set_fault(&format!("CustomConnector/{label}"), fault.clone());
+        cluster.apply(
+            "faults",
+            &conninfo(
+                label,
+                &format!("  connectorType: CustomConnector\n  connectorLabel: {label}\n"),
+            ),
+        );
+    }
+    cluster.apply(
+        "faults",
+        &conninfo(
+            "ghost",
+            "  connectorType: CustomConnector\n  connectorLabel: ghost\n",
+        ),
+    );
+    cluster.wait_reason("faults", "ghost", "ConnectorNotFound");
+    for (label, _, reason) in &cases {
+        cluster.wait_reason("faults", label, reason);
+        let object = cluster.get("faults", label);
+        let synced = object["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "Synced")
+            .unwrap();
+        assert_eq!(synced["status"], "False");
+        assert!(
+            synced["message"].as_str().unwrap().contains("request id")
+                || *reason == "ServiceUnreachable",
+            "{synced}"
+        );
+    }
+    // Terminal reasons stall, transient ones keep reconciling.
+    let stalled = |name: &str| {
+        let object = cluster.get("faults", name);
+        let conditions = object["status"]["conditions"].as_array().unwrap().clone();
+        let get = |t: &str| {
+            conditions.iter().find(|c| c["type"] == t).unwrap()["status"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        (get("Stalled"), get("Reconciling"))
+    };
+    assert_eq!(
+        stalled("validation"),
+        ("True".to_owned(), "False".to_owned())
+    );
+    assert_eq!(stalled("ghost"), ("True".to_owned(), "False".to_owned()));
+    assert_eq!(
+        stalled("throttled"),
+        ("False".to_owned(), "True".to_owned())
+    );
+
+    // A connector registered later is found by the not-found poll once forced to look.
+    cluster.register_connector("ghost");
+    cluster.kubectl_ok(&[
+        "annotate",
+        "-n",
+        "faults",
+        "conninfo/ghost",
+        "appflow.connectorinfo.dev/refresh=registered",
+    ]);
+    cluster.wait_ready("faults", "ghost");
+}
+
+fn transient_fault_keeps_last_good_configuration(cluster: &Cluster) {
+    cluster.create_namespace("transient");
+    cluster.register_connector("flaky");
+    cluster.register_connector("recovering");
+    cluster.set_fault(
+        "CustomConnector/recovering",
+        json!({"errorCode": "ThrottlingException", "count": 2}),
+    );
+    cluster.apply(
+        "transient",
+        &conninfo(
+            "recovering",
+            "  connectorType: CustomConnector\n  connectorLabel: recovering\n",
+        ),
+    );
+    cluster.apply(
+        "transient",
+        &conninfo(
+            "flaky",
+            "  connectorType: CustomConnector\n  connectorLabel: flaky\n",
+        ),
+    );
+    cluster.wait_ready("transient", "recovering");
+    assert!(
+        cluster.calls("CustomConnector/recovering") >= 3,
+        "two failures, then success"
+    );
+
+    cluster.wait_ready("transient", "flaky");
+    let good = cluster.get("transient", "flaky")["status"]["connectorConfiguration"].clone();
+    assert!(good.is_object());
+    cluster.set_fault(
+        "CustomConnector/flaky",
+        json!({"errorCode": "InternalServerException"}),
+    );
+    cluster.kubectl_ok(&[
+        "annotate",
+        "-n",
+        "transient",
+        "conninfo/flaky",
+        "appflow.connectorinfo.dev/refresh=1",
+    ]);
+    cluster.wait_reason("transient", "flaky", "ServiceError");
+    let during = cluster.get("transient", "flaky");
+    assert_eq!(
+        during["status"]["connectorConfiguration"], good,
+        "last good configuration kept"
+    );
+    cluster.set_fault("CustomConnector/flaky", serde_json::Value::Null);
+    cluster.wait_ready("transient", "flaky");
+}
+
+fn spec_change_and_refresh_annotation_redescribe(cluster: &Cluster) {
+    cluster.create_namespace("changes");
+    cluster.register_connector("changing");
+    let key = "CustomConnector/changing";
+    cluster.apply(
+        "changes",
+        &conninfo(
+            "changing",
+            "  connectorType: CustomConnector\n  connectorLabel: changing\n",
+        ),
+    );
+    cluster.wait_ready("changes", "changing");
+    let before = cluster.calls(key);
+
+    cluster.apply(
+        "changes",
+        &conninfo(
+            "changing",
+            "  connectorType: CustomConnector\n  connectorLabel: changing\n  requirements:\n    usableAs: [Source]\n",
+        ),
+    );
+    cluster.wait_jsonpath("changes", "changing", "{.status.observedGeneration}", "2");
+    cluster.wait_ready("changes", "changing");
+    assert_eq!(
+        cluster.calls(key),
+        before + 1,
+        "one describe for the new generation"
+    );
+
+    cluster.kubectl_ok(&[
+        "annotate",
+        "-n",
+        "changes",
+        "conninfo/changing",
+        "appflow.connectorinfo.dev/refresh=now",
+    ]);
+    cluster.wait_jsonpath("changes", "changing", "{.status.lastHandledRefresh}", "now");
+    assert_eq!(
+        cluster.calls(key),
+        before + 2,
+        "the annotation forced one describe"
+    );
+}
+
+fn steady_state_writes_nothing(cluster: &Cluster) {
+    let before = cluster.get("changes", "changing");
+    let calls = cluster.calls("CustomConnector/changing");
+    // An observation window, not a readiness wait: a self-triggering loop would write or
+    // describe within it.
+    std::thread::sleep(Duration::from_secs(5));
+    let after = cluster.get("changes", "changing");
+    assert_eq!(
+        before["metadata"]["resourceVersion"], after["metadata"]["resourceVersion"],
+        "no status writes on an unchanged object"
+    );
+    assert_eq!(
+        cluster.calls("CustomConnector/changing"),
+        calls,
+        "no describes on an unchanged object"
+    );
+}
+
+fn deleting_leaves_nothing_behind(cluster: &Cluster) {
+    cluster.kubectl_ok(&[
+        "delete",
+        "-n",
+        "changes",
+        "conninfo/changing",
+        "--wait=true",
+        "--timeout=30s",
+    ]);
+    let output = cluster.kubectl(&["get", "-n", "changes", "conninfo/changing"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("NotFound"));
+    let left = cluster.kubectl_ok(&["get", "conninfo", "-n", "changes", "-o", "name"]);
+    assert_eq!(left.trim(), "");
+}
+
+#[test]
+fn operator_survives_apiserver_restart() {
+    let mut cluster = Cluster::start();
+    cluster.start_operator(&[]);
+    cluster.create_namespace("restart");
+    cluster.apply("restart", &conninfo("before", "  connectorType: Slack\n"));
+    cluster.wait_ready("restart", "before");
+
+    cluster
+        .control_plane
+        .restart_apiserver()
+        .expect("restart apiserver");
+
+    cluster.apply("restart", &conninfo("after", "  connectorType: Zendesk\n"));
+    cluster.wait_ready("restart", "after");
+    cluster.apply(
+        "restart",
+        &conninfo(
+            "before",
+            "  connectorType: Slack\n  requirements:\n    authModes: [OAuth2]\n",
+        ),
+    );
+    cluster.wait_jsonpath("restart", "before", "{.status.observedGeneration}", "2");
+}
