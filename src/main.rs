@@ -177,11 +177,7 @@ async fn run_describe(args: DescribeArgs) -> ExitCode {
             return ExitCode::from(USAGE);
         }
     };
-    let mut settings = args.aws.settings();
-    if settings.region.is_none() {
-        settings.region = object.spec.region.clone();
-    }
-    let appflow = AppFlow::load(&settings).await;
+    let appflow = AppFlow::load(&args.aws.settings()).await;
     let computed = describe::run(&appflow, &object, std::time::Duration::from_secs(3600)).await;
     let printed = match args.output {
         OutputFormat::Yaml => serde_yaml::to_string(&computed.status).map_err(|e| e.to_string()),
