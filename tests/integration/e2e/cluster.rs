@@ -28,6 +28,7 @@ pub struct Cluster {
     pub emulator_url: String,
     _emulator: Proc,
     operator: Option<Proc>,
+    metrics_port: u16,
     pub operator_log: PathBuf,
 }
 
@@ -63,6 +64,7 @@ impl Cluster {
             emulator_url,
             _emulator: Proc(emulator),
             operator: None,
+            metrics_port: 0,
             operator_log,
         };
         cluster.kubectl_ok(&["apply", "--server-side", "-f", &format!("{REPO}/{CRD}")]);
@@ -126,6 +128,7 @@ impl Cluster {
             .spawn()
             .expect("spawn operator");
         self.operator = Some(Proc(child));
+        self.metrics_port = port;
         let url = format!("http://127.0.0.1:{port}/readyz");
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -138,6 +141,38 @@ impl Cluster {
                 self.operator_log()
             );
             std::thread::sleep(Duration::from_millis(100)); // poll interval of a readiness check
+        }
+    }
+
+    /// The operator's `/metrics` text.
+    pub fn metrics(&self) -> String {
+        let url = format!("http://127.0.0.1:{}/metrics", self.metrics_port);
+        ureq::get(&url)
+            .call()
+            .expect("metrics")
+            .body_mut()
+            .read_to_string()
+            .expect("metrics text")
+    }
+
+    /// Sends SIGTERM to the operator and returns its exit status once it has stopped.
+    pub fn terminate_operator(&mut self) -> std::process::ExitStatus {
+        let Proc(child) = self.operator.as_mut().expect("operator running");
+        let pid = child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .expect("kill")
+                .success()
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().expect("wait operator") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "operator ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 

@@ -182,6 +182,15 @@ fn samples_reach_their_conditions(cluster: &Cluster) {
         .map(|e| e["reason"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(reasons, ["Described"]);
+
+    let metrics = cluster.metrics();
+    for line in [
+        "appflow_connector_operator_connectorinfos{condition=\"Ready\",status=\"True\"} 4",
+        "appflow_connector_operator_connectorinfos{condition=\"Ready\",status=\"False\"} 1",
+        "appflow_connector_operator_appflow_api_calls_total{operation=\"DescribeConnector\",outcome=\"Described\"} 5",
+    ] {
+        assert!(metrics.contains(line), "missing {line} in\n{metrics}");
+    }
 }
 
 fn faults_map_to_reasons(cluster: &Cluster) {
@@ -432,4 +441,11 @@ fn operator_survives_apiserver_restart() {
         ),
     );
     cluster.wait_jsonpath("restart", "before", "{.status.observedGeneration}", "2");
+
+    let status = cluster.terminate_operator();
+    assert!(
+        status.success(),
+        "clean exit on SIGTERM: {status:?}\n{}",
+        cluster.operator_log()
+    );
 }
