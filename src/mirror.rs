@@ -9,6 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// DescribeConnector's `connectorConfiguration`: what the connector supports, with AWS's field names.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectorConfiguration {
@@ -66,6 +67,7 @@ pub struct ConnectorConfiguration {
     pub supported_data_transfer_apis: Vec<DataTransferApi>,
 }
 
+/// Which authentication modes the connector supports, with OAuth2 defaults and custom auth types.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AuthenticationConfig {
@@ -84,6 +86,7 @@ pub struct AuthenticationConfig {
     pub custom_auth_configs: Vec<CustomAuthConfig>,
 }
 
+/// OAuth2 scopes, token and authorization URLs, and grant types the connector offers.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OAuth2Defaults {
@@ -107,6 +110,7 @@ pub struct OAuth2Defaults {
     pub oauth2_custom_properties: Vec<OAuth2CustomParameter>,
 }
 
+/// An extra parameter of the connector's OAuth2 flow.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OAuth2CustomParameter {
@@ -124,6 +128,7 @@ pub struct OAuth2CustomParameter {
     pub r#type: Option<String>,
 }
 
+/// A custom authentication type and the parameters it takes.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CustomAuthConfig {
@@ -149,6 +154,7 @@ pub struct AuthParameter {
     pub connector_supplied_values: Vec<String>,
 }
 
+/// A setting a flow using this connector can or must give.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectorRuntimeSetting {
@@ -167,6 +173,7 @@ pub struct ConnectorRuntimeSetting {
     pub connector_supplied_value_options: Vec<String>,
 }
 
+/// How a custom connector is provisioned.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectorProvisioningConfig {
@@ -174,12 +181,14 @@ pub struct ConnectorProvisioningConfig {
     pub lambda: Option<LambdaConnectorProvisioningConfig>,
 }
 
+/// The Lambda function that implements a custom connector.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LambdaConnectorProvisioningConfig {
     pub lambda_arn: String,
 }
 
+/// An API the connector can use to transfer data.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 pub struct DataTransferApi {
     #[serde(rename = "Name", default, skip_serializing_if = "Option::is_none")]
@@ -269,12 +278,14 @@ pub struct ConnectorMetadata {
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 pub struct EmptyMetadata {}
 
+/// Connector metadata that lists OAuth scopes.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 pub struct OAuthScopesMetadata {
     #[serde(rename = "oAuthScopes", default, skip_serializing_if = "Vec::is_empty")]
     pub oauth_scopes: Vec<String>,
 }
 
+/// Salesforce's metadata: OAuth scopes, data transfer APIs and OAuth2 grant types.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 pub struct SalesforceMetadata {
     #[serde(rename = "oAuthScopes", default, skip_serializing_if = "Vec::is_empty")]
@@ -293,6 +304,7 @@ pub struct SalesforceMetadata {
     pub oauth2_grant_types_supported: Vec<String>,
 }
 
+/// Snowflake's metadata: the regions it supports.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 pub struct SnowflakeMetadata {
     #[serde(
