@@ -19,7 +19,7 @@ use crate::appflow::AppFlow;
 use crate::backoff::{self, Backoff};
 use crate::crd::ConnectorInfo;
 use crate::metrics::Metrics;
-use crate::reason::{NOT_FOUND_POLL_CAP, Retry};
+use crate::reason::Retry;
 use crate::status::{self, EventType, Observation};
 use crate::{Error, Result};
 
@@ -148,19 +148,9 @@ pub async fn reconcile_once(
         }
         retry => {
             ctx.backoff.reset(&uid);
-            let unit = rand::rng().random();
-            match retry {
-                Retry::AfterRefresh if !refresh.is_zero() => Some(backoff::jittered(refresh, unit)),
-                Retry::Poll => {
-                    let poll = if refresh.is_zero() {
-                        NOT_FOUND_POLL_CAP
-                    } else {
-                        refresh.min(NOT_FOUND_POLL_CAP)
-                    };
-                    Some(backoff::jittered(poll, unit))
-                }
-                _ => None,
-            }
+            retry
+                .scheduled(refresh)
+                .map(|wait| backoff::jittered(wait, rand::rng().random()))
         }
     };
     ctx.metrics.reconciled(if computed.is_ready() {

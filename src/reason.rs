@@ -33,6 +33,19 @@ pub enum Retry {
 /// The longest a missing connector waits before it is looked up again.
 pub const NOT_FOUND_POLL_CAP: Duration = Duration::from_secs(300);
 
+impl Retry {
+    /// When to describe again, before jitter, for the outcomes that are not backed off:
+    /// `None` waits for a change of the spec or the refresh annotation.
+    pub fn scheduled(self, refresh: Duration) -> Option<Duration> {
+        match self {
+            Retry::AfterRefresh if !refresh.is_zero() => Some(refresh),
+            Retry::Poll if refresh.is_zero() => Some(NOT_FOUND_POLL_CAP),
+            Retry::Poll => Some(refresh.min(NOT_FOUND_POLL_CAP)),
+            Retry::AfterRefresh | Retry::OnChange | Retry::Backoff => None,
+        }
+    }
+}
+
 impl Reason {
     pub const ALL: [Reason; 10] = [
         Reason::Described,
@@ -113,6 +126,19 @@ mod tests {
         for (reason, retry) in expected {
             assert_eq!(reason.retry(), retry, "{reason}");
         }
+        let hour = Duration::from_secs(3600);
+        assert_eq!(Retry::AfterRefresh.scheduled(hour), Some(hour));
+        assert_eq!(Retry::AfterRefresh.scheduled(Duration::ZERO), None);
+        assert_eq!(Retry::Poll.scheduled(hour), Some(NOT_FOUND_POLL_CAP));
+        assert_eq!(
+            Retry::Poll.scheduled(Duration::from_secs(60)),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            Retry::Poll.scheduled(Duration::ZERO),
+            Some(NOT_FOUND_POLL_CAP)
+        );
+        assert_eq!(Retry::OnChange.scheduled(hour), None);
         let stalled: Vec<_> = Reason::ALL.into_iter().filter(|r| r.is_stalled()).collect();
         assert_eq!(
             stalled,
