@@ -199,14 +199,18 @@ pub async fn run(
     let (reader, writer) = reflector::store();
     store_out(reader.clone());
     // Ready once the initial list is in the cache (the store's own readiness future
-    // supports one waiter, which the controller takes).
+    // supports one waiter, which the controller takes). Deleted objects drop their backoff
+    // state, which nothing else would clear without a finalizer.
+    let forget = ctx.clone();
     let stream = watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
         .reflect(writer)
-        .inspect_ok(move |event| {
-            if matches!(event, watcher::Event::InitDone) && !ready.swap(true, Ordering::Relaxed) {
+        .inspect_ok(move |event| match event {
+            watcher::Event::InitDone if !ready.swap(true, Ordering::Relaxed) => {
                 info!("cache synced, controller ready");
             }
+            watcher::Event::Delete(obj) => forget.backoff.reset(&obj.uid().unwrap_or_default()),
+            _ => {}
         })
         .applied_objects()
         .predicate_filter(spec_or_refresh, PredicateConfig::default());
