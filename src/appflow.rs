@@ -2,7 +2,7 @@
 //! every DescribeConnector outcome into a condition reason.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
@@ -11,6 +11,11 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_appflow::Client;
 use aws_sdk_appflow::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_appflow::operation::RequestId;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::AfterDeserializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
 
 use crate::mirror::ConnectorConfiguration;
 use crate::reason::Reason;
@@ -149,15 +154,18 @@ impl AppFlow {
                 "no AWS region: set spec.region, the operator's --region or AWS_REGION",
             ));
         };
+        let raw = RawBody::default();
         let response = self
             .client(region)
             .describe_connector()
             .connector_type(connector_type.into())
             .set_connector_label(connector_label.map(str::to_owned))
+            .customize()
+            .interceptor(raw.clone())
             .send()
             .await
             .map_err(|e| classify_sdk_error(&e))?;
-        response
+        let mut config = response
             .connector_configuration()
             .map(ConnectorConfiguration::from)
             .ok_or_else(|| {
@@ -165,7 +173,39 @@ impl AppFlow {
                     Reason::InvalidResponse,
                     "the response has no connectorConfiguration",
                 )
-            })
+            })?;
+        if let Some(body) = raw.take() {
+            config.keep_unmodelled_metadata(&body);
+        }
+        Ok(config)
+    }
+}
+
+/// Keeps the raw body of a successful response, for members the SDK's model predates.
+#[derive(Clone, Debug, Default)]
+struct RawBody(Arc<Mutex<Option<Vec<u8>>>>);
+
+impl RawBody {
+    fn take(&self) -> Option<Vec<u8>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+impl Intercept for RawBody {
+    fn name(&self) -> &'static str {
+        "RawBody"
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &AfterDeserializationInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(bytes) = context.response().body().bytes() {
+            *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(bytes.to_vec());
+        }
+        Ok(())
     }
 }
 

@@ -4,6 +4,8 @@
 //! Enum values are kept as the strings AWS sent (`as_str()` keeps values the SDK does not
 //! know yet), timestamps become RFC 3339.
 
+use std::collections::BTreeMap;
+
 use aws_sdk_appflow::types as aws;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use schemars::JsonSchema;
@@ -197,8 +199,10 @@ pub struct DataTransferApi {
     pub r#type: Option<String>,
 }
 
-/// Connector-specific metadata, keyed by AWS's member names.
+/// Connector-specific metadata, keyed by AWS's member names. Members AWS added after this
+/// operator was built are kept as sent.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
 pub struct ConnectorMetadata {
     #[serde(rename = "Amplitude", default, skip_serializing_if = "Option::is_none")]
     pub amplitude: Option<EmptyMetadata>,
@@ -272,6 +276,10 @@ pub struct ConnectorMetadata {
     pub sapo_data: Option<EmptyMetadata>,
     #[serde(rename = "Pardot", default, skip_serializing_if = "Option::is_none")]
     pub pardot: Option<EmptyMetadata>,
+    /// Members the SDK's model does not know yet, from the raw response.
+    #[serde(flatten)]
+    #[schemars(skip)]
+    pub unmodelled: BTreeMap<String, serde_json::Value>,
 }
 
 /// A metadata member that AWS defines without fields.
@@ -313,6 +321,32 @@ pub struct SnowflakeMetadata {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub supported_regions: Vec<String>,
+}
+
+impl ConnectorConfiguration {
+    /// Adds the `connectorMetadata` members of the raw DescribeConnector response that the
+    /// SDK dropped because its model predates them (a connector type AWS added since), so a
+    /// new connector is mirrored rather than silently lost.
+    pub fn keep_unmodelled_metadata(&mut self, raw_response: &[u8]) {
+        let Ok(raw) = serde_json::from_slice::<serde_json::Value>(raw_response) else {
+            return;
+        };
+        let Some(members) = raw["connectorConfiguration"]["connectorMetadata"].as_object() else {
+            return;
+        };
+        let metadata = self
+            .connector_metadata
+            .get_or_insert_with(ConnectorMetadata::default);
+        let modelled = serde_json::to_value(&*metadata).unwrap_or_default();
+        for (name, value) in members {
+            if modelled.get(name).is_none() {
+                metadata.unmodelled.insert(name.clone(), value.clone());
+            }
+        }
+        if *metadata == ConnectorMetadata::default() {
+            self.connector_metadata = None;
+        }
+    }
 }
 
 // ---- conversion from the SDK's types -------------------------------------------------------
@@ -529,6 +563,7 @@ impl From<&aws::ConnectorMetadata> for ConnectorMetadata {
                 .map(|h| scopes(h.o_auth_scopes.as_ref())),
             sapo_data: empty(m.sapo_data.is_some()),
             pardot: empty(m.pardot.is_some()),
+            unmodelled: BTreeMap::new(),
         }
     }
 }
@@ -550,6 +585,34 @@ mod tests {
             mirror.supported_operators,
             ["FUTURE_OPERATOR", "PROJECTION"]
         );
+    }
+
+    #[test]
+    fn metadata_members_unknown_to_the_sdk_are_kept() {
+        let sdk = aws::ConnectorConfiguration::builder()
+            .connector_metadata(
+                aws::ConnectorMetadata::builder()
+                    .slack(aws::SlackMetadata::builder().build())
+                    .build(),
+            )
+            .build();
+        let mut mirror = ConnectorConfiguration::from(&sdk);
+        let raw = br#"{"connectorConfiguration": {"connectorMetadata": {
+            "Slack": {}, "BrandNew": {"oAuthScopes": ["read"]}}}}"#;
+        mirror.keep_unmodelled_metadata(raw);
+        let json = serde_json::to_value(&mirror).unwrap();
+        assert_eq!(
+            json["connectorMetadata"]["BrandNew"]["oAuthScopes"][0],
+            "read"
+        );
+        assert!(json["connectorMetadata"]["Slack"].is_object());
+        let back: ConnectorConfiguration = serde_json::from_value(json).unwrap();
+        assert_eq!(back, mirror, "round-trips through status");
+
+        let mut plain = ConnectorConfiguration::default();
+        plain.keep_unmodelled_metadata(b"not json");
+        plain.keep_unmodelled_metadata(br#"{"connectorConfiguration": {}}"#);
+        assert_eq!(plain, ConnectorConfiguration::default());
     }
 
     #[test]
