@@ -3,17 +3,19 @@
 SHELL := bash
 VENV := .cache/venv
 
-.PHONY: demo test lint unit python tools crd
+.PHONY: demo test lint unit python go-tests static tools crd manifests image
 
 ## The operator's main job locally: control plane + AppFlow emulator + operator + samples.
 demo:
 	hack/demo/run.sh
 
-## The whole test suite: lint, unit, integration, end-to-end, botocore.
-test: tools lint unit python
+## The whole test suite: lint, unit, integration, end-to-end (incl. helm), botocore, the
+## Argo CD health check, and the static release binary the image ships.
+test: tools lint unit python go-tests static
 
 tools:
 	hack/controlplane/build.sh
+	hack/helm/build.sh
 	@test -x $(VENV)/bin/python || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 
@@ -28,6 +30,21 @@ python:
 	cargo build --bin appflow-connector-operator
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider tests/python
 
-## Regenerate the CRD from the Rust types (a test fails when they drift).
+go-tests:
+	cd hack/argocd && GOTOOLCHAIN=local go test ./...
+
+## The release binary as the Dockerfile builds it (fully static), checked and measured.
+static:
+	hack/build-static.sh
+
+## Regenerate the CRD from the Rust types, then the chart's copy and deploy/manifests
+## (tests fail when any of them drift).
 crd:
 	cargo run --quiet -- crd > crds/connectorinfos.appflow.connectorinfo.dev.yaml
+	hack/render-manifests.sh
+
+manifests:
+	hack/render-manifests.sh
+
+image:
+	docker build -t appflow-connector-operator:0.1.0 .

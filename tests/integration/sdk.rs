@@ -179,8 +179,14 @@ async fn metadata_the_sdk_does_not_model_is_kept() {
     let data = "overrides:\n  Zendesk:\n    connectorMetadata:\n      BrandNewConnector: {oAuthScopes: [read]}\n";
     let emulator = Emulator::start(data).await;
     let appflow = emulator.appflow(emulator.settings()).await;
-    let config = appflow.describe(None, "Zendesk", None).await.expect("describe");
+    let config = appflow
+        .describe(None, "Zendesk", None)
+        .await
+        .expect("describe");
     let metadata = config.connector_metadata.expect("metadata");
     assert!(metadata.zendesk.is_some(), "modelled member still typed");
-    assert_eq!(metadata.unmodelled["BrandNewConnector"], json!({"oAuthScopes": ["read"]}));
+    assert_eq!(
+        metadata.unmodelled["BrandNewConnector"],
+        json!({"oAuthScopes": ["read"]})
+    );
 }

@@ -35,6 +35,14 @@ pub struct Cluster {
 impl Cluster {
     /// Starts everything and installs the CRD; the operator is started by `start_operator`.
     pub fn start() -> Cluster {
+        let cluster = Cluster::start_without_crd();
+        cluster.kubectl_ok(&["apply", "--server-side", "-f", &format!("{REPO}/{CRD}")]);
+        cluster.wait_crd_served();
+        cluster
+    }
+
+    /// Starts everything but installs no CRD (for tests that install it another way).
+    pub fn start_without_crd() -> Cluster {
         let control_plane =
             ControlPlane::start().expect("control plane (run hack/controlplane/build.sh)");
         let mut emulator = Command::new(BIN)
@@ -59,29 +67,28 @@ impl Cluster {
             "{first_line}"
         );
         let operator_log = control_plane.work_dir().join("operator.log");
-        let cluster = Cluster {
+        Cluster {
             control_plane,
             emulator_url,
             _emulator: Proc(emulator),
             operator: None,
             metrics_port: 0,
             operator_log,
-        };
-        cluster.kubectl_ok(&["apply", "--server-side", "-f", &format!("{REPO}/{CRD}")]);
-        cluster.kubectl_ok(&[
+        }
+    }
+
+    /// Waits until the ConnectorInfo CRD is established and served.
+    pub fn wait_crd_served(&self) {
+        self.kubectl_ok(&[
             "wait",
             "--for=condition=Established",
             "crd/connectorinfos.appflow.connectorinfo.dev",
             "--timeout=60s",
         ]);
         // Established does not mean discovery and OpenAPI publish it yet; kubectl needs both.
-        cluster.eventually("the CRD to be served", || {
-            cluster
-                .kubectl(&["explain", "conninfo.spec"])
-                .status
-                .success()
+        self.eventually("the CRD to be served", || {
+            self.kubectl(&["explain", "conninfo.spec"]).status.success()
         });
-        cluster
     }
 
     /// Polls `check` (a readiness check, not a fixed wait) until it holds or 60 s pass.
@@ -99,26 +106,31 @@ impl Cluster {
 
     /// Runs the operator binary against this cluster and waits for its /readyz.
     pub fn start_operator(&mut self, extra: &[&str]) {
+        let endpoint = self.emulator_url.clone();
+        let mut args = vec!["run", "--endpoint-url", &endpoint, "--region", "us-east-1"];
+        args.extend([
+            "--aws-max-attempts",
+            "1",
+            "--aws-timeout",
+            "2s",
+            "--log-level",
+            "info",
+        ]);
+        args.extend(extra);
+        let kubeconfig = self.control_plane.kubeconfig().to_path_buf();
+        self.start_operator_as(&kubeconfig, &args);
+    }
+
+    /// Runs the operator binary with exactly `args` (plus `--metrics-addr` on a free loopback
+    /// port, which `args` must not contain) under the identity of `kubeconfig`, with test AWS
+    /// credentials, and waits for its /readyz.
+    pub fn start_operator_as(&mut self, kubeconfig: &Path, args: &[&str]) {
         let port = free_port();
         let log = std::fs::File::create(&self.operator_log).expect("operator log");
         let child = Command::new(BIN)
-            .args(["run", "--metrics-addr", &format!("127.0.0.1:{port}")])
-            .args([
-                "--endpoint-url",
-                &self.emulator_url,
-                "--region",
-                "us-east-1",
-            ])
-            .args([
-                "--aws-max-attempts",
-                "1",
-                "--aws-timeout",
-                "2s",
-                "--log-level",
-                "info",
-            ])
-            .args(extra)
-            .env("KUBECONFIG", self.control_plane.kubeconfig())
+            .args(args)
+            .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
+            .env("KUBECONFIG", kubeconfig)
             .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
             .env("AWS_SECRET_ACCESS_KEY", "test-secret")
             .env("AWS_EC2_METADATA_DISABLED", "true")
@@ -186,6 +198,51 @@ impl Cluster {
             .args(args)
             .output()
             .expect("run kubectl")
+    }
+
+    /// kubectl under another identity (a kubeconfig such as `service_account_kubeconfig`'s).
+    pub fn kubectl_as(&self, kubeconfig: &Path, args: &[&str]) -> Output {
+        self.control_plane
+            .kubectl()
+            .arg("--kubeconfig") // the last --kubeconfig wins
+            .arg(kubeconfig)
+            .args(args)
+            .output()
+            .expect("run kubectl")
+    }
+
+    /// Writes a kubeconfig that authenticates as a ServiceAccount with a token from the
+    /// TokenRequest API (`kubectl create token`), for this cluster's server and CA.
+    pub fn service_account_kubeconfig(&self, namespace: &str, name: &str) -> PathBuf {
+        let token = self.kubectl_ok(&["create", "token", name, "-n", namespace, "--duration=1h"]);
+        let admin: Value = serde_json::from_str(&self.kubectl_ok(&[
+            "config",
+            "view",
+            "--raw",
+            "--minify",
+            "--flatten",
+            "-o",
+            "json",
+        ]))
+        .expect("kubeconfig json");
+        let cluster = &admin["clusters"][0]["cluster"];
+        let kubeconfig = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "local", "cluster": {
+                "server": cluster["server"],
+                "certificate-authority-data": cluster["certificate-authority-data"],
+            }}],
+            "users": [{"name": name, "user": {"token": token.trim()}}],
+            "contexts": [{"name": name, "context": {"cluster": "local", "user": name}}],
+            "current-context": name,
+        });
+        let path = self
+            .control_plane
+            .work_dir()
+            .join(format!("kubeconfig-{namespace}-{name}"));
+        std::fs::write(&path, kubeconfig.to_string()).expect("write kubeconfig");
+        path
     }
 
     pub fn kubectl_stdin(&self, args: &[&str], stdin: &str) -> Output {

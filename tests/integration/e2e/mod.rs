@@ -2,4 +2,5 @@
 //! operator binary as separate processes, driven with the real kubectl.
 
 mod cluster;
+mod helm;
 mod scenarios;

@@ -1,0 +1,1014 @@
+//! The Helm chart (`charts/appflow-connector-operator`) and what derives from it (the chart's
+//! CRD copy, `deploy/manifests/`), checked with a helm built from Go modules
+//! (`hack/helm/build.sh`) and against the real kube-apiserver: lint and schema for every
+//! documented values combination, server-side dry-run of each rendering, then `helm install`
+//! with the operator binary running on the host *as the chart's ServiceAccount* (a token from
+//! the TokenRequest API) — the RBAC suffices, and grants nothing more — and `helm uninstall`.
+//!
+//! The control plane has no nodes, scheduler or controllers: the Deployment is stored but no
+//! pod ever runs, so the host process stands in for the pod, with the Deployment's own args.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::cluster::{CRD, Cluster, REPO};
+
+const CHART: &str = "charts/appflow-connector-operator";
+const CHART_CRD: &str =
+    "charts/appflow-connector-operator/crds/connectorinfos.appflow.connectorinfo.dev.yaml";
+/// With this release name the objects are called `<RELEASE>-appflow-connector-operator`.
+const RELEASE: &str = "appflow";
+const FULLNAME: &str = "appflow-appflow-connector-operator";
+
+/// `$APPFLOW_HELM_BIN`, else the helm that `hack/helm/build.sh` builds.
+fn helm_bin() -> PathBuf {
+    let path = std::env::var_os("APPFLOW_HELM_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(REPO).join(".cache/helm/bin/helm"));
+    assert!(
+        path.is_file(),
+        "helm not found at {}: run hack/helm/build.sh (or set APPFLOW_HELM_BIN)",
+        path.display()
+    );
+    path
+}
+
+/// helm with its own config, cache and data directories, so tests never read or write the
+/// user's repositories and plugins.
+fn helm(args: &[&str], kubeconfig: Option<&Path>) -> Output {
+    let home = Path::new(env!("CARGO_TARGET_TMPDIR")).join("helm-home");
+    let mut cmd = Command::new(helm_bin());
+    cmd.args(args)
+        .env("HELM_CONFIG_HOME", home.join("config"))
+        .env("HELM_CACHE_HOME", home.join("cache"))
+        .env("HELM_DATA_HOME", home.join("data"));
+    match kubeconfig {
+        Some(path) => cmd.env("KUBECONFIG", path),
+        None => cmd.env("KUBECONFIG", home.join("no-cluster")),
+    };
+    cmd.output().expect("run helm")
+}
+
+fn helm_ok(args: &[&str], kubeconfig: Option<&Path>) -> String {
+    let output = helm(args, kubeconfig);
+    assert!(
+        output.status.success(),
+        "helm {args:?} failed: {}{}",
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(&output.stdout)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn chart() -> String {
+    format!("{REPO}/{CHART}")
+}
+
+/// The documented values combinations: `ci/*-values.yaml`, by name.
+fn value_files() -> BTreeMap<String, PathBuf> {
+    let files: BTreeMap<_, _> = std::fs::read_dir(format!("{REPO}/{CHART}/ci"))
+        .expect("chart ci/ directory")
+        .map(|entry| entry.expect("dir entry").path())
+        .filter_map(|path| {
+            let name = path.file_name()?.to_str()?.strip_suffix("-values.yaml")?;
+            Some((name.to_owned(), path.clone()))
+        })
+        .collect();
+    for name in [
+        "default",
+        "namespace-scoped",
+        "leader-election",
+        "servicemonitor",
+        "pdb",
+        "static-credentials",
+        "irsa",
+    ] {
+        assert!(files.contains_key(name), "ci/{name}-values.yaml is missing");
+    }
+    files
+}
+
+/// `helm template` in namespace `appflow-system` with extra helm arguments.
+fn template(extra: &[&str]) -> String {
+    let chart = chart();
+    let mut args = vec!["template", RELEASE, &chart, "--namespace", "appflow-system"];
+    args.extend(extra);
+    helm_ok(&args, None)
+}
+
+/// The YAML documents of a multi-document stream, parsed; empty documents are dropped.
+fn objects(yaml: &str) -> Vec<Value> {
+    serde_yaml::Deserializer::from_str(yaml)
+        .map(|doc| Value::deserialize(doc).expect("YAML document"))
+        .filter(|value| !value.is_null())
+        .collect()
+}
+
+fn find<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    objects
+        .iter()
+        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name} in {objects:#?}"))
+}
+
+fn kinds(objects: &[Value]) -> Vec<String> {
+    let mut kinds: Vec<String> = objects
+        .iter()
+        .map(|o| o["kind"].as_str().unwrap().to_owned())
+        .collect();
+    kinds.sort();
+    kinds
+}
+
+fn container(deployment: &Value) -> &Value {
+    &deployment["spec"]["template"]["spec"]["containers"][0]
+}
+
+fn args(deployment: &Value) -> Vec<String> {
+    container(deployment)["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The operator's rules, whatever the scope: exactly these, nothing else.
+fn operator_rules() -> Value {
+    json!([
+        {"apiGroups": ["appflow.connectorinfo.dev"], "resources": ["connectorinfos"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": ["appflow.connectorinfo.dev"], "resources": ["connectorinfos/status"], "verbs": ["get", "patch"]},
+        {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
+    ])
+}
+
+#[test]
+fn chart_crd_is_identical_to_crds() {
+    let root = std::fs::read(format!("{REPO}/{CRD}")).expect("root CRD");
+    let chart = std::fs::read(format!("{REPO}/{CHART_CRD}")).expect("chart CRD");
+    assert!(
+        root == chart,
+        "{CHART_CRD} differs from {CRD}: run hack/render-manifests.sh"
+    );
+}
+
+#[test]
+fn deploy_manifests_are_in_sync_with_the_chart() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let status = Command::new("bash")
+        .arg(format!("{REPO}/hack/render-manifests.sh"))
+        .arg(out.path())
+        .env("APPFLOW_HELM_BIN", helm_bin())
+        .status()
+        .expect("run hack/render-manifests.sh");
+    assert!(status.success(), "hack/render-manifests.sh failed");
+    let listing = |dir: &Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .expect("read dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let committed = Path::new(REPO).join("deploy/manifests");
+    assert_eq!(
+        listing(&committed),
+        listing(out.path()),
+        "deploy/manifests/ has other files than hack/render-manifests.sh writes"
+    );
+    for name in listing(out.path()) {
+        let want = std::fs::read_to_string(out.path().join(&name)).expect("rendered");
+        let have = std::fs::read_to_string(committed.join(&name)).expect("committed");
+        assert!(
+            want == have,
+            "deploy/manifests/{name} is out of date: run hack/render-manifests.sh"
+        );
+    }
+    // The plain manifests carry the same CRD as crds/.
+    let crd = std::fs::read_to_string(format!("{REPO}/{CRD}")).expect("CRD");
+    let manifest_crd = std::fs::read_to_string(committed.join("crd.yaml")).expect("crd.yaml");
+    assert!(manifest_crd.ends_with(&crd), "deploy/manifests/crd.yaml");
+}
+
+#[test]
+fn chart_lints_strict_and_renders_each_documented_combination() {
+    let chart = chart();
+    for (name, file) in value_files() {
+        let file = file.to_str().unwrap();
+        let lint = helm_ok(&["lint", "--strict", &chart, "-f", file], None);
+        assert!(lint.contains("0 chart(s) failed"), "{name}: {lint}");
+        assert!(!lint.contains("[WARNING]"), "{name}: {lint}");
+
+        let rendered = objects(&template(&["-f", file]));
+        let deployment = find(&rendered, "Deployment", FULLNAME);
+        let args = args(deployment);
+        let env = container(deployment)["env"].as_array().unwrap().clone();
+        let env_names: Vec<&str> = env.iter().map(|e| e["name"].as_str().unwrap()).collect();
+        // Pod security: restricted everywhere.
+        let pod = &deployment["spec"]["template"]["spec"];
+        assert_eq!(pod["securityContext"]["runAsNonRoot"], true, "{name}");
+        assert_eq!(pod["securityContext"]["runAsUser"], 65532, "{name}");
+        assert_eq!(
+            pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault",
+            "{name}"
+        );
+        let security = &container(deployment)["securityContext"];
+        assert_eq!(security["allowPrivilegeEscalation"], false, "{name}");
+        assert_eq!(security["readOnlyRootFilesystem"], true, "{name}");
+        assert_eq!(security["capabilities"]["drop"], json!(["ALL"]), "{name}");
+        assert_eq!(
+            container(deployment)["livenessProbe"]["httpGet"]["path"],
+            "/healthz",
+            "{name}"
+        );
+        assert_eq!(
+            container(deployment)["readinessProbe"]["httpGet"]["path"],
+            "/readyz",
+            "{name}"
+        );
+        assert_eq!(env_names[0], "POD_NAME", "{name}");
+        assert_eq!(
+            env[0]["valueFrom"]["fieldRef"]["fieldPath"], "metadata.name",
+            "{name}"
+        );
+        // Credentials never come from values: every AWS_* variable is a secretKeyRef.
+        for var in &env {
+            if var["name"].as_str().unwrap().starts_with("AWS_") {
+                assert!(var.get("value").is_none(), "{name}: {var}");
+                assert!(!var["valueFrom"]["secretKeyRef"].is_null(), "{name}: {var}");
+            }
+        }
+        assert!(
+            !rendered.iter().any(|o| o["kind"] == "Secret"),
+            "{name}: the chart must not create Secrets"
+        );
+        // Every role grants the operator's rules, nothing more (leases only for election).
+        for role in rendered
+            .iter()
+            .filter(|o| o["kind"] == "Role" || o["kind"] == "ClusterRole")
+        {
+            if role["metadata"]["name"] == format!("{FULLNAME}-leader-election") {
+                assert_eq!(
+                    role["rules"],
+                    json!([
+                        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+                        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "resourceNames": [FULLNAME], "verbs": ["get", "update", "patch"]},
+                    ]),
+                    "{name}"
+                );
+            } else {
+                assert_eq!(role["rules"], operator_rules(), "{name}");
+            }
+        }
+        let watch = args.iter().find(|a| a.starts_with("--watch-namespace="));
+
+        match name.as_str() {
+            "default" => {
+                assert_eq!(
+                    kinds(&rendered),
+                    [
+                        "ClusterRole",
+                        "ClusterRoleBinding",
+                        "Deployment",
+                        "Service",
+                        "ServiceAccount"
+                    ]
+                );
+                assert_eq!(
+                    args,
+                    [
+                        "run",
+                        "--metrics-addr=0.0.0.0:8080",
+                        "--default-refresh-interval=1h",
+                        "--concurrency=4",
+                        "--aws-timeout=10s",
+                        "--aws-max-attempts=2",
+                        "--log-level=info",
+                        "--log-format=json",
+                    ]
+                );
+                assert_eq!(env_names, ["POD_NAME"]);
+                assert_eq!(deployment["spec"]["replicas"], 1);
+                assert_eq!(deployment["spec"]["strategy"]["type"], "Recreate");
+                let labels = &deployment["metadata"]["labels"];
+                for key in [
+                    "app.kubernetes.io/name",
+                    "app.kubernetes.io/instance",
+                    "app.kubernetes.io/version",
+                    "app.kubernetes.io/managed-by",
+                    "helm.sh/chart",
+                ] {
+                    assert!(labels.get(key).is_some(), "label {key}: {labels}");
+                }
+            }
+            "namespace-scoped" => {
+                assert_eq!(
+                    kinds(&rendered),
+                    [
+                        "Deployment",
+                        "Role",
+                        "RoleBinding",
+                        "Service",
+                        "ServiceAccount"
+                    ]
+                );
+                assert_eq!(watch.map(String::as_str), Some("--watch-namespace=team-a"));
+                let role = find(&rendered, "Role", FULLNAME);
+                assert_eq!(role["metadata"]["namespace"], "team-a");
+                let binding = find(&rendered, "RoleBinding", FULLNAME);
+                assert_eq!(binding["metadata"]["namespace"], "team-a");
+                assert_eq!(binding["subjects"][0]["namespace"], "appflow-system");
+            }
+            "leader-election" => {
+                let role = find(&rendered, "Role", &format!("{FULLNAME}-leader-election"));
+                assert_eq!(role["metadata"]["namespace"], "appflow-system");
+                find(
+                    &rendered,
+                    "RoleBinding",
+                    &format!("{FULLNAME}-leader-election"),
+                );
+                find(&rendered, "ClusterRole", FULLNAME);
+                assert_eq!(deployment["spec"]["replicas"], 2);
+                assert!(
+                    !args.iter().any(|a| a.contains("leader")),
+                    "no flag the binary lacks: {args:?}"
+                );
+            }
+            "servicemonitor" => {
+                let monitor = find(&rendered, "ServiceMonitor", FULLNAME);
+                assert_eq!(monitor["spec"]["endpoints"][0]["port"], "metrics");
+                assert_eq!(monitor["metadata"]["labels"]["release"], "prometheus");
+            }
+            "pdb" => {
+                let pdb = find(&rendered, "PodDisruptionBudget", FULLNAME);
+                assert_eq!(pdb["spec"]["minAvailable"], 1);
+            }
+            "static-credentials" => {
+                assert_eq!(
+                    env_names,
+                    [
+                        "POD_NAME",
+                        "AWS_ACCESS_KEY_ID",
+                        "AWS_SECRET_ACCESS_KEY",
+                        "AWS_SESSION_TOKEN"
+                    ]
+                );
+                assert_eq!(env[3]["valueFrom"]["secretKeyRef"]["optional"], true);
+                assert!(args.contains(&"--region=eu-west-1".to_owned()), "{args:?}");
+                assert!(
+                    args.iter()
+                        .any(|a| a.starts_with("--endpoint-url=https://")),
+                    "{args:?}"
+                );
+                assert!(args.contains(&"--log-format=plain".to_owned()), "{args:?}");
+            }
+            "irsa" => {
+                let account = find(&rendered, "ServiceAccount", FULLNAME);
+                assert_eq!(
+                    account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"],
+                    "arn:aws:iam::111122223333:role/appflow-connector-operator"
+                );
+            }
+            other => panic!("ci/{other}-values.yaml has no assertions here"),
+        }
+        assert!(
+            name == "namespace-scoped" || watch.is_none(),
+            "{name}: {args:?}"
+        );
+    }
+}
+
+#[test]
+fn bad_values_are_rejected_with_clear_messages() {
+    let chart = chart();
+    let cases = [
+        (
+            "logging: {format: xml}",
+            "at '/logging/format': value must be one of 'plain', 'json'",
+        ),
+        (
+            "controller: {concurrency: -1}",
+            "at '/controller/concurrency': minimum: got -1, want 1",
+        ),
+        (
+            "controller: {defaultRefreshInterval: soon}",
+            "at '/controller/defaultRefreshInterval': 'soon' does not match pattern",
+        ),
+        (
+            "aws: {timeout: 10}",
+            "at '/aws/timeout': got number, want string",
+        ),
+        (
+            "aws: {maxAttempts: 11}",
+            "at '/aws/maxAttempts': maximum: got 11, want 10",
+        ),
+        (
+            "aws: {region: US-East}",
+            "at '/aws/region': 'US-East' does not match pattern",
+        ),
+        (
+            "rbac: {scope: everywhere}",
+            "at '/rbac/scope': value must be one of 'cluster', 'namespace'",
+        ),
+        (
+            "metrics: {port: 0}",
+            "at '/metrics/port': minimum: got 0, want 1",
+        ),
+        (
+            "replicaCout: 2",
+            "additional properties 'replicaCout' not allowed",
+        ),
+        (
+            // Keys never go into values: only a Secret's name.
+            "aws: {credentialsSecret: {accessKeyId: AKIAEXAMPLE}}",
+            "at '/aws/credentialsSecret': additional properties 'accessKeyId' not allowed",
+        ),
+        (
+            "replicaCount: 2",
+            "replicaCount > 1 requires leaderElection.enabled=true",
+        ),
+    ];
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (i, (values, expected)) in cases.iter().enumerate() {
+        let file = dir.path().join(format!("bad-{i}.yaml"));
+        std::fs::write(&file, values).expect("write values");
+        let file = file.to_str().unwrap();
+        let output = helm(&["template", RELEASE, &chart, "-f", file], None);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "accepted: {values}");
+        assert!(
+            stderr.contains(expected),
+            "{values}: expected {expected:?} in:\n{stderr}"
+        );
+    }
+    // lint applies the same schema.
+    let file = dir.path().join("bad-0.yaml");
+    let output = helm(
+        &["lint", "--strict", &chart, "-f", file.to_str().unwrap()],
+        None,
+    );
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("value must be one of 'plain', 'json'")
+    );
+}
+
+/// `kubectl apply --dry-run=server` of a rendering; returns kubectl's stderr (warnings).
+fn dry_run(cluster: &Cluster, yaml: &str) -> String {
+    let output = cluster.kubectl_stdin(
+        &["apply", "--dry-run=server", "--validate=strict", "-f", "-"],
+        yaml,
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        output.status.success(),
+        "server dry-run failed: {stderr}\n{yaml}"
+    );
+    stderr
+}
+
+#[test]
+fn rendered_chart_passes_server_side_dry_run() {
+    let cluster = Cluster::start();
+    // The release namespace warns on anything the restricted Pod Security Standard forbids
+    // (for Deployments admission warns; it enforces on pods, which never exist here).
+    for namespace in ["appflow-system", "team-a"] {
+        cluster.create_namespace(namespace);
+    }
+    cluster.kubectl_ok(&[
+        "label",
+        "namespace",
+        "appflow-system",
+        "pod-security.kubernetes.io/enforce=restricted",
+        "pod-security.kubernetes.io/warn=restricted",
+    ]);
+    for (name, file) in value_files() {
+        let rendered = template(&["-f", file.to_str().unwrap()]);
+        // The ServiceMonitor's CRD (Prometheus Operator) does not exist in this control plane:
+        // that one object is left out here; lint and the rendering test cover it.
+        let objects: Vec<Value> = objects(&rendered)
+            .into_iter()
+            .filter(|o| o["kind"] != "ServiceMonitor")
+            .collect();
+        let yaml: String = objects
+            .iter()
+            .map(|o| format!("---\n{}", serde_yaml::to_string(o).unwrap()))
+            .collect();
+        let warnings = dry_run(&cluster, &yaml);
+        assert!(
+            !warnings.contains("Warning"),
+            "{name}: warnings from the API server:\n{warnings}"
+        );
+    }
+    // Names that YAML 1.1 reads as booleans stay strings (labels are quoted).
+    let chart = chart();
+    let rendered = helm_ok(
+        &["template", "y", &chart, "--namespace", "appflow-system"],
+        None,
+    );
+    dry_run(&cluster, &rendered);
+    // The Pod Security check is live: a privileged setting is reported.
+    let rendered = template(&["--set", "securityContext.allowPrivilegeEscalation=true"]);
+    let warnings = dry_run(&cluster, &rendered);
+    assert!(
+        warnings.contains("would violate PodSecurity \"restricted:latest\"")
+            && warnings.contains("allowPrivilegeEscalation"),
+        "{warnings}"
+    );
+
+    // deploy/manifests applies as it is (namespace with restricted enforcement, CRD, operator).
+    let output = cluster.kubectl(&[
+        "apply",
+        "--server-side",
+        "--validate=strict",
+        "-k",
+        &format!("{REPO}/deploy/manifests"),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "apply -k: {stderr}");
+    assert!(!stderr.contains("Warning"), "apply -k: {stderr}");
+    cluster.kubectl_ok(&[
+        "get",
+        "-n",
+        "appflow-connector-operator",
+        "deployment/appflow-connector-operator",
+        "serviceaccount/appflow-connector-operator",
+        "service/appflow-connector-operator-metrics",
+    ]);
+    cluster.kubectl_ok(&[
+        "get",
+        "clusterrole/appflow-connector-operator",
+        "clusterrolebinding/appflow-connector-operator",
+    ]);
+}
+
+/// `helm install` into the cluster (the chart installs the CRD from its crds/).
+fn install(cluster: &Cluster, namespace: &str, set: &[&str]) {
+    let chart = chart();
+    let endpoint = format!("aws.endpointUrl={}", cluster.emulator_url);
+    let mut args = vec![
+        "install",
+        RELEASE,
+        &chart,
+        "--namespace",
+        namespace,
+        "--create-namespace",
+        "--set",
+        "aws.region=us-east-1",
+        "--set",
+        &endpoint,
+        "--set",
+        "aws.maxAttempts=1",
+        "--set",
+        "aws.timeout=2s",
+    ];
+    for value in set {
+        args.extend(["--set", value]);
+    }
+    let notes = helm_ok(&args, Some(cluster.control_plane.kubeconfig()));
+    assert!(
+        notes.contains("kubectl wait --for=condition=Ready conninfo/"),
+        "{notes}"
+    );
+    cluster.wait_crd_served();
+}
+
+/// Starts the operator on the host with the installed Deployment's own args (its metrics
+/// address replaced by a loopback port), authenticated as the chart's ServiceAccount.
+/// Returns the ServiceAccount's kubeconfig.
+fn run_as_service_account(cluster: &mut Cluster, namespace: &str) -> PathBuf {
+    let deployment: Value = serde_json::from_str(&cluster.kubectl_ok(&[
+        "get",
+        "deployment",
+        FULLNAME,
+        "-n",
+        namespace,
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    // No scheduler, controllers or nodes: the Deployment is stored, nothing runs it.
+    assert!(deployment["status"].get("readyReplicas").is_none());
+    let account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(account, FULLNAME);
+    let args: Vec<String> = args(&deployment)
+        .into_iter()
+        .filter(|a| !a.starts_with("--metrics-addr="))
+        .collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let kubeconfig = cluster.service_account_kubeconfig(namespace, &account);
+    let whoami = cluster.kubectl_as(
+        &kubeconfig,
+        &[
+            "auth",
+            "whoami",
+            "-o",
+            "jsonpath={.status.userInfo.username}",
+        ],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&whoami.stdout),
+        format!("system:serviceaccount:{namespace}:{account}")
+    );
+    cluster.start_operator_as(&kubeconfig, &args);
+    kubeconfig
+}
+
+/// The samples reach their conditions in `namespace`, with Events published.
+fn samples_reach_their_conditions(cluster: &Cluster, namespace: &str) {
+    for name in ["salesforce", "datadog", "snowflake", "acme-crm"] {
+        cluster.wait_ready(namespace, name);
+    }
+    cluster.wait_reason(namespace, "slack-as-destination", "RequirementsNotMet");
+    let events: Value = serde_json::from_str(&cluster.kubectl_ok(&[
+        "get",
+        "events.events.k8s.io",
+        "-n",
+        namespace,
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    let reasons: Vec<(&str, &str)> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["reportingController"] == "appflow-connector-operator")
+        .map(|e| {
+            (
+                e["regarding"]["name"].as_str().unwrap(),
+                e["reason"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    for name in ["salesforce", "datadog", "snowflake", "acme-crm"] {
+        assert!(reasons.contains(&(name, "Described")), "{reasons:?}");
+    }
+    assert!(
+        reasons.contains(&("slack-as-destination", "RequirementsNotMet")),
+        "{reasons:?}"
+    );
+    let log = cluster.operator_log().to_lowercase();
+    assert!(
+        !log.contains("forbidden") && !log.contains("could not publish event"),
+        "the operator hit a permission error:\n{log}"
+    );
+}
+
+/// `kubectl auth can-i` as `kubeconfig`: (verb, resource, namespace or "" for all, expected).
+/// `resource` is TYPE or TYPE/NAME; TYPE#SUBRESOURCE asks about a subresource.
+fn assert_can_i(cluster: &Cluster, kubeconfig: &Path, cases: &[(&str, &str, &str, bool)]) {
+    for (verb, resource, namespace, expected) in cases {
+        let (resource, subresource) = match resource.split_once('#') {
+            Some((resource, sub)) => (resource, Some(format!("--subresource={sub}"))),
+            None => (*resource, None),
+        };
+        let mut args = vec!["auth", "can-i", *verb, resource];
+        args.extend(subresource.as_deref());
+        if namespace.is_empty() {
+            args.push("--all-namespaces");
+        } else {
+            args.extend(["-n", namespace]);
+        }
+        let output = cluster.kubectl_as(kubeconfig, &args);
+        let answer = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+        assert_eq!(
+            answer,
+            if *expected { "yes" } else { "no" },
+            "can-i {verb} {resource} in {namespace:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+/// Runs kubectl as `kubeconfig` and asserts the API server answers Forbidden.
+fn assert_forbidden(cluster: &Cluster, kubeconfig: &Path, args: &[&str]) {
+    let output = cluster.kubectl_as(kubeconfig, args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("Forbidden"),
+        "kubectl {args:?} was not forbidden: {stderr}"
+    );
+}
+
+/// After `helm uninstall`: none of the release's objects, no release record; the CRD stays.
+fn uninstall_leaves_nothing_behind(cluster: &mut Cluster, namespaces: &[&str]) {
+    cluster.terminate_operator();
+    helm_ok(
+        &["uninstall", RELEASE, "--namespace", namespaces[0], "--wait"],
+        Some(cluster.control_plane.kubeconfig()),
+    );
+    let selector = format!("app.kubernetes.io/instance={RELEASE}");
+    for namespace in namespaces {
+        let left = cluster.kubectl_ok(&[
+            "get",
+            "deployments,serviceaccounts,services,roles,rolebindings,poddisruptionbudgets,secrets,configmaps",
+            "-n",
+            namespace,
+            "-l",
+            &selector,
+            "-o",
+            "name",
+        ]);
+        assert_eq!(left.trim(), "", "left in {namespace}");
+        let records = cluster.kubectl_ok(&[
+            "get",
+            "secrets",
+            "-n",
+            namespace,
+            "-l",
+            "owner=helm",
+            "-o",
+            "name",
+        ]);
+        assert_eq!(records.trim(), "", "helm release records in {namespace}");
+    }
+    let left = cluster.kubectl_ok(&[
+        "get",
+        "clusterroles,clusterrolebindings",
+        "-l",
+        &selector,
+        "-o",
+        "name",
+    ]);
+    assert_eq!(left.trim(), "", "cluster-scoped objects left");
+    // Helm never deletes what it installed from crds/, so ConnectorInfos survive.
+    cluster.kubectl_ok(&["get", "crd", "connectorinfos.appflow.connectorinfo.dev"]);
+}
+
+fn apply_samples(cluster: &Cluster, namespace: &str) {
+    cluster.kubectl_ok(&[
+        "apply",
+        "-n",
+        namespace,
+        "-f",
+        &format!("{REPO}/deploy/samples/"),
+    ]);
+}
+
+#[test]
+fn helm_install_cluster_wide_rbac_suffices_and_grants_no_more() {
+    let mut cluster = Cluster::start_without_crd();
+    install(&cluster, "appflow-system", &[]);
+    let kubeconfig = run_as_service_account(&mut cluster, "appflow-system");
+    cluster.create_namespace("samples");
+    apply_samples(&cluster, "samples");
+    samples_reach_their_conditions(&cluster, "samples");
+
+    assert_can_i(
+        &cluster,
+        &kubeconfig,
+        &[
+            ("list", "connectorinfos.appflow.connectorinfo.dev", "", true),
+            (
+                "watch",
+                "connectorinfos.appflow.connectorinfo.dev",
+                "",
+                true,
+            ),
+            (
+                "patch",
+                "connectorinfos.appflow.connectorinfo.dev#status",
+                "samples",
+                true,
+            ),
+            ("create", "events.events.k8s.io", "samples", true),
+            ("patch", "events.events.k8s.io", "samples", true),
+            // Nothing else: no spec writes, no core events, no secrets, no leases.
+            (
+                "patch",
+                "connectorinfos.appflow.connectorinfo.dev",
+                "samples",
+                false,
+            ),
+            (
+                "update",
+                "connectorinfos.appflow.connectorinfo.dev",
+                "samples",
+                false,
+            ),
+            (
+                "create",
+                "connectorinfos.appflow.connectorinfo.dev",
+                "samples",
+                false,
+            ),
+            (
+                "delete",
+                "connectorinfos.appflow.connectorinfo.dev",
+                "samples",
+                false,
+            ),
+            (
+                "update",
+                "connectorinfos.appflow.connectorinfo.dev#status",
+                "samples",
+                false,
+            ),
+            ("create", "events", "samples", false),
+            ("list", "events.events.k8s.io", "samples", false),
+            ("get", "secrets", "appflow-system", false),
+            ("list", "secrets", "", false),
+            ("list", "configmaps", "", false),
+            ("list", "pods", "", false),
+            (
+                "create",
+                "leases.coordination.k8s.io",
+                "appflow-system",
+                false,
+            ),
+            ("get", "deployments.apps", "appflow-system", false),
+        ],
+    );
+    assert_forbidden(
+        &cluster,
+        &kubeconfig,
+        &["get", "secrets", "-n", "appflow-system"],
+    );
+    assert_forbidden(
+        &cluster,
+        &kubeconfig,
+        &[
+            "patch",
+            "conninfo",
+            "salesforce",
+            "-n",
+            "samples",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"refreshInterval":"5m"}}"#,
+        ],
+    );
+    assert_forbidden(
+        &cluster,
+        &kubeconfig,
+        &["delete", "conninfo", "salesforce", "-n", "samples"],
+    );
+
+    uninstall_leaves_nothing_behind(&mut cluster, &["appflow-system"]);
+    assert_eq!(
+        cluster
+            .kubectl_ok(&["get", "conninfo", "-n", "samples", "-o", "name"])
+            .lines()
+            .count(),
+        5,
+        "ConnectorInfos outlive the operator"
+    );
+}
+
+#[test]
+fn helm_install_namespace_scoped_watches_one_namespace_only() {
+    let mut cluster = Cluster::start_without_crd();
+    // The watched namespace exists before the install (the chart puts its Role there).
+    for namespace in ["team-b", "team-c"] {
+        cluster.create_namespace(namespace);
+    }
+    install(
+        &cluster,
+        "appflow-ops",
+        &[
+            "rbac.scope=namespace",
+            "controller.watchNamespace=team-b",
+            "leaderElection.enabled=true",
+            "aws.credentialsSecret.name=appflow-credentials",
+        ],
+    );
+    // The static credentials' Secret: the pod would get it from the kubelet as env vars; the
+    // ServiceAccount itself cannot read it (below). The host process has test credentials.
+    cluster.kubectl_ok(&[
+        "create",
+        "secret",
+        "generic",
+        "appflow-credentials",
+        "-n",
+        "appflow-ops",
+        "--from-literal=AWS_ACCESS_KEY_ID=AKIDTEST",
+        "--from-literal=AWS_SECRET_ACCESS_KEY=test-secret",
+    ]);
+    let kubeconfig = run_as_service_account(&mut cluster, "appflow-ops");
+    apply_samples(&cluster, "team-b");
+    apply_samples(&cluster, "team-c");
+    samples_reach_their_conditions(&cluster, "team-b");
+    // The other namespace's objects are never seen, so never get a status.
+    let statuses = cluster.kubectl_ok(&[
+        "get",
+        "conninfo",
+        "-n",
+        "team-c",
+        "-o",
+        "jsonpath={.items[*].status}",
+    ]);
+    assert_eq!(statuses.trim(), "", "team-c was reconciled");
+
+    assert_can_i(
+        &cluster,
+        &kubeconfig,
+        &[
+            (
+                "list",
+                "connectorinfos.appflow.connectorinfo.dev",
+                "team-b",
+                true,
+            ),
+            (
+                "patch",
+                "connectorinfos.appflow.connectorinfo.dev#status",
+                "team-b",
+                true,
+            ),
+            ("create", "events.events.k8s.io", "team-b", true),
+            (
+                "list",
+                "connectorinfos.appflow.connectorinfo.dev",
+                "",
+                false,
+            ),
+            (
+                "list",
+                "connectorinfos.appflow.connectorinfo.dev",
+                "team-c",
+                false,
+            ),
+            (
+                "patch",
+                "connectorinfos.appflow.connectorinfo.dev#status",
+                "team-c",
+                false,
+            ),
+            ("create", "events.events.k8s.io", "team-c", false),
+            (
+                "patch",
+                "connectorinfos.appflow.connectorinfo.dev",
+                "team-b",
+                false,
+            ),
+            ("get", "secrets", "appflow-ops", false),
+            ("get", "secrets", "team-b", false),
+            // Leader election: create Leases in the release namespace, and use only its own.
+            ("create", "leases.coordination.k8s.io", "appflow-ops", true),
+            ("create", "leases.coordination.k8s.io", "team-b", false),
+            ("list", "leases.coordination.k8s.io", "appflow-ops", false),
+        ],
+    );
+    let lease = format!("leases.coordination.k8s.io/{FULLNAME}");
+    assert_can_i(
+        &cluster,
+        &kubeconfig,
+        &[
+            ("get", &lease, "appflow-ops", true),
+            ("update", &lease, "appflow-ops", true),
+            (
+                "get",
+                "leases.coordination.k8s.io/kube-controller-manager",
+                "appflow-ops",
+                false,
+            ),
+            ("delete", &lease, "appflow-ops", false),
+        ],
+    );
+    assert_forbidden(
+        &cluster,
+        &kubeconfig,
+        &["get", "secret", "appflow-credentials", "-n", "appflow-ops"],
+    );
+    assert_forbidden(&cluster, &kubeconfig, &["get", "conninfo", "-A"]);
+    assert_forbidden(&cluster, &kubeconfig, &["get", "conninfo", "-n", "team-c"]);
+    assert_forbidden(
+        &cluster,
+        &kubeconfig,
+        &[
+            "patch",
+            "conninfo",
+            "salesforce",
+            "-n",
+            "team-b",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"refreshInterval":"5m"}}"#,
+        ],
+    );
+
+    // The Deployment maps the Secret's keys; it never holds a key itself.
+    let deployment = cluster.kubectl_ok(&[
+        "get",
+        "deployment",
+        FULLNAME,
+        "-n",
+        "appflow-ops",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].env[*].valueFrom.secretKeyRef.name}",
+    ]);
+    assert_eq!(
+        deployment.split_whitespace().collect::<Vec<_>>(),
+        ["appflow-credentials"; 3]
+    );
+
+    uninstall_leaves_nothing_behind(&mut cluster, &["appflow-ops", "team-b"]);
+}
