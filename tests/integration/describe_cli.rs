@@ -164,3 +164,34 @@ async fn usage_errors_exit_two() {
     }
     assert_eq!(emulator.calls("CustomConnector/-bad").await, 0);
 }
+
+#[tokio::test]
+async fn standard_endpoint_variable_is_honoured() {
+    let emulator = Emulator::start(DATA).await;
+    let output = Command::new(BIN)
+        .args([
+            "describe",
+            "--connector-type",
+            "Datadog",
+            "--region",
+            "eu-west-1",
+            "-o",
+            "json",
+        ])
+        .env_clear()
+        .env("HOME", std::env::temp_dir())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
+        .env("AWS_SECRET_ACCESS_KEY", "test-secret")
+        .env("AWS_ENDPOINT_URL_APPFLOW", &emulator.url)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(emulator.calls("Datadog").await, 1);
+}
