@@ -9,24 +9,30 @@ use crate::support::{DATA, Emulator};
 const BIN: &str = env!("CARGO_BIN_EXE_appflow-connector-operator");
 
 /// The binary with a clean AWS environment: static test credentials, no profile, no IMDS.
-fn describe(emulator: &Emulator, args: &[&str]) -> Command {
+fn clean_describe() -> Command {
     let mut cmd = Command::new(BIN);
     cmd.arg("describe")
-        .args([
-            "--endpoint-url",
-            &emulator.url,
-            "--region",
-            "us-east-1",
-            "--aws-max-attempts",
-            "1",
-        ])
-        .args(args)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", std::env::temp_dir())
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
         .env("AWS_SECRET_ACCESS_KEY", "test-secret");
+    cmd
+}
+
+/// `describe` pointed at the emulator with `--endpoint-url`.
+fn describe(emulator: &Emulator, args: &[&str]) -> Command {
+    let mut cmd = clean_describe();
+    cmd.args([
+        "--endpoint-url",
+        &emulator.url,
+        "--region",
+        "us-east-1",
+        "--aws-max-attempts",
+        "1",
+    ])
+    .args(args);
     cmd
 }
 
@@ -168,9 +174,8 @@ async fn usage_errors_exit_two() {
 #[tokio::test]
 async fn standard_endpoint_variable_is_honoured() {
     let emulator = Emulator::start(DATA).await;
-    let output = Command::new(BIN)
+    let output = clean_describe()
         .args([
-            "describe",
             "--connector-type",
             "Datadog",
             "--region",
@@ -178,11 +183,6 @@ async fn standard_endpoint_variable_is_honoured() {
             "-o",
             "json",
         ])
-        .env_clear()
-        .env("HOME", std::env::temp_dir())
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
-        .env("AWS_SECRET_ACCESS_KEY", "test-secret")
         .env("AWS_ENDPOINT_URL_APPFLOW", &emulator.url)
         .output()
         .await
