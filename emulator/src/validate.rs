@@ -196,7 +196,7 @@ pub fn validate(req: &DescribeRequest) -> Result<ValidRequest, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::CONNECTOR_TYPES;
+    use crate::VENDED_CONNECTOR_TYPES;
 
     fn req(t: Option<&str>, l: Option<&str>) -> DescribeRequest {
         DescribeRequest {
@@ -238,7 +238,7 @@ mod tests {
 
     #[test]
     fn all_types_accepted() {
-        for t in CONNECTOR_TYPES.iter().filter(|t| **t != CUSTOM_CONNECTOR) {
+        for t in VENDED_CONNECTOR_TYPES {
             let v = validate(&req(Some(t), None)).expect("valid");
             assert_eq!(v.connector_type, *t);
             assert_eq!(v.label, None);

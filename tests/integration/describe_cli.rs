@@ -36,6 +36,16 @@ fn describe(emulator: &Emulator, args: &[&str]) -> Command {
     cmd
 }
 
+/// Asserts the exit code, showing stderr when it differs.
+fn assert_exit(output: &Output, code: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
@@ -63,12 +73,7 @@ async fn ready_connector_exits_zero_with_status_yaml() {
         .output()
         .await
         .unwrap();
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_exit(&output, 0);
     let text = stdout(&output);
     let status: serde_yaml::Value = serde_yaml::from_str(&text).expect("yaml");
     assert_eq!(
@@ -141,12 +146,7 @@ async fn missing_credentials_are_reported() {
         .output()
         .await
         .unwrap();
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_exit(&output, 1);
     assert_eq!(ready_reason(&output), "False/CredentialsUnavailable");
 }
 
@@ -187,11 +187,6 @@ async fn standard_endpoint_variable_is_honoured() {
         .output()
         .await
         .unwrap();
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_exit(&output, 0);
     assert_eq!(emulator.calls("Datadog").await, 1);
 }
