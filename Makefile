@@ -19,12 +19,15 @@ tools:
 	@test -x $(VENV)/bin/python || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 
+# The test suite's builds carry fail points (`--features failpoints`); release builds never do.
+TEST_FEATURES := --features appflow-connector-operator/failpoints
+
 lint:
 	cargo fmt --all -- --check
-	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets $(TEST_FEATURES) -- -D warnings
 
 unit:
-	cargo test --workspace
+	cargo test --workspace $(TEST_FEATURES)
 
 python:
 	cargo build --bin appflow-connector-operator

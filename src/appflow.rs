@@ -71,7 +71,8 @@ impl DescribeError {
         text
     }
 
-    fn local(reason: Reason, message: impl Into<String>) -> Self {
+    /// A failure decided before or without a call (no request id, no AWS code).
+    pub fn local(reason: Reason, message: impl Into<String>) -> Self {
         Self {
             reason,
             code: None,

@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use kube::core::Duration as KubeDuration;
 
 use crate::appflow::AwsSettings;
 use crate::crd::ConnectorType;
@@ -41,8 +40,8 @@ pub struct AwsArgs {
     /// AppFlow endpoint override (VPC endpoint, emulator). AWS_ENDPOINT_URL_APPFLOW also works.
     #[arg(long, env = "APPFLOW_OPERATOR_ENDPOINT_URL")]
     pub endpoint_url: Option<String>,
-    /// Timeout of one AppFlow call attempt.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    /// Timeout of one AppFlow call attempt (at most 5m).
+    #[arg(long, default_value = "10s", value_parser = parse_aws_timeout)]
     pub aws_timeout: std::time::Duration,
     /// Attempts the AWS SDK makes per call before the controller's own backoff takes over.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=10))]
@@ -65,9 +64,18 @@ impl AwsArgs {
 pub struct RunArgs {
     #[command(flatten)]
     pub aws: AwsArgs,
-    /// Refresh interval for ConnectorInfos that set none (Go duration; 0s = only on change).
-    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    /// Refresh interval for ConnectorInfos that set none (Go duration; 0s = only on change,
+    /// otherwise between 1m and 720h).
+    #[arg(long, default_value = "1h", value_parser = parse_refresh_interval)]
     pub default_refresh_interval: std::time::Duration,
+    /// Minimum time between two DescribeConnector calls for one ConnectorInfo, whatever its
+    /// refresh interval, spec edits or refresh annotations ask (at most 1h).
+    #[arg(long, default_value = "10s", value_parser = parse_min_describe_interval)]
+    pub min_describe_interval: std::time::Duration,
+    /// Regions a ConnectorInfo's spec.region may name, comma-separated (default: any).
+    /// Objects that name no region use the operator's region.
+    #[arg(long, value_delimiter = ',', env = "APPFLOW_OPERATOR_ALLOWED_REGIONS")]
+    pub allowed_regions: Vec<String>,
     /// Address of the /metrics, /healthz and /readyz server.
     #[arg(long, default_value = "0.0.0.0:8080")]
     pub metrics_addr: SocketAddr,
@@ -134,13 +142,48 @@ pub struct EmulatorArgs {
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let duration: KubeDuration = text
-        .parse()
-        .map_err(|e| format!("{e} (expected e.g. 30s, 15m, 1h)"))?;
-    if duration.is_negative() {
-        return Err("duration must not be negative".to_owned());
+    crate::interval::parse(text).map_err(|e| e.to_string())
+}
+
+fn parse_bounded(
+    text: &str,
+    min: std::time::Duration,
+    max: std::time::Duration,
+    bounds: &str,
+) -> Result<std::time::Duration, String> {
+    let duration = parse_duration(text)?;
+    if duration < min || duration > max {
+        return Err(format!("must be {bounds}"));
     }
-    Ok(duration.into())
+    Ok(duration)
+}
+
+fn parse_refresh_interval(text: &str) -> Result<std::time::Duration, String> {
+    let duration = parse_duration(text)?;
+    if crate::interval::clamp(duration).clamped {
+        return Err("must be 0s (only on change) or between 1m and 720h".to_owned());
+    }
+    Ok(duration)
+}
+
+fn parse_min_describe_interval(text: &str) -> Result<std::time::Duration, String> {
+    use std::time::Duration;
+    parse_bounded(
+        text,
+        Duration::ZERO,
+        Duration::from_secs(3600),
+        "between 0s and 1h",
+    )
+}
+
+fn parse_aws_timeout(text: &str) -> Result<std::time::Duration, String> {
+    use std::time::Duration;
+    parse_bounded(
+        text,
+        Duration::from_millis(100),
+        Duration::from_secs(300),
+        "between 100ms and 5m",
+    )
 }
 
 fn parse_connector_type(text: &str) -> Result<ConnectorType, String> {

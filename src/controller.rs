@@ -12,15 +12,15 @@ use kube::runtime::events::{Event as KubeEvent, EventType as KubeEventType, Reco
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{PredicateConfig, WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
-use rand::Rng;
 use tracing::{debug, info, instrument, warn};
 
 use crate::appflow::AppFlow;
-use crate::backoff::{self, Backoff};
 use crate::crd::ConnectorInfo;
 use crate::metrics::Metrics;
+use crate::observe::{self, Policy};
+use crate::pacing::Pacing;
 use crate::reason::Retry;
-use crate::status::{self, EventType, Observation};
+use crate::status::EventType;
 use crate::{Error, Result};
 
 /// The field manager of every status write.
@@ -32,8 +32,8 @@ pub struct Context {
     pub appflow: Arc<AppFlow>,
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
-    pub backoff: Backoff,
-    pub default_refresh: Duration,
+    pub pacing: Pacing,
+    pub policy: Policy,
 }
 
 impl Context {
@@ -41,7 +41,8 @@ impl Context {
         client: Client,
         appflow: Arc<AppFlow>,
         metrics: Arc<Metrics>,
-        default_refresh: Duration,
+        policy: Policy,
+        min_describe_gap: Duration,
     ) -> Self {
         let reporter = Reporter {
             controller: FIELD_MANAGER.into(),
@@ -52,8 +53,8 @@ impl Context {
             client,
             appflow,
             metrics,
-            backoff: Backoff::default(),
-            default_refresh,
+            pacing: Pacing::new(min_describe_gap),
+            policy,
         }
     }
 }
@@ -72,39 +73,26 @@ pub async fn reconcile_once(
     obj: Arc<ConnectorInfo>,
     ctx: Arc<Context>,
 ) -> Result<Option<Duration>> {
+    // Test builds only: lets the e2e suite prove that a dead loop is a dead process.
+    fail::fail_point!("reconcile");
     let _timer = ctx.metrics.reconcile_started();
     let namespace = obj.namespace().ok_or(Error::MissingNamespace)?;
     let uid = obj.uid().unwrap_or_default();
-    let spec = &obj.spec;
-    // The schema admits no negative interval, so the unsigned conversion loses nothing.
-    let refresh = spec
-        .refresh_interval
-        .map_or(ctx.default_refresh, Into::into);
 
-    let started = Instant::now();
-    let outcome = ctx
-        .appflow
-        .describe(
-            spec.region.as_deref(),
-            spec.connector_type.as_str(),
-            spec.connector_label.as_deref(),
-        )
-        .await;
-    let call_reason = outcome
-        .as_ref()
-        .map_or_else(|e| e.reason, |_| crate::reason::Reason::Described);
-    ctx.metrics
-        .api_call("DescribeConnector", call_reason, started.elapsed());
+    // Spec edits and refresh-annotation churn inside the gap coalesce into one describe
+    // after it: the scheduler keeps one requeue per object and the reconcile then reads the
+    // latest object from the cache.
+    if let Err(wait) = ctx.pacing.claim_call(&uid, Instant::now()) {
+        debug!(?wait, "describe deferred by the per-object minimum gap");
+        ctx.metrics.reconciled("deferred");
+        return Ok(Some(wait));
+    }
 
-    let computed = status::compute(&Observation {
-        generation: obj.metadata.generation,
-        spec,
-        refresh_request: obj.refresh_request(),
-        previous: obj.status.as_ref(),
-        outcome: &outcome,
-        refresh_interval: refresh,
-        now: jiff::Timestamp::now(),
-    });
+    let observed = observe::observe(&ctx.appflow, &obj, &ctx.policy, jiff::Timestamp::now()).await;
+    if let Some((reason, took)) = observed.call {
+        ctx.metrics.api_call("DescribeConnector", reason, took);
+    }
+    let computed = observed.computed;
 
     if obj.status.as_ref() != Some(&computed.status) {
         let api: Api<ConnectorInfo> = Api::namespaced(ctx.client.clone(), &namespace);
@@ -120,7 +108,10 @@ pub async fn reconcile_once(
         )
         .await
         .map_err(Error::StatusWrite)?;
+        ctx.metrics.status_write(true);
         debug!(reason = %computed.reason, "status written");
+    } else {
+        ctx.metrics.status_write(false);
     }
 
     let reference = obj.object_ref(&());
@@ -140,19 +131,12 @@ pub async fn reconcile_once(
         }
     }
 
-    let next = match computed.retry() {
-        Retry::Backoff => {
-            let wait = ctx.backoff.next(&uid);
-            info!(reason = %computed.reason, ?wait, "describe failed, retrying with backoff");
-            Some(wait)
-        }
-        retry => {
-            ctx.backoff.reset(&uid);
-            retry
-                .scheduled(refresh)
-                .map(|wait| backoff::jittered(wait, rand::rng().random()))
-        }
-    };
+    let next = ctx
+        .pacing
+        .schedule(&uid, computed.retry(), observed.refresh);
+    if computed.retry() == Retry::Backoff {
+        info!(reason = %computed.reason, wait = ?next, "describe failed, retrying with backoff");
+    }
     ctx.metrics.reconciled(if computed.is_ready() {
         "ready"
     } else {
@@ -165,7 +149,7 @@ pub async fn reconcile_once(
 pub fn error_policy(obj: Arc<ConnectorInfo>, error: &Error, ctx: Arc<Context>) -> Action {
     warn!(error = %error, object = %obj.name_any(), "reconcile failed");
     ctx.metrics.reconciled(error.metric_label());
-    Action::requeue(ctx.backoff.next(&obj.uid().unwrap_or_default()))
+    Action::requeue(ctx.pacing.next_backoff(&obj.uid().unwrap_or_default()))
 }
 
 /// Passes events only when the spec (generation) or the refresh annotation changed, so the
@@ -200,7 +184,7 @@ pub async fn run(
     store_out(reader.clone());
     // Ready once the initial list is in the cache (the store's own readiness future
     // supports one waiter, which the controller takes). Deleted objects drop their backoff
-    // state, which nothing else would clear without a finalizer.
+    // and pacing state, which nothing else would clear without a finalizer.
     let forget = ctx.clone();
     let stream = watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
@@ -209,7 +193,7 @@ pub async fn run(
             watcher::Event::InitDone if !ready.swap(true, Ordering::Relaxed) => {
                 info!("cache synced, controller ready");
             }
-            watcher::Event::Delete(obj) => forget.backoff.reset(&obj.uid().unwrap_or_default()),
+            watcher::Event::Delete(obj) => forget.pacing.forget(&obj.uid().unwrap_or_default()),
             _ => {}
         })
         .applied_objects()

@@ -2,10 +2,10 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::CustomResource;
-use kube::core::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::interval::RefreshInterval;
 use crate::mirror::ConnectorConfiguration;
 
 /// Annotation whose every new value forces a fresh DescribeConnector.
@@ -54,12 +54,11 @@ pub struct ConnectorInfoSpec {
     #[schemars(regex(pattern = r"^[a-z]{2}(-[a-z]+)+-[0-9]+$"), length(max = 32))]
     pub region: Option<String>,
 
-    /// How often to describe the connector again, as a duration such as `30m` or `1h`.
-    /// Defaults to the operator's `--default-refresh-interval`. `0s` describes only when the
-    /// spec or the refresh annotation changes.
+    /// How often to describe the connector again, as a duration such as `30m`, `1h` or
+    /// `1h30m`: `0s` (describe only when the spec or the refresh annotation changes) or between
+    /// `1m` and `720h` (30 days). Defaults to the operator's `--default-refresh-interval`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$"))]
-    pub refresh_interval: Option<Duration>,
+    pub refresh_interval: Option<RefreshInterval>,
 
     /// What this team needs from the connector. Every item listed must be supported for the
     /// `RequirementsMet` and `Ready` conditions to be True.
@@ -73,24 +72,24 @@ pub struct ConnectorInfoSpec {
 pub struct Requirements {
     /// Authentication modes that must all be supported.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(extend("x-kubernetes-list-type" = "set"))]
+    #[schemars(extend("x-kubernetes-list-type" = "set"), length(max = 4))]
     pub auth_modes: Vec<AuthMode>,
 
     /// OAuth2 grant types that must all be supported (from the connector's OAuth2 defaults or,
     /// for Salesforce, its metadata).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(extend("x-kubernetes-list-type" = "set"))]
+    #[schemars(extend("x-kubernetes-list-type" = "set"), length(max = 3))]
     pub oauth2_grant_types: Vec<OAuth2GrantType>,
 
     /// Custom authentication types (the connector's `customAuthenticationType` values) that
-    /// must all be offered.
+    /// must all be offered. At most 16, each at most 256 characters.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(extend("x-kubernetes-list-type" = "set"), inner(length(min = 1, max = 256), regex(pattern = r"^\S+$")))]
+    #[schemars(extend("x-kubernetes-list-type" = "set"), length(max = 16), inner(length(min = 1, max = 256), regex(pattern = r"^\S+$")))]
     pub custom_auth_types: Vec<String>,
 
     /// Roles the connector must be usable in.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(extend("x-kubernetes-list-type" = "set"))]
+    #[schemars(extend("x-kubernetes-list-type" = "set"), length(max = 2))]
     pub usable_as: Vec<Usage>,
 }
 
@@ -98,6 +97,7 @@ macro_rules! string_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, JsonSchema)]
+        #[schemars(extend("maxLength" = 32))]
         pub enum $name { $($variant),+ }
 
         impl $name {
@@ -331,18 +331,75 @@ mod tests {
     }
 
     #[test]
-    fn refresh_interval_parses_go_durations() {
+    fn refresh_interval_decodes_any_string() {
         let spec: ConnectorInfoSpec =
             serde_json::from_value(json!({"connectorType": "Slack", "refreshInterval": "1h30m"}))
                 .unwrap();
-        let interval: std::time::Duration = spec.refresh_interval.unwrap().into();
-        assert_eq!(interval.as_secs(), 5400);
+        assert_eq!(spec.refresh_interval.unwrap().as_str(), "1h30m");
+        // Stored before the bounds existed: still decodes, so one object cannot break the
+        // watch for every other.
+        let absurd: ConnectorInfoSpec = serde_json::from_value(
+            json!({"connectorType": "Slack", "refreshInterval": "99999999999999999999h"}),
+        )
+        .unwrap();
+        assert!(absurd.refresh_interval.is_some());
         assert!(
             serde_json::from_value::<ConnectorInfoSpec>(
                 json!({"connectorType": "Slack", "bogus": 1})
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn refresh_interval_bounds_at_admission() {
+        let with = |interval: &str| {
+            cel_check(json!({"connectorType": "Slack", "refreshInterval": interval}))
+        };
+        for good in ["0s", "1m", "1h", "1h30m", "720h"] {
+            assert!(with(good).is_ok(), "{good}: {:?}", with(good));
+        }
+        // Text the pattern refuses is left to the pattern: the rule itself must not fail at
+        // run time (the API server does not ratchet CEL errors on stored objects).
+        for unparseable in ["99999999999999999999h", "soon"] {
+            assert!(
+                with(unparseable).is_ok(),
+                "{unparseable}: {:?}",
+                with(unparseable)
+            );
+        }
+        for bad in ["1ms", "59s", "721h", "1000h"] {
+            let err = with(bad).unwrap_err();
+            assert!(err.contains("between 1m and 720h"), "{bad}: {err}");
+        }
+    }
+
+    /// Every string in the spec is bounded (maxLength or an enum) and every list has
+    /// maxItems, so no admitted object is unboundedly large or costly to validate.
+    #[test]
+    fn every_spec_string_and_list_is_bounded() {
+        fn walk(path: &str, schema: &Value, unbounded: &mut Vec<String>) {
+            match schema["type"].as_str() {
+                Some("string") if schema.get("maxLength").is_none() => {
+                    unbounded.push(format!("{path}: string without maxLength"))
+                }
+                Some("array") => {
+                    if schema.get("maxItems").is_none() {
+                        unbounded.push(format!("{path}: list without maxItems"));
+                    }
+                    walk(&format!("{path}[]"), &schema["items"], unbounded);
+                }
+                _ => {}
+            }
+            if let Some(properties) = schema["properties"].as_object() {
+                for (name, property) in properties {
+                    walk(&format!("{path}.{name}"), property, unbounded);
+                }
+            }
+        }
+        let mut unbounded = Vec::new();
+        walk("spec", &schema()["properties"]["spec"], &mut unbounded);
+        assert!(unbounded.is_empty(), "{unbounded:#?}");
     }
 
     #[test]

@@ -2,11 +2,11 @@
 //! would write.
 
 use std::path::Path;
-use std::time::Duration;
 
 use crate::appflow::AppFlow;
 use crate::crd::{ConnectorInfo, ConnectorInfoSpec};
-use crate::status::{self, Computed, Observation};
+use crate::observe::{self, Policy};
+use crate::status::Computed;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DescribeInputError {
@@ -59,26 +59,8 @@ pub fn validate(spec: &ConnectorInfoSpec) -> Result<(), DescribeInputError> {
 }
 
 /// Describes once and computes the status, as the controller would for a new object.
-pub async fn run(appflow: &AppFlow, object: &ConnectorInfo, default_refresh: Duration) -> Computed {
-    let spec = &object.spec;
-    let outcome = appflow
-        .describe(
-            spec.region.as_deref(),
-            spec.connector_type.as_str(),
-            spec.connector_label.as_deref(),
-        )
-        .await;
-    let refresh_interval = spec
-        .refresh_interval
-        .map(Duration::from)
-        .unwrap_or(default_refresh);
-    status::compute(&Observation {
-        generation: object.metadata.generation,
-        spec,
-        refresh_request: object.refresh_request(),
-        previous: object.status.as_ref(),
-        outcome: &outcome,
-        refresh_interval,
-        now: jiff::Timestamp::now(),
-    })
+pub async fn run(appflow: &AppFlow, object: &ConnectorInfo, policy: &Policy) -> Computed {
+    observe::observe(appflow, object, policy, jiff::Timestamp::now())
+        .await
+        .computed
 }

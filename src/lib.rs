@@ -2,14 +2,17 @@
 //! `ConnectorInfo` resources.
 
 pub mod appflow;
-pub mod backoff;
 pub mod cli;
 pub mod controller;
 pub mod crd;
 pub mod describe;
 pub mod http;
+pub mod interval;
 pub mod metrics;
 pub mod mirror;
+pub mod observe;
+pub mod pacing;
+pub mod policy;
 pub mod reason;
 pub mod requirements;
 pub mod status;

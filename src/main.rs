@@ -12,6 +12,8 @@ use appflow_connector_operator::cli::{
 };
 use appflow_connector_operator::controller::{self, Context, RunSettings};
 use appflow_connector_operator::crd::{ConnectorInfo, ConnectorInfoSpec, crd_yaml};
+use appflow_connector_operator::observe::Policy;
+use appflow_connector_operator::policy::AllowedRegions;
 use appflow_connector_operator::{describe, http, metrics::Metrics};
 
 /// Exit code for usage errors, as clap uses.
@@ -81,6 +83,9 @@ async fn shutdown_signal() {
 
 async fn run_operator(args: RunArgs) -> ExitCode {
     init_logging(&args.log);
+    // Fail points exist only in builds with the `failpoints` feature (the test suite's).
+    #[cfg(feature = "failpoints")]
+    let _failpoints = fail::FailScenario::setup();
     let client = match kube::Client::try_default().await {
         Ok(c) => c,
         Err(e) => {
@@ -94,11 +99,16 @@ async fn run_operator(args: RunArgs) -> ExitCode {
         "AppFlow client configured"
     );
     let metrics = Arc::new(Metrics::default());
+    let policy = Policy {
+        default_refresh: args.default_refresh_interval,
+        allowed_regions: AllowedRegions::new(args.allowed_regions.iter().map(|r| r.trim())),
+    };
     let ctx = Arc::new(Context::new(
         client,
         appflow,
         metrics.clone(),
-        args.default_refresh_interval,
+        policy,
+        args.min_describe_interval,
     ));
 
     // One shutdown signal fans out to the controller and the HTTP server.
@@ -134,16 +144,63 @@ async fn run_operator(args: RunArgs) -> ExitCode {
     };
     metrics.register(&mut registry, store);
     let router = http::router(Arc::new(registry), ready);
-    let server = tokio::spawn(http::serve(args.metrics_addr, router, stopped(stop_rx)));
+    let server = tokio::spawn(http::serve(
+        args.metrics_addr,
+        router,
+        stopped(stop_rx.clone()),
+    ));
 
-    let (controller_result, server_result) = tokio::join!(controller, server);
-    match (controller_result, server_result) {
-        (Ok(()), Ok(Ok(()))) => ExitCode::SUCCESS,
-        (_, Ok(Err(e))) => {
-            error!(error = %e, "metrics server failed");
+    // A dead loop must be a dead process: if either task ends (or panics) before shutdown
+    // was asked for, exit non-zero so the kubelet restarts the pod, instead of serving a
+    // green /healthz over a controller that no longer reconciles.
+    let aborts = [controller.abort_handle(), server.abort_handle()];
+    type Task = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>;
+    let controller: Task =
+        Box::pin(async move { task_result("controller loop", controller.await.map(Ok)) });
+    let server: Task = Box::pin(async move { task_result("metrics server", server.await) });
+    let (first, other) = match futures::future::select(controller, server).await {
+        futures::future::Either::Left(done) | futures::future::Either::Right(done) => done,
+    };
+    if !*stop_rx.borrow() {
+        let why = first
+            .err()
+            .unwrap_or_else(|| "a core task ended unexpectedly".to_owned());
+        eprintln!("fatal: {why}; exiting so that the operator is restarted");
+        error!(reason = %why, "fatal: a core task ended while the operator was running");
+        aborts.iter().for_each(tokio::task::AbortHandle::abort);
+        return ExitCode::FAILURE;
+    }
+    // Shutting down: the other task finishes its graceful stop.
+    let second = tokio::time::timeout(std::time::Duration::from_secs(30), other)
+        .await
+        .unwrap_or_else(|_| Err("a task did not stop within 30s".to_owned()));
+    match (first, second) {
+        (Ok(()), Ok(())) => ExitCode::SUCCESS,
+        (Err(e), _) | (_, Err(e)) => {
+            error!(error = %e, "shutdown failed");
             ExitCode::FAILURE
         }
-        _ => ExitCode::FAILURE,
+    }
+}
+
+/// Describes how a spawned task ended: `Err` for a panic, a cancellation or an I/O error.
+fn task_result(
+    name: &str,
+    joined: Result<std::io::Result<()>, tokio::task::JoinError>,
+) -> Result<(), String> {
+    match joined {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(format!("{name} failed: {e}")),
+        Err(e) if e.is_panic() => {
+            let payload = e.into_panic();
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "non-string panic".to_owned());
+            Err(format!("{name} panicked: {message}"))
+        }
+        Err(e) => Err(format!("{name} was cancelled: {e}")),
     }
 }
 
@@ -178,7 +235,7 @@ async fn run_describe(args: DescribeArgs) -> ExitCode {
         }
     };
     let appflow = AppFlow::load(&args.aws.settings()).await;
-    let computed = describe::run(&appflow, &object, std::time::Duration::from_secs(3600)).await;
+    let computed = describe::run(&appflow, &object, &Policy::default()).await;
     let printed = match args.output {
         OutputFormat::Yaml => serde_yaml::to_string(&computed.status).map_err(|e| e.to_string()),
         OutputFormat::Json => serde_json::to_string_pretty(&computed.status)

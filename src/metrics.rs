@@ -37,6 +37,7 @@ pub struct Metrics {
     reconcile_duration: Histogram,
     api_calls: Family<CallLabels, Counter>,
     api_duration: Family<OperationLabels, Histogram>,
+    status_writes: Family<ResultLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -48,6 +49,7 @@ impl Default for Metrics {
             api_duration: Family::new_with_constructor(|| {
                 Histogram::new(exponential_buckets(0.005, 2.0, 14))
             }),
+            status_writes: Family::default(),
         }
     }
 }
@@ -77,6 +79,11 @@ impl Metrics {
             "Duration of AppFlow API calls",
             self.api_duration.clone(),
         );
+        sub.register(
+            "status_writes",
+            "Status writes by result: written, or skipped because nothing changed",
+            self.status_writes.clone(),
+        );
         sub.register_collector(Box::new(ConditionGauge { store }));
     }
 
@@ -90,6 +97,14 @@ impl Metrics {
 
     pub fn reconciled(&self, result: &'static str) {
         self.reconciliations
+            .get_or_create(&ResultLabels { result })
+            .inc();
+    }
+
+    /// Counts a status write, or one avoided because the computed status was unchanged.
+    pub fn status_write(&self, written: bool) {
+        let result = if written { "written" } else { "skipped" };
+        self.status_writes
             .get_or_create(&ResultLabels { result })
             .inc();
     }

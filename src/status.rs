@@ -181,7 +181,8 @@ fn should_move_sync_time(
         && obs.refresh_request != previous.last_handled_refresh.as_deref();
     let changed = previous.connector_configuration.as_ref() != Some(config);
     let elapsed = obs.now.duration_since(last).unsigned_abs();
-    let due = !obs.refresh_interval.is_zero() && elapsed >= obs.refresh_interval.mul_f64(0.9);
+    let interval = obs.refresh_interval;
+    let due = !interval.is_zero() && elapsed >= interval.saturating_sub(interval / 10);
     recovered || spec_changed || forced || changed || due
 }
 

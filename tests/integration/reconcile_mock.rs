@@ -8,6 +8,7 @@ use std::time::Duration;
 use appflow_connector_operator::controller::{Context, reconcile_once as reconcile};
 use appflow_connector_operator::crd::{ConnectorInfo, ConnectorInfoSpec, ConnectorType};
 use appflow_connector_operator::metrics::Metrics;
+use appflow_connector_operator::observe::Policy;
 use http::{Request, Response};
 use http_body_util::BodyExt;
 use kube::client::Body;
@@ -34,7 +35,11 @@ fn object() -> ConnectorInfo {
     object
 }
 
-async fn context(handle_out: &mut Option<Handle>, emulator: &Emulator) -> Arc<Context> {
+async fn context(
+    handle_out: &mut Option<Handle>,
+    emulator: &Emulator,
+    min_gap: Duration,
+) -> Arc<Context> {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     *handle_out = Some(handle);
     let client = kube::Client::new(service, "default");
@@ -43,8 +48,49 @@ async fn context(handle_out: &mut Option<Handle>, emulator: &Emulator) -> Arc<Co
         client,
         appflow,
         Arc::new(Metrics::default()),
-        Duration::from_secs(3600),
+        Policy::default(),
+        min_gap,
     ))
+}
+
+/// The next request the reconciler makes, or a failure after 2 s instead of a hang.
+async fn next_request(
+    handle: &mut Handle,
+    what: &str,
+) -> (
+    Request<Body>,
+    tower_test::mock::SendResponse<Response<Body>>,
+) {
+    tokio::time::timeout(Duration::from_secs(2), handle.next_request())
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for the {what} request"))
+        .unwrap_or_else(|| panic!("the client went away before the {what} request"))
+}
+
+/// Answers a status patch as the API server would; returns the object as written.
+async fn answer_status_patch(handle: &mut Handle, obj: &ConnectorInfo) -> ConnectorInfo {
+    let (request, send) = next_request(handle, "status patch").await;
+    assert_eq!(request.method(), http::Method::PATCH);
+    let mut written = obj.clone();
+    written.status = Some(
+        serde_json::from_value(body_json(request).await["status"].clone())
+            .expect("status round-trips"),
+    );
+    send.send_response(Response::new(Body::from(
+        serde_json::to_vec(&written).unwrap(),
+    )));
+    written
+}
+
+/// Answers an event creation by echoing it; returns the event.
+async fn answer_event(handle: &mut Handle) -> Value {
+    let (request, send) = next_request(handle, "event").await;
+    assert_eq!(request.method(), http::Method::POST);
+    let event = body_json(request).await;
+    send.send_response(Response::new(Body::from(
+        serde_json::to_vec(&event).unwrap(),
+    )));
+    event
 }
 
 async fn body_json(request: Request<Body>) -> Value {
@@ -61,7 +107,7 @@ async fn body_json(request: Request<Body>) -> Value {
 async fn first_reconcile_writes_status_once_then_nothing() {
     let emulator = Emulator::start(DATA).await;
     let mut handle = None;
-    let ctx = context(&mut handle, &emulator).await;
+    let ctx = context(&mut handle, &emulator, Duration::ZERO).await;
     let mut handle = handle.expect("handle");
 
     let obj = object();
@@ -142,7 +188,7 @@ async fn first_reconcile_writes_status_once_then_nothing() {
 async fn failure_keeps_configuration_and_backs_off() {
     let emulator = Emulator::start(DATA).await;
     let mut handle = None;
-    let ctx = context(&mut handle, &emulator).await;
+    let ctx = context(&mut handle, &emulator, Duration::ZERO).await;
     let mut handle = handle.expect("handle");
 
     let mut obj = object();
@@ -194,5 +240,35 @@ async fn failure_keeps_configuration_and_backs_off() {
         action.expect("requeued") <= Duration::from_secs(2),
         "first backoff step"
     );
-    assert_eq!(ctx.backoff.attempts("uid-1"), 1);
+    assert_eq!(ctx.pacing.attempts("uid-1"), 1);
+}
+
+#[tokio::test]
+async fn a_second_reconcile_inside_the_gap_is_deferred_without_any_call() {
+    let emulator = Emulator::start(DATA).await;
+    let mut handle = None;
+    let gap = Duration::from_secs(60);
+    let ctx = context(&mut handle, &emulator, gap).await;
+    let mut handle = handle.expect("handle");
+
+    let obj = object();
+    let run = tokio::spawn(reconcile(Arc::new(obj.clone()), ctx.clone()));
+    let written = answer_status_patch(&mut handle, &obj).await;
+    answer_event(&mut handle).await;
+    run.await.expect("task").expect("reconcile");
+
+    // A refresh annotation edit right after: no describe, no write; retried after the gap.
+    let mut edited = written;
+    edited.metadata.annotations.get_or_insert_default().insert(
+        appflow_connector_operator::crd::REFRESH_ANNOTATION.into(),
+        "now".into(),
+    );
+    let wait = reconcile(Arc::new(edited), ctx.clone())
+        .await
+        .expect("reconcile")
+        .expect("requeued");
+    assert!(wait > Duration::from_secs(50) && wait <= gap, "{wait:?}");
+    drop(ctx);
+    assert!(handle.next_request().await.is_none(), "no API request");
+    assert_eq!(emulator.calls("Salesforce").await, 1, "one AWS call");
 }

@@ -106,6 +106,11 @@ impl Cluster {
 
     /// Runs the operator binary against this cluster and waits for its /readyz.
     pub fn start_operator(&mut self, extra: &[&str]) {
+        self.start_operator_env(extra, &[]);
+    }
+
+    /// `start_operator` with extra environment variables (e.g. `FAILPOINTS`).
+    pub fn start_operator_env(&mut self, extra: &[&str], env: &[(&str, &str)]) {
         let endpoint = self.emulator_url.clone();
         let mut args = vec!["run", "--endpoint-url", &endpoint, "--region", "us-east-1"];
         args.extend([
@@ -118,13 +123,17 @@ impl Cluster {
         ]);
         args.extend(extra);
         let kubeconfig = self.control_plane.kubeconfig().to_path_buf();
-        self.start_operator_as(&kubeconfig, &args);
+        self.spawn_operator(&kubeconfig, &args, env);
     }
 
     /// Runs the operator binary with exactly `args` (plus `--metrics-addr` on a free loopback
     /// port, which `args` must not contain) under the identity of `kubeconfig`, with test AWS
     /// credentials, and waits for its /readyz.
     pub fn start_operator_as(&mut self, kubeconfig: &Path, args: &[&str]) {
+        self.spawn_operator(kubeconfig, args, &[]);
+    }
+
+    fn spawn_operator(&mut self, kubeconfig: &Path, args: &[&str], env: &[(&str, &str)]) {
         let port = free_port();
         let log = std::fs::File::create(&self.operator_log).expect("operator log");
         let child = Command::new(BIN)
@@ -135,6 +144,7 @@ impl Cluster {
             .env("AWS_SECRET_ACCESS_KEY", "test-secret")
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env_remove("AWS_PROFILE")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -165,6 +175,27 @@ impl Cluster {
             .body_mut()
             .read_to_string()
             .expect("metrics text")
+    }
+
+    /// The operator's exit status, once it has exited by itself within `timeout`.
+    pub fn wait_operator_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let Proc(child) = self.operator.as_mut().expect("operator started");
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = child.try_wait().expect("wait operator") {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The HTTP status of the operator's /healthz (0 when it does not answer).
+    pub fn healthz(&self) -> u16 {
+        let url = format!("http://127.0.0.1:{}/healthz", self.metrics_port);
+        ureq::get(&url).call().map_or(0, |r| r.status().as_u16())
     }
 
     /// Sends SIGTERM to the operator and returns its exit status once it has stopped.

@@ -285,6 +285,7 @@ fn chart_lints_strict_and_renders_each_documented_combination() {
                         "--metrics-addr=0.0.0.0:8080",
                         "--default-refresh-interval=1h",
                         "--concurrency=4",
+                        "--min-describe-interval=10s",
                         "--aws-timeout=10s",
                         "--aws-max-attempts=2",
                         "--log-level=info",
@@ -371,6 +372,11 @@ fn chart_lints_strict_and_renders_each_documented_combination() {
                 assert_eq!(
                     account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"],
                     "arn:aws:iam::111122223333:role/appflow-connector-operator"
+                );
+                assert!(
+                    args.iter()
+                        .any(|a| a == "--allowed-regions=us-east-1,eu-west-1"),
+                    "{args:?}"
                 );
             }
             other => panic!("ci/{other}-values.yaml has no assertions here"),

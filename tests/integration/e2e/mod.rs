@@ -3,4 +3,5 @@
 
 mod cluster;
 mod helm;
+mod hostile;
 mod scenarios;

@@ -85,6 +85,55 @@ fn crd_is_structural_documented_and_rejects_bad_input() {
             "spec.refreshInterval: Invalid value",
             vec![],
         ),
+        (
+            conninfo(
+                "absurd-interval",
+                "  connectorType: Slack\n  refreshInterval: \"99999999999999999999h\"\n",
+            ),
+            "spec.refreshInterval in body should match",
+            vec![],
+        ),
+        (
+            conninfo(
+                "tiny-interval",
+                "  connectorType: Slack\n  refreshInterval: 1ms\n",
+            ),
+            "refreshInterval must be 0s (describe only when the spec or refresh annotation changes) or between 1m and 720h (30 days)",
+            vec![],
+        ),
+        (
+            conninfo(
+                "long-interval",
+                "  connectorType: Slack\n  refreshInterval: 721h\n",
+            ),
+            "between 1m and 720h",
+            vec![],
+        ),
+        (
+            conninfo(
+                "many-auth-types",
+                &format!(
+                    "  connectorType: Slack\n  requirements:\n    customAuthTypes: [{}]\n",
+                    (0..17)
+                        .map(|i| format!("T{i}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ),
+            "must have at most 16 items",
+            vec![],
+        ),
+        (
+            conninfo(
+                "long-auth-type",
+                &format!(
+                    "  connectorType: Slack\n  requirements:\n    customAuthTypes: [{}]\n",
+                    "H".repeat(257)
+                ),
+            ),
+            "may not be more than 256",
+            vec![],
+        ),
     ];
     for (manifest, expected, flags) in &cases {
         let mut args = vec!["apply", "-n", "admission", "-f", "-"];
@@ -104,7 +153,14 @@ fn crd_is_structural_documented_and_rejects_bad_input() {
 #[test]
 fn operator_reconciles_samples_faults_and_changes() {
     let mut cluster = Cluster::start();
-    cluster.start_operator(&["--default-refresh-interval", "1h"]);
+    // A short per-object gap keeps the fault and recovery steps quick; the hostile-input
+    // suite tests the gap itself.
+    cluster.start_operator(&[
+        "--default-refresh-interval",
+        "1h",
+        "--min-describe-interval",
+        "1s",
+    ]);
 
     samples_reach_their_conditions(&cluster);
     faults_map_to_reasons(&cluster);

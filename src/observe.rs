@@ -1,0 +1,249 @@
+//! The one observation path: (object, AppFlow access, policy, now) -> the status to write and
+//! the events to publish. The controller and `describe` both use it, so what the CLI prints
+//! is what the operator would write.
+
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use tracing::warn;
+
+use crate::appflow::{AppFlow, DescribeError};
+use crate::crd::{ConnectorInfo, ConnectorInfoSpec};
+use crate::interval;
+use crate::policy::AllowedRegions;
+use crate::reason::Reason;
+use crate::status::{self, Computed, Observation};
+
+/// What the platform team decides for every object.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    /// For objects that set no `refreshInterval`; clamped like theirs.
+    pub default_refresh: Duration,
+    pub allowed_regions: AllowedRegions,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            default_refresh: Duration::from_secs(3600),
+            allowed_regions: AllowedRegions::default(),
+        }
+    }
+}
+
+/// Pure: the refresh interval to use for a spec, or the reason it must not be described.
+pub fn admit(spec: &ConnectorInfoSpec, policy: &Policy) -> Result<Duration, DescribeError> {
+    policy
+        .allowed_regions
+        .check(spec.region.as_deref())
+        .map_err(|message| DescribeError::local(Reason::InvalidRequest, message))?;
+    let Some(text) = &spec.refresh_interval else {
+        return Ok(interval::clamp(policy.default_refresh).interval);
+    };
+    let effective = interval::effective(text.as_str()).map_err(|e| {
+        DescribeError::local(Reason::InvalidRequest, format!("spec.refreshInterval {e}"))
+    })?;
+    if effective.clamped {
+        warn!(
+            refresh_interval = %text,
+            used = ?effective.interval,
+            "spec.refreshInterval is outside 1m..720h; clamped"
+        );
+    }
+    Ok(effective.interval)
+}
+
+/// The result of one observation.
+pub struct Observed {
+    pub computed: Computed,
+    /// The refresh interval in force for this object.
+    pub refresh: Duration,
+    /// The AWS call made, if any: its outcome and how long it took.
+    pub call: Option<(Reason, Duration)>,
+}
+
+/// Describes the object's connector (unless the policy or its spec forbids it) and computes
+/// the status from the answer and the previous status.
+pub async fn observe(
+    appflow: &AppFlow,
+    object: &ConnectorInfo,
+    policy: &Policy,
+    now: Timestamp,
+) -> Observed {
+    let spec = &object.spec;
+    let (outcome, refresh, call) = match admit(spec, policy) {
+        Err(refused) => (
+            Err(refused),
+            interval::clamp(policy.default_refresh).interval,
+            None,
+        ),
+        Ok(refresh) => {
+            let started = Instant::now();
+            let outcome = appflow
+                .describe(
+                    spec.region.as_deref(),
+                    spec.connector_type.as_str(),
+                    spec.connector_label.as_deref(),
+                )
+                .await;
+            let reason = outcome
+                .as_ref()
+                .map_or_else(|e| e.reason, |_| Reason::Described);
+            (outcome, refresh, Some((reason, started.elapsed())))
+        }
+    };
+    let computed = status::compute(&Observation {
+        generation: object.metadata.generation,
+        spec,
+        refresh_request: object.refresh_request(),
+        previous: object.status.as_ref(),
+        outcome: &outcome,
+        refresh_interval: refresh,
+        now,
+    });
+    Observed {
+        computed,
+        refresh,
+        call,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::ConnectorType;
+    use crate::interval::RefreshInterval;
+
+    fn spec(region: Option<&str>, interval: Option<&str>) -> ConnectorInfoSpec {
+        ConnectorInfoSpec {
+            connector_type: ConnectorType::Slack,
+            connector_label: None,
+            region: region.map(str::to_owned),
+            refresh_interval: interval.map(RefreshInterval::new),
+            requirements: None,
+        }
+    }
+
+    #[test]
+    fn refuses_disallowed_regions_and_bad_intervals_before_any_call() {
+        let policy = Policy {
+            allowed_regions: AllowedRegions::new(["us-east-1"]),
+            ..Policy::default()
+        };
+        let refused = admit(&spec(Some("eu-west-1"), None), &policy).unwrap_err();
+        assert_eq!(refused.reason, Reason::InvalidRequest);
+        assert!(refused.message.contains("allowed regions: us-east-1"));
+        let refused = admit(&spec(None, Some("soon")), &policy).unwrap_err();
+        assert_eq!(refused.reason, Reason::InvalidRequest);
+        assert!(
+            refused.message.contains("spec.refreshInterval 'soon'"),
+            "{}",
+            refused.message
+        );
+    }
+
+    #[test]
+    fn intervals_are_clamped_and_defaulted() {
+        let policy = Policy::default();
+        assert_eq!(
+            admit(&spec(None, None), &policy),
+            Ok(Duration::from_secs(3600))
+        );
+        assert_eq!(admit(&spec(None, Some("1ms")), &policy), Ok(interval::MIN));
+        assert_eq!(
+            admit(
+                &spec(Some("us-east-1"), Some("99999999999999999999h")),
+                &policy
+            ),
+            Ok(interval::MAX)
+        );
+        assert_eq!(admit(&spec(None, Some("0s")), &policy), Ok(Duration::ZERO));
+    }
+
+    mod hostile {
+        use super::*;
+        use crate::appflow::DescribeError;
+        use crate::crd::ConnectorInfoStatus;
+        use crate::pacing::{self, MAX_WAIT};
+        use crate::reason::Retry;
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+        use proptest::prelude::*;
+
+        /// Any JSON a refresh interval could have been stored as.
+        fn interval_json() -> impl Strategy<Value = serde_json::Value> {
+            prop_oneof![
+                any::<String>().prop_map(serde_json::Value::from),
+                "[0-9]{1,30}(\\.[0-9]{0,12})?(ns|us|µs|ms|s|m|h|d|)([0-9]{1,25}(h|m|s))?"
+                    .prop_map(serde_json::Value::from),
+                any::<f64>().prop_map(serde_json::Value::from),
+                any::<i64>().prop_map(serde_json::Value::from),
+                any::<u64>().prop_map(serde_json::Value::from),
+            ]
+        }
+
+        fn outcome(index: usize) -> Result<crate::mirror::ConnectorConfiguration, DescribeError> {
+            match Reason::ALL.get(index) {
+                Some(Reason::Described) | Some(Reason::RequirementsNotMet) | None => {
+                    Ok(Default::default())
+                }
+                Some(reason) => Err(DescribeError::local(*reason, "injected")),
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+            #[test]
+            fn no_spec_panics_or_schedules_out_of_bounds(
+                interval in interval_json(),
+                default_secs in 0u64..=u64::MAX,
+                outcome_index in 0usize..12,
+                attempt in any::<u32>(),
+                unit in any::<f64>(),
+                gap_secs in 0u64..=3600,
+                last_synced in -100_000_000_000i64..100_000_000_000,
+            ) {
+                let json = serde_json::json!({"connectorType": "Slack", "refreshInterval": interval});
+                let spec = match serde_json::from_value::<ConnectorInfoSpec>(json) {
+                    Ok(spec) => spec,
+                    Err(_) => {
+                        // Only a non-string can fail to decode; the schema never stored one.
+                        prop_assert!(!interval.is_string());
+                        return Ok(());
+                    }
+                };
+                let policy = Policy {
+                    default_refresh: Duration::from_secs(default_secs),
+                    ..Policy::default()
+                };
+                let admitted = admit(&spec, &policy);
+                let refresh = admitted.clone().unwrap_or(Duration::ZERO);
+                prop_assert!(refresh.is_zero() || (interval::MIN..=interval::MAX).contains(&refresh));
+
+                let outcome = admitted.and_then(|_| outcome(outcome_index));
+                let previous = ConnectorInfoStatus {
+                    last_synced_time: jiff::Timestamp::from_second(last_synced).ok().map(Time),
+                    ..Default::default()
+                };
+                let computed = status::compute(&Observation {
+                    generation: Some(1),
+                    spec: &spec,
+                    refresh_request: None,
+                    previous: Some(&previous),
+                    outcome: &outcome,
+                    refresh_interval: refresh,
+                    now: jiff::Timestamp::now(),
+                });
+
+                let gap = Duration::from_secs(gap_secs);
+                let next = pacing::next_wait(computed.retry(), refresh, attempt, unit, gap);
+                match next {
+                    Some(wait) => prop_assert!(wait >= gap && wait <= MAX_WAIT, "{wait:?}"),
+                    None => prop_assert!(
+                        computed.retry() == Retry::OnChange
+                            || (computed.retry() == Retry::AfterRefresh && refresh.is_zero())
+                    ),
+                }
+            }
+        }
+    }
+}

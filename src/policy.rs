@@ -1,0 +1,68 @@
+//! Pure: what the platform team allows tenants to ask for, checked before any AWS call.
+
+use std::collections::BTreeSet;
+
+/// The regions a `spec.region` may name; empty allows any. An object that names no region
+/// uses the operator's own region, which the platform team chose, and is always allowed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AllowedRegions(BTreeSet<String>);
+
+impl AllowedRegions {
+    pub fn new<I, S>(regions: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self(
+            regions
+                .into_iter()
+                .map(Into::into)
+                .filter(|r: &String| !r.is_empty())
+                .collect(),
+        )
+    }
+
+    pub fn is_any(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `Err` carries the message the object's conditions show.
+    pub fn check(&self, region: Option<&str>) -> Result<(), String> {
+        match region {
+            Some(region) if !self.is_any() && !self.0.contains(region) => Err(format!(
+                "spec.region {region} is not allowed by this operator; allowed regions: {} (remove spec.region to use the operator's region)",
+                self.0
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_allows_any_region() {
+        let any = AllowedRegions::default();
+        assert!(any.is_any());
+        assert_eq!(any.check(Some("ap-south-1")), Ok(()));
+        assert_eq!(any.check(None), Ok(()));
+    }
+
+    #[test]
+    fn a_list_refuses_other_regions_and_names_the_allowed_ones() {
+        let allowed = AllowedRegions::new(["us-east-1", "eu-west-1", ""]);
+        assert_eq!(allowed.check(Some("eu-west-1")), Ok(()));
+        assert_eq!(allowed.check(None), Ok(()), "the operator's own region");
+        let refused = allowed.check(Some("ap-south-1")).unwrap_err();
+        assert!(
+            refused.contains("ap-south-1") && refused.contains("eu-west-1, us-east-1"),
+            "{refused}"
+        );
+    }
+}
