@@ -3,7 +3,7 @@
 SHELL := bash
 VENV := .cache/venv
 
-.PHONY: demo test lint unit python go-tests static tools crd manifests image
+.PHONY: demo test lint unit python go-tests static tools crd manifests image hostile-worst-case
 
 ## The operator's main job locally: control plane + AppFlow emulator + operator + samples.
 demo:
@@ -39,6 +39,10 @@ go-tests:
 ## The release binary as the Dockerfile builds it (fully static), checked and measured.
 static:
 	hack/build-static.sh
+
+## The most AWS calls and status writes one tenant's object can cause in a minute (measured).
+hostile-worst-case:
+	hack/hostile/worst-case.sh
 
 ## Regenerate the CRD from the Rust types, then the chart's copy and deploy/manifests
 ## (tests fail when any of them drift).
