@@ -30,7 +30,7 @@ unit:
 	cargo test --workspace $(TEST_FEATURES)
 
 python:
-	cargo build --bin appflow-connector-operator
+	cargo build -p appflow-emulator
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider tests/python
 
 go-tests:

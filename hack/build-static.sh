@@ -82,7 +82,8 @@ if [[ ${#enter[@]} -gt 0 ]]; then
   cp "$bin" "$root/operator"
   # The kubelet mounts an /etc/hosts into every container.
   echo "127.0.0.1 localhost" >"$root/etc/hosts"
-  coproc EMU { exec "$bin" emulator --listen 127.0.0.1:0 2>/dev/null; }
+  cargo build --quiet -p appflow-emulator
+  coproc EMU { exec target/debug/appflow-emulator --listen 127.0.0.1:0 2>/dev/null; }
   emulator_pid=$EMU_PID
   read -r -t 20 line <&"${EMU[0]}" || fail "emulator did not start"
   port=${line##*:}

@@ -22,14 +22,12 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the controller against the cluster of the current kubeconfig or in-cluster config.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Print the ConnectorInfo CRD as YAML.
     Crd,
     /// Describe one connector and print the status the operator would write
     /// (exit 0 when Ready would be True, 1 when False, 2 for usage errors).
     Describe(DescribeArgs),
-    /// Run the AppFlow emulator (DescribeConnector over AWS's wire protocol) for tests and demos.
-    Emulator(EmulatorArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -87,6 +85,19 @@ pub struct RunArgs {
     pub concurrency: u16,
     #[command(flatten)]
     pub log: LogArgs,
+    #[command(flatten)]
+    pub pod: PodArgs,
+}
+
+/// Where this replica runs (the chart sets both from the downward API).
+#[derive(Args, Debug, Clone)]
+pub struct PodArgs {
+    /// This pod's name: names the replica in the Events it publishes.
+    #[arg(long, env = "POD_NAME")]
+    pub pod_name: Option<String>,
+    /// This pod's namespace.
+    #[arg(long, env = "POD_NAMESPACE")]
+    pub pod_namespace: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -95,7 +106,7 @@ pub struct LogArgs {
     #[arg(long, value_enum, default_value_t = LogFormat::Plain, env = "APPFLOW_OPERATOR_LOG_FORMAT")]
     pub log_format: LogFormat,
     /// Log filter (tracing EnvFilter syntax), e.g. `info` or `appflow_connector_operator=debug`.
-    #[arg(long, default_value = "info", env = "APPFLOW_OPERATOR_LOG_LEVEL")]
+    #[arg(long, default_value = "info", env = "APPFLOW_OPERATOR_LOG_LEVEL", value_parser = parse_log_filter)]
     pub log_level: String,
 }
 
@@ -129,16 +140,11 @@ pub struct DescribeArgs {
     pub output: OutputFormat,
 }
 
-#[derive(Args, Debug)]
-pub struct EmulatorArgs {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:4566")]
-    pub listen: SocketAddr,
-    /// YAML or JSON file with custom connectors and faults.
-    #[arg(long)]
-    pub data: Option<PathBuf>,
-    #[command(flatten)]
-    pub log: LogArgs,
+/// A bad filter is a usage error, not a silent fallback.
+fn parse_log_filter(text: &str) -> Result<String, String> {
+    tracing_subscriber::EnvFilter::try_new(text)
+        .map(|_| text.to_owned())
+        .map_err(|e| format!("not a log filter: {e}"))
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
@@ -188,4 +194,44 @@ fn parse_aws_timeout(text: &str) -> Result<std::time::Duration, String> {
 
 fn parse_connector_type(text: &str) -> Result<ConnectorType, String> {
     text.parse()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn bad_values_are_usage_errors() {
+        for args in [
+            &["x", "run", "--log-level", "appflow=[bogus"][..],
+            &["x", "run", "--default-refresh-interval", "1ms"],
+            &["x", "run", "--min-describe-interval", "2h"],
+            &["x", "run", "--aws-timeout", "99999999999999999999h"],
+            &["x", "describe", "--connector-type", "Salesforse"],
+        ] {
+            let error = Cli::try_parse_from(args).unwrap_err();
+            assert_eq!(error.exit_code(), 2, "{args:?}: {error}");
+        }
+        let Command::Run(run) = Cli::try_parse_from([
+            "x",
+            "run",
+            "--allowed-regions",
+            "us-east-1,eu-west-1",
+            "--pod-name",
+            "p-1",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!("run")
+        };
+        assert_eq!(run.allowed_regions, ["us-east-1", "eu-west-1"]);
+        assert_eq!(run.pod.pod_name.as_deref(), Some("p-1"));
+    }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use futures::{Future, StreamExt, TryStreamExt};
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::controller::{Action, Config as ControllerConfig, Controller as KubeController};
 use kube::runtime::events::{Event as KubeEvent, EventType as KubeEventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{PredicateConfig, WatchStreamExt, watcher};
@@ -37,16 +37,18 @@ pub struct Context {
 }
 
 impl Context {
+    /// `instance` names this replica in the Events it publishes (the pod name).
     pub fn new(
         client: Client,
         appflow: Arc<AppFlow>,
         metrics: Arc<Metrics>,
         policy: Policy,
         min_describe_gap: Duration,
+        instance: Option<String>,
     ) -> Self {
         let reporter = Reporter {
             controller: FIELD_MANAGER.into(),
-            instance: std::env::var("POD_NAME").ok(),
+            instance,
         };
         Self {
             recorder: Recorder::new(client.clone(), reporter),
@@ -167,21 +169,25 @@ pub struct RunSettings {
     pub concurrency: u16,
 }
 
-/// Runs the controller until `shutdown` resolves. `ready` turns true once the cache is
-/// filled; `store_out` receives the cache for metrics.
-pub async fn run(
+/// The controller, ready to run: its cache (for metrics) and the loop itself.
+pub struct Controller {
+    pub store: Store<ConnectorInfo>,
+    pub run: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
+/// Builds the controller; `run` reconciles until `shutdown` resolves. `ready` turns true once
+/// the cache is filled.
+pub fn controller(
     ctx: Arc<Context>,
     settings: RunSettings,
     ready: Arc<AtomicBool>,
-    store_out: impl FnOnce(Store<ConnectorInfo>),
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
-) {
+) -> Controller {
     let api: Api<ConnectorInfo> = match &settings.watch_namespace {
         Some(ns) => Api::namespaced(ctx.client.clone(), ns),
         None => Api::all(ctx.client.clone()),
     };
     let (reader, writer) = reflector::store();
-    store_out(reader.clone());
     // Ready once the initial list is in the cache (the store's own readiness future
     // supports one waiter, which the controller takes). Deleted objects drop their backoff
     // and pacing state, which nothing else would clear without a finalizer.
@@ -199,7 +205,7 @@ pub async fn run(
         .applied_objects()
         .predicate_filter(spec_or_refresh, PredicateConfig::default());
 
-    Controller::for_stream(stream, reader)
+    let run = KubeController::for_stream(stream, reader.clone())
         .with_config(ControllerConfig::default().concurrency(settings.concurrency))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
@@ -207,7 +213,12 @@ pub async fn run(
             if let Err(e) = result {
                 debug!(error = %e, "controller event");
             }
-        })
-        .await;
-    info!("controller stopped");
+        });
+    Controller {
+        store: reader,
+        run: Box::pin(async move {
+            run.await;
+            info!("controller stopped");
+        }),
+    }
 }

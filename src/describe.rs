@@ -2,11 +2,16 @@
 //! would write.
 
 use std::path::Path;
+use std::process::ExitCode;
 
 use crate::appflow::AppFlow;
+use crate::cli::{DescribeArgs, OutputFormat};
 use crate::crd::{ConnectorInfo, ConnectorInfoSpec};
 use crate::observe::{self, Policy};
 use crate::status::Computed;
+
+/// Exit code for usage errors, as clap uses.
+pub const USAGE: u8 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DescribeInputError {
@@ -18,44 +23,35 @@ pub enum DescribeInputError {
     #[error("{path} is not a valid ConnectorInfo: {source}")]
     Parse {
         path: String,
-        source: serde_yaml::Error,
+        source: serde_yaml_ng::Error,
     },
-    #[error("{0}")]
-    Invalid(String),
+    #[error("{path} would be refused by the API server: {source}")]
+    Invalid {
+        path: String,
+        source: crate::crd::SpecError,
+    },
 }
 
-/// The spec and generation of a ConnectorInfo manifest.
+/// A ConnectorInfo manifest, checked as admission would check it.
 pub fn load_manifest(path: &Path) -> Result<ConnectorInfo, DescribeInputError> {
+    let shown = || path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|source| DescribeInputError::Read {
-        path: path.display().to_string(),
+        path: shown(),
         source,
     })?;
     let object: ConnectorInfo =
-        serde_yaml::from_str(&text).map_err(|source| DescribeInputError::Parse {
-            path: path.display().to_string(),
+        serde_yaml_ng::from_str(&text).map_err(|source| DescribeInputError::Parse {
+            path: shown(),
             source,
         })?;
-    validate(&object.spec)?;
+    object
+        .spec
+        .validate()
+        .map_err(|source| DescribeInputError::Invalid {
+            path: shown(),
+            source,
+        })?;
     Ok(object)
-}
-
-/// The checks the API server's schema would make that serde does not.
-pub fn validate(spec: &ConnectorInfoSpec) -> Result<(), DescribeInputError> {
-    use crate::crd::ConnectorType;
-    if spec.connector_type == ConnectorType::CustomConnector && spec.connector_label.is_none() {
-        return Err(DescribeInputError::Invalid(
-            "spec.connectorLabel is required when spec.connectorType is CustomConnector".into(),
-        ));
-    }
-    if let Some(label) = &spec.connector_label {
-        let pattern = regex::Regex::new(r"^[a-zA-Z0-9][\w!@#.-]+$").expect("static pattern");
-        if label.len() > 256 || !pattern.is_match(label) {
-            return Err(DescribeInputError::Invalid(format!(
-                "connectorLabel '{label}' must match [a-zA-Z0-9][\\w!@#.-]+ and be at most 256 characters"
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// Describes once and computes the status, as the controller would for a new object.
@@ -63,4 +59,57 @@ pub async fn run(appflow: &AppFlow, object: &ConnectorInfo, policy: &Policy) -> 
     observe::observe(appflow, object, policy, jiff::Timestamp::now())
         .await
         .computed
+}
+
+/// The `describe` command: exit 0 when Ready would be True, 1 when not, 2 for usage errors.
+pub async fn command(args: DescribeArgs) -> ExitCode {
+    let object = match (&args.file, args.connector_type) {
+        (Some(path), _) => match load_manifest(path) {
+            Ok(object) => object,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(USAGE);
+            }
+        },
+        (None, Some(connector_type)) => {
+            let spec = ConnectorInfoSpec {
+                connector_type,
+                connector_label: args.connector_label.clone(),
+                region: None,
+                refresh_interval: None,
+                requirements: None,
+            };
+            if let Err(e) = spec.validate() {
+                eprintln!("error: {e}");
+                return ExitCode::from(USAGE);
+            }
+            let mut object = ConnectorInfo::new("describe", spec);
+            object.metadata.generation = Some(1);
+            object
+        }
+        (None, None) => {
+            eprintln!("error: give --connector-type or -f");
+            return ExitCode::from(USAGE);
+        }
+    };
+    let appflow = AppFlow::load(&args.aws.settings()).await;
+    let computed = run(&appflow, &object, &Policy::default()).await;
+    let printed = match args.output {
+        OutputFormat::Yaml => serde_yaml_ng::to_string(&computed.status).map_err(|e| e.to_string()),
+        OutputFormat::Json => serde_json::to_string_pretty(&computed.status)
+            .map(|s| s + "\n")
+            .map_err(|e| e.to_string()),
+    };
+    match printed {
+        Ok(text) => print!("{text}"),
+        Err(e) => {
+            eprintln!("error: cannot print the status: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    if computed.is_ready() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }

@@ -17,7 +17,7 @@ struct CatalogFile {
 }
 
 static CATALOG: LazyLock<BTreeMap<String, Map<String, Value>>> = LazyLock::new(|| {
-    serde_yaml::from_str::<CatalogFile>(CATALOG_YAML)
+    serde_yaml_ng::from_str::<CatalogFile>(CATALOG_YAML)
         .expect("built-in catalog.yaml parses (checked by unit tests)")
         .connectors
 });

@@ -36,10 +36,12 @@ pub enum EmulatorError {
     Parse {
         origin: String,
         #[source]
-        source: serde_yaml::Error,
+        source: serde_yaml_ng::Error,
     },
     #[error("invalid emulator data: {0}")]
     Invalid(String),
+    #[error("cannot serve: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 /// A custom connector: its label plus any `ConnectorConfiguration` members
@@ -207,7 +209,7 @@ impl EmulatorData {
             return Ok(EmulatorData::default());
         }
         let data: EmulatorData =
-            serde_yaml::from_str(s).map_err(|source| EmulatorError::Parse {
+            serde_yaml_ng::from_str(s).map_err(|source| EmulatorError::Parse {
                 origin: origin.to_string(),
                 source,
             })?;

@@ -16,6 +16,7 @@ mod auth;
 mod catalog;
 mod data;
 mod faults;
+pub mod harness;
 mod merge;
 mod model;
 mod server;

@@ -13,7 +13,7 @@ use std::sync::{LazyLock, Mutex};
 use regex::Regex;
 use serde_json::{Map, Value};
 
-const MODEL_JSON: &str = include_str!("../tests/data/appflow-2020-08-23.service-2.json");
+const MODEL_JSON: &str = include_str!("../model/appflow-2020-08-23.service-2.json");
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StringConstraints {

@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use appflow_emulator::{EmulatorData, VENDED_CONNECTOR_TYPES, serve};
+use appflow_emulator::VENDED_CONNECTOR_TYPES;
+use appflow_emulator::harness::Running;
 use aws_sdk_appflow::Client;
 use aws_sdk_appflow::config::retry::RetryConfig;
 use aws_sdk_appflow::config::{BehaviorVersion, Credentials, Region};
@@ -15,25 +16,15 @@ use aws_sdk_appflow::types::{ConnectorType, OAuth2GrantType};
 
 struct Emulator {
     base: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    running: Running,
 }
 
 impl Emulator {
     async fn start(yaml: &str) -> Emulator {
-        let data = EmulatorData::from_yaml_str(yaml).expect("data");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(serve(listener, data, async {
-            let _ = rx.await;
-        }));
+        let running = Running::start_yaml(yaml).await.expect("emulator");
         Emulator {
-            base: format!("http://{addr}"),
-            stop: Some(tx),
-            task: Some(task),
+            base: running.url.clone(),
+            running,
         }
     }
 
@@ -76,14 +67,9 @@ impl Emulator {
         out
     }
 
-    async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let res = tokio::time::timeout(Duration::from_secs(10), task).await;
-            assert!(matches!(res, Ok(Ok(Ok(())))), "server stopped cleanly");
-        }
+    async fn stop(self) {
+        let stopped = tokio::time::timeout(Duration::from_secs(10), self.running.stop()).await;
+        assert!(matches!(stopped, Ok(Ok(()))), "server stopped cleanly");
     }
 }
 

@@ -13,7 +13,7 @@ work=$repo/.cache/demo
 mkdir -p "$work"
 
 echo "==> building the operator and the control plane (first run takes a while)"
-cargo build --quiet --bin appflow-connector-operator
+cargo build --quiet --bin appflow-connector-operator --bin appflow-emulator
 hack/controlplane/build.sh >/dev/null
 bin=$repo/.cache/controlplane/bin
 operator=$repo/target/debug/appflow-connector-operator
@@ -37,7 +37,7 @@ export KUBECONFIG=$kubeconfig
 kubectl() { "$bin/kubectl" "$@"; }
 
 echo "==> starting the AppFlow emulator"
-exec {emu_out}< <(exec "$operator" emulator --listen 127.0.0.1:0 --data hack/demo/emulator-data.yaml 2>"$work/emulator.log")
+exec {emu_out}< <(exec "$repo/target/debug/appflow-emulator" --listen 127.0.0.1:0 --data hack/demo/emulator-data.yaml 2>"$work/emulator.log")
 pids+=($!)
 read -r -t 30 line <&"$emu_out"
 endpoint=${line##* }

@@ -12,7 +12,7 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$repo"
 window=${WINDOW:-60}
 work=$(mktemp -d)
-cargo build --quiet --bin appflow-connector-operator
+cargo build --quiet --bin appflow-connector-operator --bin appflow-emulator
 hack/controlplane/build.sh >/dev/null
 bin=$repo/.cache/controlplane/bin
 operator=$repo/target/debug/appflow-connector-operator
@@ -30,7 +30,7 @@ read -r -t 300 status kubeconfig <&"${CP[0]}" && [[ $status == READY ]] || { ech
 export KUBECONFIG=$kubeconfig
 kubectl() { "$bin/kubectl" "$@"; }
 
-exec {emu_out}< <(exec "$operator" emulator --listen 127.0.0.1:0 2>/dev/null)
+exec {emu_out}< <(exec "$repo/target/debug/appflow-emulator" --listen 127.0.0.1:0 2>/dev/null)
 pids+=($!)
 read -r -t 30 line <&"$emu_out"
 emulator=${line##* }

@@ -75,7 +75,7 @@ async fn ready_connector_exits_zero_with_status_yaml() {
         .unwrap();
     assert_exit(&output, 0);
     let text = stdout(&output);
-    let status: serde_yaml::Value = serde_yaml::from_str(&text).expect("yaml");
+    let status: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).expect("yaml");
     assert_eq!(
         status["connectorConfiguration"]["connectorType"].as_str(),
         Some("Salesforce")

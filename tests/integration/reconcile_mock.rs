@@ -50,6 +50,7 @@ async fn context(
         Arc::new(Metrics::default()),
         Policy::default(),
         min_gap,
+        None,
     ))
 }
 

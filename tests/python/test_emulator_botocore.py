@@ -4,8 +4,8 @@ botocore ships AppFlow's service model; these tests check that the emulator's
 answers parse the way AWS's do (shapes, timestamps, modelled exceptions) and
 that its auth, validation, faults and control endpoints behave as documented.
 
-The emulator runs as `appflow-connector-operator emulator`; the binary is taken from
-$APPFLOW_OPERATOR_BIN, else target/debug/appflow-connector-operator (`cargo build`).
+The emulator runs as its own binary, `appflow-emulator`, taken from $APPFLOW_EMULATOR_BIN, else
+target/debug/appflow-emulator (`cargo build -p appflow-emulator`).
 """
 
 from __future__ import annotations
@@ -68,10 +68,10 @@ FAKE_AUTH = (
 
 
 def emulator_binary() -> Path:
-    env = os.environ.get("APPFLOW_OPERATOR_BIN")
-    path = Path(env) if env else REPO / "target" / "debug" / "appflow-connector-operator"
+    env = os.environ.get("APPFLOW_EMULATOR_BIN")
+    path = Path(env) if env else REPO / "target" / "debug" / "appflow-emulator"
     if not path.is_file():
-        pytest.fail(f"operator binary not found at {path}; run `cargo build` or set APPFLOW_OPERATOR_BIN")
+        pytest.fail(f"emulator binary not found at {path}; run `cargo build -p appflow-emulator` or set APPFLOW_EMULATOR_BIN")
     return path
 
 
@@ -128,7 +128,7 @@ def emulator(tmp_path_factory):
     port = free_port()
     log = open(workdir / "emulator.log", "wb")
     proc = subprocess.Popen(
-        [str(emulator_binary()), "emulator", "--listen", f"127.0.0.1:{port}", "--data", str(data)],
+        [str(emulator_binary()), "--listen", f"127.0.0.1:{port}", "--data", str(data)],
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,

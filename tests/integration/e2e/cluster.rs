@@ -45,8 +45,8 @@ impl Cluster {
     pub fn start_without_crd() -> Cluster {
         let control_plane =
             ControlPlane::start().expect("control plane (run hack/controlplane/build.sh)");
-        let mut emulator = Command::new(BIN)
-            .args(["emulator", "--listen", "127.0.0.1:0", "--data"])
+        let mut emulator = Command::new(emulator_bin())
+            .args(["--listen", "127.0.0.1:0", "--data"])
             .arg(Path::new(REPO).join("hack/demo/emulator-data.yaml"))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -400,6 +400,27 @@ impl Cluster {
             .as_u64()
             .unwrap_or(0)
     }
+}
+
+/// The `appflow-emulator` binary: `$APPFLOW_EMULATOR_BIN`, else the one cargo built beside this
+/// test binary (`cargo test --workspace` and `cargo build -p appflow-emulator` build it).
+pub fn emulator_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("APPFLOW_EMULATOR_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/<profile>/deps/integration-<hash> -> target/<profile>/appflow-emulator
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .join("appflow-emulator");
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo build -p appflow-emulator` (or set APPFLOW_EMULATOR_BIN)",
+        path.display()
+    );
+    path
 }
 
 fn free_port() -> u16 {

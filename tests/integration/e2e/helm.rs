@@ -102,7 +102,7 @@ fn template(extra: &[&str]) -> String {
 
 /// The YAML documents of a multi-document stream, parsed; empty documents are dropped.
 fn objects(yaml: &str) -> Vec<Value> {
-    serde_yaml::Deserializer::from_str(yaml)
+    serde_yaml_ng::Deserializer::from_str(yaml)
         .map(|doc| Value::deserialize(doc).expect("YAML document"))
         .filter(|value| !value.is_null())
         .collect()
@@ -502,7 +502,7 @@ fn rendered_chart_passes_server_side_dry_run() {
             .collect();
         let yaml: String = objects
             .iter()
-            .map(|o| format!("---\n{}", serde_yaml::to_string(o).unwrap()))
+            .map(|o| format!("---\n{}", serde_yaml_ng::to_string(o).unwrap()))
             .collect();
         let warnings = dry_run(&cluster, &yaml);
         assert!(

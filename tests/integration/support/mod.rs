@@ -7,29 +7,24 @@ use std::time::Duration;
 use appflow_connector_operator::appflow::{AppFlow, AwsSettings};
 use aws_credential_types::Credentials;
 use serde_json::Value;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 
-/// A running emulator; stops when dropped.
+/// A running emulator (the emulator crate's in-process harness); stops when dropped.
 pub struct Emulator {
     pub url: String,
-    _stop: oneshot::Sender<()>,
+    _running: appflow_emulator::harness::Running,
 }
 
 impl Emulator {
     /// Starts the emulator with a data file's content (YAML). The port is bound before this
     /// returns, so callers can connect at once.
     pub async fn start(data_yaml: &str) -> Emulator {
-        let listener = TcpListener::bind("127.0.0.1:0")
+        let running = appflow_emulator::harness::Running::start_yaml(data_yaml)
             .await
-            .expect("bind loopback");
-        let url = format!("http://{}", listener.local_addr().expect("local addr"));
-        let data = appflow_emulator::EmulatorData::from_yaml_str(data_yaml).expect("emulator data");
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(appflow_emulator::serve(listener, data, async {
-            let _ = stopped.await;
-        }));
-        Emulator { url, _stop: stop }
+            .expect("emulator");
+        Emulator {
+            url: running.url.clone(),
+            _running: running,
+        }
     }
 
     async fn post(&self, path: &str, body: Value) -> Value {

@@ -1,0 +1,157 @@
+//! `run`: the operator process — Kubernetes client, AppFlow access, controller and the
+//! `/metrics` `/healthz` `/readyz` server, one shutdown signal for both.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tracing::{error, info};
+
+use crate::appflow::AppFlow;
+use crate::cli::RunArgs;
+use crate::controller::{self, Context, RunSettings};
+use crate::metrics::Metrics;
+use crate::observe::Policy;
+use crate::policy::AllowedRegions;
+use crate::{http, logging};
+
+/// Why the operator stopped other than by a requested shutdown.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot build a Kubernetes client: {0}")]
+    KubeClient(#[source] kube::Error),
+    /// The controller loop or the HTTP server ended (or panicked) while running.
+    #[error("{0}")]
+    TaskDied(String),
+    #[error("shutdown failed: {0}")]
+    Shutdown(String),
+}
+
+type Task = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+
+/// Runs the operator until SIGTERM or Ctrl-C.
+///
+/// A dead loop is a dead process: if the controller loop or the HTTP server ends or panics
+/// before shutdown was asked for, this returns `RunError::TaskDied` (the caller exits non-zero,
+/// so the kubelet restarts the pod) instead of serving a green `/healthz` over a loop that no
+/// longer reconciles. Panics are caught as the tasks' `JoinError`s, in debug and release alike.
+pub async fn run(args: RunArgs) -> Result<(), RunError> {
+    logging::init(&args.log);
+    // Fail points exist only in builds with the `failpoints` feature (the test suite's).
+    #[cfg(feature = "failpoints")]
+    let _failpoints = fail::FailScenario::setup();
+
+    let client = kube::Client::try_default()
+        .await
+        .map_err(RunError::KubeClient)?;
+    let appflow = Arc::new(AppFlow::load(&args.aws.settings()).await);
+    info!(
+        region = appflow.default_region().unwrap_or("<none>"),
+        "AppFlow client configured"
+    );
+    let metrics = Arc::new(Metrics::default());
+    let policy = Policy {
+        default_refresh: args.default_refresh_interval,
+        allowed_regions: AllowedRegions::new(args.allowed_regions.iter().map(|r| r.trim())),
+    };
+    let ctx = Arc::new(Context::new(
+        client,
+        appflow,
+        metrics.clone(),
+        policy,
+        args.min_describe_interval,
+        args.pod.pod_name.clone(),
+    ));
+
+    // One shutdown signal fans out to the controller and the HTTP server.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        info!("shutdown requested");
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+
+    let ready = Arc::new(AtomicBool::new(false));
+    let controller = controller::controller(
+        ctx,
+        RunSettings {
+            watch_namespace: args.watch_namespace,
+            concurrency: args.concurrency,
+        },
+        ready.clone(),
+        stopped(stop_rx.clone()),
+    );
+    let mut registry = prometheus_client::registry::Registry::default();
+    metrics.register(&mut registry, controller.store);
+    let router = http::router(Arc::new(registry), ready);
+    let server = tokio::spawn(http::serve(
+        args.metrics_addr,
+        router,
+        stopped(stop_rx.clone()),
+    ));
+    let controller = tokio::spawn(controller.run);
+
+    let aborts = [controller.abort_handle(), server.abort_handle()];
+    let controller: Task =
+        Box::pin(async move { task_result("controller loop", controller.await.map(Ok)) });
+    let server: Task = Box::pin(async move { task_result("metrics server", server.await) });
+    let (first, other) = match futures::future::select(controller, server).await {
+        futures::future::Either::Left(done) | futures::future::Either::Right(done) => done,
+    };
+    if !*stop_rx.borrow() {
+        let why = first
+            .err()
+            .unwrap_or_else(|| "a core task ended unexpectedly".to_owned());
+        error!(reason = %why, "fatal: a core task ended while the operator was running");
+        aborts.iter().for_each(tokio::task::AbortHandle::abort);
+        return Err(RunError::TaskDied(why));
+    }
+    // Shutting down: the other task finishes its graceful stop.
+    let second = tokio::time::timeout(Duration::from_secs(30), other)
+        .await
+        .unwrap_or_else(|_| Err("a task did not stop within 30s".to_owned()));
+    first.and(second).map_err(RunError::Shutdown)
+}
+
+/// Describes how a spawned task ended: `Err` for a panic, a cancellation or an I/O error.
+fn task_result(
+    name: &str,
+    joined: Result<std::io::Result<()>, tokio::task::JoinError>,
+) -> Result<(), String> {
+    match joined {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(format!("{name} failed: {e}")),
+        Err(e) if e.is_panic() => {
+            let payload = e.into_panic();
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "non-string panic".to_owned());
+            Err(format!("{name} panicked: {message}"))
+        }
+        Err(e) => Err(format!("{name} was cancelled: {e}")),
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}
