@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use futures::{Future, StreamExt, TryStreamExt};
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller as KubeController};
-use kube::runtime::events::{Event as KubeEvent, EventType as KubeEventType, Recorder, Reporter};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{PredicateConfig, WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
@@ -20,7 +20,7 @@ use crate::metrics::Metrics;
 use crate::observe::{self, Policy};
 use crate::pacing::Pacing;
 use crate::reason::Retry;
-use crate::status::EventType;
+use crate::status::Severity;
 use crate::{Error, Result};
 
 /// The field manager of every status write.
@@ -118,13 +118,13 @@ pub async fn reconcile_once(
 
     let reference = obj.object_ref(&());
     for event in &computed.events {
-        let kube_event = KubeEvent {
-            type_: match event.type_ {
-                EventType::Normal => KubeEventType::Normal,
-                EventType::Warning => KubeEventType::Warning,
+        let kube_event = Event {
+            type_: match event.severity {
+                Severity::Normal => EventType::Normal,
+                Severity::Warning => EventType::Warning,
             },
             reason: event.reason.as_str().into(),
-            note: Some(event.note.chars().take(1000).collect()),
+            note: Some(event.note_within_limit().to_owned()),
             action: "DescribeConnector".into(),
             secondary: None,
         };

@@ -11,9 +11,9 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::condition::{self, ConditionType};
 use crate::crd::ConnectorInfo;
 use crate::reason::Reason;
-use crate::status;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabels {
@@ -143,8 +143,8 @@ struct ConditionGauge {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, Ord, PartialOrd, EncodeLabelSet)]
 struct ConditionLabels {
-    condition: String,
-    status: String,
+    condition: &'static str,
+    status: &'static str,
 }
 
 impl Collector for ConditionGauge {
@@ -154,18 +154,12 @@ impl Collector for ConditionGauge {
             let Some(status) = &object.status else {
                 continue;
             };
-            for type_ in [
-                status::READY,
-                status::SYNCED,
-                status::REQUIREMENTS_MET,
-                status::RECONCILING,
-                status::STALLED,
-            ] {
-                if let Some(c) = status::condition(status, type_) {
+            for type_ in ConditionType::ALL {
+                if let Some(value) = condition::status_of(status, type_) {
                     *counts
                         .entry(ConditionLabels {
-                            condition: type_.into(),
-                            status: c.status.clone(),
+                            condition: type_.as_str(),
+                            status: value.as_str(),
                         })
                         .or_default() += 1;
                 }

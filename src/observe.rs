@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 use tracing::warn;
 
-use crate::appflow::{AppFlow, DescribeError};
+use crate::appflow::AppFlow;
 use crate::crd::{ConnectorInfo, ConnectorInfoSpec};
 use crate::interval;
+use crate::outcome::DescribeFailure;
 use crate::policy::AllowedRegions;
 use crate::reason::Reason;
 use crate::status::{self, Computed, Observation};
@@ -32,16 +33,16 @@ impl Default for Policy {
 }
 
 /// Pure: the refresh interval to use for a spec, or the reason it must not be described.
-pub fn admit(spec: &ConnectorInfoSpec, policy: &Policy) -> Result<Duration, DescribeError> {
+pub fn admit(spec: &ConnectorInfoSpec, policy: &Policy) -> Result<Duration, DescribeFailure> {
     policy
         .allowed_regions
         .check(spec.region.as_deref())
-        .map_err(|message| DescribeError::local(Reason::InvalidRequest, message))?;
+        .map_err(|message| DescribeFailure::local(Reason::InvalidRequest, message))?;
     let Some(text) = &spec.refresh_interval else {
         return Ok(interval::clamp(policy.default_refresh).interval);
     };
     let effective = interval::effective(text.as_str()).map_err(|e| {
-        DescribeError::local(Reason::InvalidRequest, format!("spec.refreshInterval {e}"))
+        DescribeFailure::local(Reason::InvalidRequest, format!("spec.refreshInterval {e}"))
     })?;
     if effective.clamped {
         warn!(
@@ -162,8 +163,8 @@ mod tests {
 
     mod hostile {
         use super::*;
-        use crate::appflow::DescribeError;
         use crate::crd::ConnectorInfoStatus;
+        use crate::outcome::DescribeFailure;
         use crate::pacing::{self, MAX_WAIT};
         use crate::reason::Retry;
         use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -181,12 +182,12 @@ mod tests {
             ]
         }
 
-        fn outcome(index: usize) -> Result<crate::mirror::ConnectorConfiguration, DescribeError> {
+        fn outcome(index: usize) -> Result<crate::mirror::ConnectorConfiguration, DescribeFailure> {
             match Reason::ALL.get(index) {
                 Some(Reason::Described) | Some(Reason::RequirementsNotMet) | None => {
                     Ok(Default::default())
                 }
-                Some(reason) => Err(DescribeError::local(*reason, "injected")),
+                Some(reason) => Err(DescribeFailure::local(*reason, "injected")),
             }
         }
 

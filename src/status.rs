@@ -8,17 +8,17 @@ use std::time::Duration;
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
-use crate::appflow::DescribeError;
+use crate::condition::{self, ConditionStatus, ConditionType};
 use crate::crd::{ConnectorInfoSpec, ConnectorInfoStatus};
 use crate::mirror::ConnectorConfiguration;
+use crate::outcome::Outcome;
 use crate::reason::{Reason, Retry};
 use crate::requirements;
 
-pub const READY: &str = "Ready";
-pub const SYNCED: &str = "Synced";
-pub const REQUIREMENTS_MET: &str = "RequirementsMet";
-pub const RECONCILING: &str = "Reconciling";
-pub const STALLED: &str = "Stalled";
+use ConditionType::{Ready, Reconciling, RequirementsMet, Stalled, Synced};
+
+/// The Kubernetes limit for an Event's note, in bytes.
+pub const EVENT_NOTE_MAX_BYTES: usize = 1024;
 
 /// Everything the status depends on.
 pub struct Observation<'a> {
@@ -27,29 +27,49 @@ pub struct Observation<'a> {
     /// The refresh annotation's current value.
     pub refresh_request: Option<&'a str>,
     pub previous: Option<&'a ConnectorInfoStatus>,
-    pub outcome: &'a Result<ConnectorConfiguration, DescribeError>,
+    pub outcome: &'a Outcome,
     pub refresh_interval: Duration,
     pub now: Timestamp,
 }
 
+/// An Event's type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EventType {
+pub enum Severity {
     Normal,
     Warning,
 }
 
-/// A Kubernetes Event to publish: only for transitions.
+/// A Kubernetes Event to publish for a transition (never for a steady state).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Event {
-    pub type_: EventType,
+pub struct Transition {
+    pub severity: Severity,
     pub reason: Reason,
     pub note: String,
+}
+
+impl Transition {
+    /// The note cut to the API's limit of 1024 bytes, on a character boundary.
+    pub fn note_within_limit(&self) -> &str {
+        truncate_bytes(&self.note, EVENT_NOTE_MAX_BYTES)
+    }
+}
+
+/// The longest prefix of `text` of at most `max` bytes that ends on a character boundary.
+pub fn truncate_bytes(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Computed {
     pub status: ConnectorInfoStatus,
-    pub events: Vec<Event>,
+    pub events: Vec<Transition>,
     /// The reason that decides when to describe again.
     pub reason: Reason,
 }
@@ -60,13 +80,8 @@ impl Computed {
     }
 
     pub fn is_ready(&self) -> bool {
-        condition(&self.status, READY).is_some_and(|c| c.status == "True")
+        condition::status_of(&self.status, Ready) == Some(ConditionStatus::True)
     }
-}
-
-/// Finds a condition by type.
-pub fn condition<'a>(status: &'a ConnectorInfoStatus, type_: &str) -> Option<&'a Condition> {
-    status.conditions.iter().find(|c| c.type_ == type_)
 }
 
 pub fn compute(obs: &Observation) -> Computed {
@@ -80,7 +95,8 @@ pub fn compute(obs: &Observation) -> Computed {
         generation: obs.generation,
         now: obs.now,
     };
-    let reason = match obs.outcome {
+    // The reason Synced carries: what the describe itself came to.
+    let (reason, synced_reason) = match obs.outcome {
         Ok(config) => {
             let missing = obs
                 .spec
@@ -92,64 +108,64 @@ pub fn compute(obs: &Observation) -> Computed {
                 "DescribeConnector returned the configuration of {}",
                 connector_name(obs.spec)
             );
-            set.apply(SYNCED, true, Reason::Described, &described);
-            set.apply(RECONCILING, false, Reason::Described, &described);
+            set.apply(Synced, true, Reason::Described, &described);
+            set.apply(Reconciling, false, Reason::Described, &described);
             if missing.is_empty() {
                 set.apply(
-                    REQUIREMENTS_MET,
+                    RequirementsMet,
                     true,
                     Reason::Described,
                     "All requirements are met",
                 );
-                set.apply(READY, true, Reason::Described, &described);
-                set.apply(STALLED, false, Reason::Described, &described);
+                set.apply(Ready, true, Reason::Described, &described);
+                set.apply(Stalled, false, Reason::Described, &described);
             } else {
                 let message = format!("Requirements not met: {}", missing.join("; "));
-                set.apply(
-                    REQUIREMENTS_MET,
-                    false,
-                    Reason::RequirementsNotMet,
-                    &message,
-                );
-                set.apply(READY, false, Reason::RequirementsNotMet, &message);
-                set.apply(STALLED, true, Reason::RequirementsNotMet, &message);
+                set.apply(RequirementsMet, false, Reason::RequirementsNotMet, &message);
+                set.apply(Ready, false, Reason::RequirementsNotMet, &message);
+                set.apply(Stalled, true, Reason::RequirementsNotMet, &message);
             }
             if should_move_sync_time(obs, &previous, config) {
                 status.last_synced_time = Some(Time(obs.now));
             }
             status.auth_modes = requirements::auth_modes(config);
             status.connector_configuration = Some(config.clone());
-            if missing.is_empty() {
+            let reason = if missing.is_empty() {
                 Reason::Described
             } else {
                 Reason::RequirementsNotMet
-            }
+            };
+            (reason, Reason::Described)
         }
         Err(error) => {
             let message = error.to_string();
-            set.apply(SYNCED, false, error.reason, &message);
-            set.apply(READY, false, error.reason, &message);
+            set.apply(Synced, false, error.reason, &message);
+            set.apply(Ready, false, error.reason, &message);
             let retrying = error.reason.retry() == Retry::Backoff;
-            set.apply(RECONCILING, retrying, error.reason, &message);
-            set.apply(STALLED, error.reason.is_stalled(), error.reason, &message);
+            set.apply(Reconciling, retrying, error.reason, &message);
+            set.apply(Stalled, error.reason.is_stalled(), error.reason, &message);
             // Requirements judged for this generation stay valid; otherwise they are unknown
             // until a describe succeeds. The last good configuration is left as it was.
-            let judged = condition(&previous, REQUIREMENTS_MET)
-                .is_some_and(|c| c.observed_generation == obs.generation && c.status != "Unknown");
+            let judged = condition::find(&previous, RequirementsMet).is_some_and(|c| {
+                c.observed_generation == obs.generation
+                    && ConditionStatus::parse(&c.status) != ConditionStatus::Unknown
+            });
             if !judged {
                 set.apply_status(
-                    REQUIREMENTS_MET,
-                    "Unknown",
+                    RequirementsMet,
+                    ConditionStatus::Unknown,
                     "AwaitingDescribe",
                     "Requirements are checked once DescribeConnector succeeds",
                 );
             }
-            error.reason
+            (error.reason, error.reason)
         }
     };
-    status.conditions.sort_by_key(|c| condition_order(&c.type_));
+    status
+        .conditions
+        .sort_by_key(|c| ConditionType::parse(&c.type_).map_or(usize::MAX, |t| t as usize));
 
-    let events = transitions(&previous, &status);
+    let events = transitions(&previous, &status, synced_reason);
     Computed {
         status,
         events,
@@ -175,7 +191,7 @@ fn should_move_sync_time(
     let Some(Time(last)) = previous.last_synced_time else {
         return true;
     };
-    let recovered = condition(previous, SYNCED).is_none_or(|c| c.status != "True");
+    let recovered = condition::status_of(previous, Synced) != Some(ConditionStatus::True);
     let spec_changed = previous.observed_generation != obs.generation;
     let forced = obs.refresh_request.is_some()
         && obs.refresh_request != previous.last_handled_refresh.as_deref();
@@ -186,13 +202,6 @@ fn should_move_sync_time(
     recovered || spec_changed || forced || changed || due
 }
 
-fn condition_order(type_: &str) -> usize {
-    [READY, SYNCED, REQUIREMENTS_MET, RECONCILING, STALLED]
-        .iter()
-        .position(|t| *t == type_)
-        .unwrap_or(usize::MAX)
-}
-
 struct ConditionSetter<'a> {
     conditions: &'a mut Vec<Condition>,
     generation: Option<i64>,
@@ -200,65 +209,70 @@ struct ConditionSetter<'a> {
 }
 
 impl ConditionSetter<'_> {
-    fn apply(&mut self, type_: &str, status: bool, reason: Reason, message: &str) {
-        self.apply_status(
-            type_,
-            if status { "True" } else { "False" },
-            reason.as_str(),
-            message,
-        );
+    fn apply(&mut self, type_: ConditionType, status: bool, reason: Reason, message: &str) {
+        self.apply_status(type_, status.into(), reason.as_str(), message);
     }
 
     /// Merges one condition: `lastTransitionTime` is kept unless the status flips.
-    fn apply_status(&mut self, type_: &str, status: &str, reason: &str, message: &str) {
-        let transition_time = match self.conditions.iter().find(|c| c.type_ == type_) {
-            Some(old) if old.status == status => old.last_transition_time.clone(),
+    fn apply_status(
+        &mut self,
+        type_: ConditionType,
+        status: ConditionStatus,
+        reason: &str,
+        message: &str,
+    ) {
+        let existing = self
+            .conditions
+            .iter()
+            .position(|c| c.type_ == type_.as_str());
+        let transition_time = match existing.map(|i| &self.conditions[i]) {
+            Some(old) if old.status == status.as_str() => old.last_transition_time.clone(),
             _ => Time(self.now),
         };
         let new = Condition {
-            type_: type_.to_owned(),
-            status: status.to_owned(),
+            type_: type_.as_str().to_owned(),
+            status: status.as_str().to_owned(),
             reason: reason.to_owned(),
             message: message.to_owned(),
             observed_generation: self.generation,
             last_transition_time: transition_time,
         };
-        match self.conditions.iter_mut().find(|c| c.type_ == type_) {
-            Some(slot) => *slot = new,
+        match existing {
+            Some(i) => self.conditions[i] = new,
             None => self.conditions.push(new),
         }
     }
 }
 
 /// Events for transitions between the previous and the new status, never for steady states.
-fn transitions(previous: &ConnectorInfoStatus, new: &ConnectorInfoStatus) -> Vec<Event> {
+/// `synced_reason` is the reason the new `Synced` condition carries.
+fn transitions(
+    previous: &ConnectorInfoStatus,
+    new: &ConnectorInfoStatus,
+    synced_reason: Reason,
+) -> Vec<Transition> {
     let mut events = Vec::new();
-    let old_synced = condition(previous, SYNCED);
-    if let Some(synced) = condition(new, SYNCED) {
-        let same =
-            old_synced.is_some_and(|o| o.status == synced.status && o.reason == synced.reason);
+    if let Some(synced) = condition::find(new, Synced) {
+        let same = condition::find(previous, Synced)
+            .is_some_and(|o| o.status == synced.status && o.reason == synced.reason);
         if !same {
-            let reason = Reason::ALL
-                .into_iter()
-                .find(|r| r.as_str() == synced.reason)
-                .unwrap_or(Reason::ServiceError);
-            let type_ = if synced.status == "True" {
-                EventType::Normal
-            } else {
-                EventType::Warning
+            let severity = match ConditionStatus::parse(&synced.status) {
+                ConditionStatus::True => Severity::Normal,
+                _ => Severity::Warning,
             };
-            events.push(Event {
-                type_,
-                reason,
+            events.push(Transition {
+                severity,
+                reason: synced_reason,
                 note: synced.message.clone(),
             });
         }
     }
-    if let Some(met) = condition(new, REQUIREMENTS_MET) {
-        let was_false = condition(previous, REQUIREMENTS_MET).is_some_and(|o| o.status == "False");
-        if met.status == "False" && !was_false {
-            events.push(Event {
-                type_: EventType::Warning,
+    if let Some(met) = condition::find(new, RequirementsMet) {
+        let was_false =
+            condition::status_of(previous, RequirementsMet) == Some(ConditionStatus::False);
+        if ConditionStatus::parse(&met.status) == ConditionStatus::False && !was_false {
+            events.push(Transition {
+                severity: Severity::Warning,
                 reason: Reason::RequirementsNotMet,
                 note: met.message.clone(),
             });
@@ -272,8 +286,23 @@ mod tests {
     use super::*;
     use crate::crd::{AuthMode, ConnectorType, Requirements};
     use crate::mirror::AuthenticationConfig;
+    use crate::outcome::DescribeFailure;
 
     const HOUR: Duration = Duration::from_secs(3600);
+
+    #[test]
+    fn event_notes_are_cut_at_1024_bytes_on_a_character_boundary() {
+        let long = Transition {
+            severity: Severity::Warning,
+            reason: Reason::ServiceError,
+            note: "é".repeat(600), // 1200 bytes
+        };
+        let note = long.note_within_limit();
+        assert_eq!(note.len(), 1024);
+        assert_eq!(note.chars().count(), 512);
+        assert_eq!(truncate_bytes("abc€", 5), "abc", "never splits a character");
+        assert_eq!(truncate_bytes("short", 1024), "short");
+    }
 
     fn spec(requirements: Option<Requirements>) -> ConnectorInfoSpec {
         ConnectorInfoSpec {
@@ -301,8 +330,8 @@ mod tests {
         Timestamp::from_second(1_800_000_000 + secs).unwrap()
     }
 
-    fn failure(reason: Reason) -> DescribeError {
-        DescribeError {
+    fn failure(reason: Reason) -> DescribeFailure {
+        DescribeFailure {
             reason,
             code: Some("SomeException".into()),
             message: "AWS said no".into(),
@@ -329,7 +358,7 @@ mod tests {
 
         fn step(
             &mut self,
-            outcome: Result<ConnectorConfiguration, DescribeError>,
+            outcome: Result<ConnectorConfiguration, DescribeFailure>,
             now: Timestamp,
         ) -> Computed {
             let computed = compute(&Observation {
@@ -346,8 +375,8 @@ mod tests {
         }
     }
 
-    fn cond<'a>(c: &'a Computed, t: &str) -> (&'a str, &'a str) {
-        let c = condition(&c.status, t).unwrap_or_else(|| panic!("no {t}"));
+    fn cond(c: &Computed, t: ConditionType) -> (&str, &str) {
+        let c = condition::find(&c.status, t).unwrap_or_else(|| panic!("no {t:?}"));
         (c.status.as_str(), c.reason.as_str())
     }
 
@@ -359,11 +388,11 @@ mod tests {
         };
         let c = Run::new(spec(Some(req))).step(Ok(oauth_config()), at(0));
         assert!(c.is_ready());
-        assert_eq!(cond(&c, READY), ("True", "Described"));
-        assert_eq!(cond(&c, SYNCED), ("True", "Described"));
-        assert_eq!(cond(&c, REQUIREMENTS_MET), ("True", "Described"));
-        assert_eq!(cond(&c, RECONCILING), ("False", "Described"));
-        assert_eq!(cond(&c, STALLED), ("False", "Described"));
+        assert_eq!(cond(&c, Ready), ("True", "Described"));
+        assert_eq!(cond(&c, Synced), ("True", "Described"));
+        assert_eq!(cond(&c, RequirementsMet), ("True", "Described"));
+        assert_eq!(cond(&c, Reconciling), ("False", "Described"));
+        assert_eq!(cond(&c, Stalled), ("False", "Described"));
         assert_eq!(c.status.auth_modes, [AuthMode::OAuth2]);
         assert_eq!(c.status.observed_generation, Some(1));
         assert_eq!(c.status.last_synced_time, Some(Time(at(0))));
@@ -377,8 +406,8 @@ mod tests {
         );
         assert_eq!(
             c.events,
-            [Event {
-                type_: EventType::Normal,
+            [Transition {
+                severity: Severity::Normal,
                 reason: Reason::Described,
                 note: "DescribeConnector returned the configuration of Salesforce".into()
             }]
@@ -393,22 +422,22 @@ mod tests {
         };
         let c = Run::new(spec(Some(req))).step(Ok(oauth_config()), at(0));
         assert!(!c.is_ready());
-        assert_eq!(cond(&c, READY), ("False", "RequirementsNotMet"));
-        assert_eq!(cond(&c, SYNCED), ("True", "Described"));
-        assert_eq!(cond(&c, REQUIREMENTS_MET), ("False", "RequirementsNotMet"));
-        assert_eq!(cond(&c, STALLED), ("True", "RequirementsNotMet"));
-        let message = &condition(&c.status, READY).unwrap().message;
+        assert_eq!(cond(&c, Ready), ("False", "RequirementsNotMet"));
+        assert_eq!(cond(&c, Synced), ("True", "Described"));
+        assert_eq!(cond(&c, RequirementsMet), ("False", "RequirementsNotMet"));
+        assert_eq!(cond(&c, Stalled), ("True", "RequirementsNotMet"));
+        let message = &condition::find(&c.status, Ready).unwrap().message;
         assert!(
             message.contains("auth mode Basic") && message.contains("auth mode ApiKey"),
             "{message}"
         );
         assert_eq!(c.retry(), Retry::AfterRefresh);
-        let reasons: Vec<_> = c.events.iter().map(|e| (e.type_, e.reason)).collect();
+        let reasons: Vec<_> = c.events.iter().map(|e| (e.severity, e.reason)).collect();
         assert_eq!(
             reasons,
             [
-                (EventType::Normal, Reason::Described),
-                (EventType::Warning, Reason::RequirementsNotMet)
+                (Severity::Normal, Reason::Described),
+                (Severity::Warning, Reason::RequirementsNotMet)
             ]
         );
     }
@@ -420,28 +449,28 @@ mod tests {
             .filter(|r| !matches!(r, Reason::Described | Reason::RequirementsNotMet))
         {
             let c = Run::new(spec(None)).step(Err(failure(reason)), at(0));
-            assert_eq!(cond(&c, READY), ("False", reason.as_str()));
-            assert_eq!(cond(&c, SYNCED), ("False", reason.as_str()));
-            assert_eq!(cond(&c, REQUIREMENTS_MET), ("Unknown", "AwaitingDescribe"));
+            assert_eq!(cond(&c, Ready), ("False", reason.as_str()));
+            assert_eq!(cond(&c, Synced), ("False", reason.as_str()));
+            assert_eq!(cond(&c, RequirementsMet), ("Unknown", "AwaitingDescribe"));
             let backoff = reason.retry() == Retry::Backoff;
             assert_eq!(
-                cond(&c, RECONCILING).0,
+                cond(&c, Reconciling).0,
                 if backoff { "True" } else { "False" },
                 "{reason}"
             );
             assert_eq!(
-                cond(&c, STALLED).0,
+                cond(&c, Stalled).0,
                 if backoff { "False" } else { "True" },
                 "{reason}"
             );
-            let message = &condition(&c.status, SYNCED).unwrap().message;
+            let message = &condition::find(&c.status, Synced).unwrap().message;
             assert!(
                 message.contains("AWS said no") && message.contains("req-1"),
                 "{message}"
             );
             assert_eq!(c.reason, reason);
             assert_eq!(c.events.len(), 1);
-            assert_eq!(c.events[0].type_, EventType::Warning);
+            assert_eq!(c.events[0].severity, Severity::Warning);
             assert_eq!(c.events[0].reason, reason);
             assert!(c.status.connector_configuration.is_none());
         }
@@ -459,9 +488,9 @@ mod tests {
         assert_eq!(bad.status.auth_modes, good.status.auth_modes);
         assert_eq!(bad.status.last_synced_time, good.status.last_synced_time);
         // judged for this generation: still valid
-        assert_eq!(cond(&bad, REQUIREMENTS_MET), ("True", "Described"));
-        assert_eq!(cond(&bad, READY), ("False", "Throttled"));
-        let ready = condition(&bad.status, READY).unwrap();
+        assert_eq!(cond(&bad, RequirementsMet), ("True", "Described"));
+        assert_eq!(cond(&bad, Ready), ("False", "Throttled"));
+        let ready = condition::find(&bad.status, Ready).unwrap();
         assert_eq!(ready.last_transition_time, Time(at(60)));
     }
 
@@ -477,7 +506,7 @@ mod tests {
         let ok = run.step(Ok(oauth_config()), at(10));
         assert!(ok.is_ready());
         assert_eq!(ok.events.len(), 1);
-        assert_eq!(ok.events[0].type_, EventType::Normal);
+        assert_eq!(ok.events[0].severity, Severity::Normal);
     }
 
     #[test]
@@ -506,7 +535,7 @@ mod tests {
         changed_config.connector_version = Some("2".into());
         let changed = run.step(Ok(changed_config), at(3400));
         assert_eq!(changed.status.last_synced_time, Some(Time(at(3400))));
-        let ready = condition(&changed.status, READY).unwrap();
+        let ready = condition::find(&changed.status, Ready).unwrap();
         assert_eq!(
             ready.last_transition_time,
             Time(at(0)),
@@ -536,7 +565,7 @@ mod tests {
         run.step(Ok(oauth_config()), at(0));
         run.generation = 2;
         let c = run.step(Err(failure(Reason::AccessDenied)), at(10));
-        assert_eq!(cond(&c, REQUIREMENTS_MET), ("Unknown", "AwaitingDescribe"));
+        assert_eq!(cond(&c, RequirementsMet), ("Unknown", "AwaitingDescribe"));
         assert_eq!(c.status.observed_generation, Some(2));
         assert_eq!(c.status.connector_configuration, Some(oauth_config()));
     }

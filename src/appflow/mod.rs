@@ -17,7 +17,10 @@ use aws_smithy_runtime_api::client::interceptors::context::AfterDeserializationI
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
+mod convert;
+
 use crate::mirror::ConnectorConfiguration;
+use crate::outcome::DescribeFailure;
 use crate::reason::Reason;
 
 /// How the operator reaches AppFlow.
@@ -43,41 +46,6 @@ impl Default for AwsSettings {
             connect_timeout: Duration::from_secs(3),
             attempt_timeout: Duration::from_secs(10),
             max_attempts: 2,
-        }
-    }
-}
-
-/// A failed DescribeConnector, classified. The message carries AWS's own words and the
-/// request id, never credentials.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{}", self.describe())]
-pub struct DescribeError {
-    pub reason: Reason,
-    /// AWS's error code, when the service sent one.
-    pub code: Option<String>,
-    pub message: String,
-    pub request_id: Option<String>,
-}
-
-impl DescribeError {
-    fn describe(&self) -> String {
-        let mut text = match &self.code {
-            Some(code) => format!("{code}: {}", self.message),
-            None => self.message.clone(),
-        };
-        if let Some(id) = &self.request_id {
-            text.push_str(&format!(" (request id: {id})"));
-        }
-        text
-    }
-
-    /// A failure decided before or without a call (no request id, no AWS code).
-    pub fn local(reason: Reason, message: impl Into<String>) -> Self {
-        Self {
-            reason,
-            code: None,
-            message: message.into(),
-            request_id: None,
         }
     }
 }
@@ -148,9 +116,9 @@ impl AppFlow {
         region: Option<&str>,
         connector_type: &str,
         connector_label: Option<&str>,
-    ) -> Result<ConnectorConfiguration, DescribeError> {
+    ) -> Result<ConnectorConfiguration, DescribeFailure> {
         let Some(region) = region.or(self.default_region()) else {
-            return Err(DescribeError::local(
+            return Err(DescribeFailure::local(
                 Reason::InvalidRequest,
                 "no AWS region: set spec.region, the operator's --region or AWS_REGION",
             ));
@@ -170,7 +138,7 @@ impl AppFlow {
             .connector_configuration()
             .map(ConnectorConfiguration::from)
             .ok_or_else(|| {
-                DescribeError::local(
+                DescribeFailure::local(
                     Reason::InvalidResponse,
                     "the response has no connectorConfiguration",
                 )
@@ -289,7 +257,7 @@ fn is_credentials_error(error: &(dyn std::error::Error + 'static)) -> bool {
 /// Reduces an SDK error to its facts and classifies it.
 fn classify_sdk_error<E>(
     error: &SdkError<E, aws_smithy_runtime_api::http::Response>,
-) -> DescribeError
+) -> DescribeFailure
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
@@ -352,7 +320,7 @@ where
             format!("request could not be built: {}", source_chain(error)),
         ),
     };
-    DescribeError {
+    DescribeFailure {
         reason: classify(&failure),
         code,
         message,
@@ -451,7 +419,7 @@ mod tests {
 
     #[test]
     fn message_carries_code_and_request_id() {
-        let error = DescribeError {
+        let error = DescribeFailure {
             reason: Reason::Throttled,
             code: Some("ThrottlingException".into()),
             message: "Rate exceeded".into(),

@@ -1,0 +1,112 @@
+//! Typed condition types and statuses over `metav1.Condition`, whose fields are strings on
+//! the wire. The one list of condition types, in the order status shows them.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+
+use crate::crd::ConnectorInfoStatus;
+
+/// The conditions a ConnectorInfo carries (see the design guide for their meaning).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ConditionType {
+    Ready,
+    Synced,
+    RequirementsMet,
+    Reconciling,
+    Stalled,
+}
+
+impl ConditionType {
+    /// Every type, in the order status lists them.
+    pub const ALL: [ConditionType; 5] = [
+        ConditionType::Ready,
+        ConditionType::Synced,
+        ConditionType::RequirementsMet,
+        ConditionType::Reconciling,
+        ConditionType::Stalled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConditionType::Ready => "Ready",
+            ConditionType::Synced => "Synced",
+            ConditionType::RequirementsMet => "RequirementsMet",
+            ConditionType::Reconciling => "Reconciling",
+            ConditionType::Stalled => "Stalled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ConditionType> {
+        Self::ALL.into_iter().find(|t| t.as_str() == text)
+    }
+}
+
+/// `True`, `False` or `Unknown`, as Kubernetes spells them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConditionStatus {
+    True,
+    False,
+    Unknown,
+}
+
+impl ConditionStatus {
+    pub const ALL: [ConditionStatus; 3] = [
+        ConditionStatus::True,
+        ConditionStatus::False,
+        ConditionStatus::Unknown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConditionStatus::True => "True",
+            ConditionStatus::False => "False",
+            ConditionStatus::Unknown => "Unknown",
+        }
+    }
+
+    /// Anything but `True`/`False` reads as `Unknown`.
+    pub fn parse(text: &str) -> ConditionStatus {
+        match text {
+            "True" => ConditionStatus::True,
+            "False" => ConditionStatus::False,
+            _ => ConditionStatus::Unknown,
+        }
+    }
+}
+
+impl From<bool> for ConditionStatus {
+    fn from(value: bool) -> Self {
+        if value {
+            ConditionStatus::True
+        } else {
+            ConditionStatus::False
+        }
+    }
+}
+
+/// The condition of this type, if present.
+pub fn find(status: &ConnectorInfoStatus, type_: ConditionType) -> Option<&Condition> {
+    status.conditions.iter().find(|c| c.type_ == type_.as_str())
+}
+
+/// The status of the condition of this type, if present.
+pub fn status_of(status: &ConnectorInfoStatus, type_: ConditionType) -> Option<ConditionStatus> {
+    find(status, type_).map(|c| ConditionStatus::parse(&c.status))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for type_ in ConditionType::ALL {
+            assert_eq!(ConditionType::parse(type_.as_str()), Some(type_));
+        }
+        assert_eq!(ConditionType::parse("Healthy"), None);
+        for status in ConditionStatus::ALL {
+            assert_eq!(ConditionStatus::parse(status.as_str()), status);
+        }
+        assert_eq!(ConditionStatus::parse("maybe"), ConditionStatus::Unknown);
+        assert_eq!(ConditionStatus::from(true), ConditionStatus::True);
+    }
+}
