@@ -2,8 +2,11 @@
 # control plane from Go modules, botocore from PyPI.
 SHELL := bash
 VENV := .cache/venv
+# The test suite's builds carry fail points (`--features failpoints`); release builds never do.
+TEST_FEATURES := --features appflow-connector-operator/failpoints
 
-.PHONY: demo test lint unit python go-tests static tools crd manifests image hostile-worst-case
+.PHONY: demo test tools lint unit integration e2e python go-tests static hostile-worst-case \
+	crd manifests image
 
 ## The operator's main job locally: control plane + AppFlow emulator + operator + samples.
 demo:
@@ -11,28 +14,42 @@ demo:
 
 ## The whole test suite: lint, unit, integration, end-to-end (incl. helm), botocore, the
 ## Argo CD health check, and the static release binary the image ships.
-test: tools lint unit python go-tests static
+test: tools lint unit integration e2e python go-tests static
 
+## What the suites need: kube-apiserver, etcd, kubectl and helm from Go modules; boto3 in a venv.
 tools:
 	hack/controlplane/build.sh
 	hack/helm/build.sh
 	@test -x $(VENV)/bin/python || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 
-# The test suite's builds carry fail points (`--features failpoints`); release builds never do.
-TEST_FEATURES := --features appflow-connector-operator/failpoints
-
+## Formatting and clippy (warnings are errors), tests and fail points included.
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets $(TEST_FEATURES) -- -D warnings
 
+## Unit tests only: the pure core, the CLI and the emulator's modules; no network, no processes.
 unit:
-	cargo test --workspace $(TEST_FEATURES)
+	cargo test --workspace --lib --bins $(TEST_FEATURES)
 
+## The real aws-sdk-appflow against the emulator, `describe` as a process, and `reconcile`
+## against a mocked API server.
+integration:
+	cargo test -p appflow-emulator --test sdk
+	cargo test --test integration $(TEST_FEATURES) -- --skip e2e::
+
+## End to end on a real kube-apiserver + etcd: the operator and the emulator as processes,
+## kubectl, and the Helm chart.
+e2e:
+	cargo build -p appflow-emulator
+	cargo test --test integration $(TEST_FEATURES) -- e2e::
+
+## botocore's AppFlow client against the emulator binary.
 python:
 	cargo build -p appflow-emulator
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider tests/python
 
+## The Argo CD health check (Lua) run in gopher-lua against real status objects.
 go-tests:
 	cd hack/argocd && GOTOOLCHAIN=local go test ./...
 
@@ -50,8 +67,10 @@ crd:
 	cargo run --quiet -- crd > crds/connectorinfos.appflow.connectorinfo.dev.yaml
 	hack/render-manifests.sh
 
+## Regenerate deploy/manifests from the chart.
 manifests:
 	hack/render-manifests.sh
 
+## The operator image (needs a Docker engine; hack/build-static.sh checks the same binary).
 image:
 	docker build -t appflow-connector-operator:0.1.0 .

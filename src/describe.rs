@@ -8,13 +8,12 @@ use crate::appflow::AppFlow;
 use crate::cli::{DescribeArgs, OutputFormat};
 use crate::crd::{ConnectorInfo, ConnectorInfoSpec};
 use crate::observe::{self, Policy};
-use crate::status::Computed;
 
 /// Exit code for usage errors, as clap uses.
 pub const USAGE: u8 = 2;
 
 #[derive(Debug, thiserror::Error)]
-pub enum DescribeInputError {
+pub enum ManifestError {
     #[error("cannot read {path}: {source}")]
     Read {
         path: String,
@@ -33,32 +32,25 @@ pub enum DescribeInputError {
 }
 
 /// A ConnectorInfo manifest, checked as admission would check it.
-pub fn load_manifest(path: &Path) -> Result<ConnectorInfo, DescribeInputError> {
+pub fn load_manifest(path: &Path) -> Result<ConnectorInfo, ManifestError> {
     let shown = || path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| DescribeInputError::Read {
+    let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
         path: shown(),
         source,
     })?;
     let object: ConnectorInfo =
-        serde_yaml_ng::from_str(&text).map_err(|source| DescribeInputError::Parse {
+        serde_yaml_ng::from_str(&text).map_err(|source| ManifestError::Parse {
             path: shown(),
             source,
         })?;
     object
         .spec
         .validate()
-        .map_err(|source| DescribeInputError::Invalid {
+        .map_err(|source| ManifestError::Invalid {
             path: shown(),
             source,
         })?;
     Ok(object)
-}
-
-/// Describes once and computes the status, as the controller would for a new object.
-pub async fn run(appflow: &AppFlow, object: &ConnectorInfo, policy: &Policy) -> Computed {
-    observe::observe(appflow, object, policy, jiff::Timestamp::now())
-        .await
-        .computed
 }
 
 /// The `describe` command: exit 0 when Ready would be True, 1 when not, 2 for usage errors.
@@ -93,7 +85,15 @@ pub async fn command(args: DescribeArgs) -> ExitCode {
         }
     };
     let appflow = AppFlow::load(&args.aws.settings()).await;
-    let computed = run(&appflow, &object, &Policy::default()).await;
+    // The controller's own observation path, once, for a new object.
+    let computed = observe::observe(
+        &appflow,
+        &object,
+        &Policy::default(),
+        jiff::Timestamp::now(),
+    )
+    .await
+    .computed;
     let printed = match args.output {
         OutputFormat::Yaml => serde_yaml_ng::to_string(&computed.status).map_err(|e| e.to_string()),
         OutputFormat::Json => serde_json::to_string_pretty(&computed.status)

@@ -81,7 +81,7 @@ pub async fn observe(
         Ok(refresh) => {
             let started = Instant::now();
             let outcome = appflow
-                .describe(
+                .describe_connector(
                     spec.region.as_deref(),
                     spec.connector_type.as_str(),
                     spec.connector_label.as_deref(),

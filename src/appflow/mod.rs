@@ -111,7 +111,7 @@ impl AppFlow {
     }
 
     /// Calls DescribeConnector in `region` (or the default region).
-    pub async fn describe(
+    pub async fn describe_connector(
         &self,
         region: Option<&str>,
         connector_type: &str,

@@ -1,12 +1,15 @@
-//! `reconcile` against a mocked API server that asserts each request (controller-rs style):
-//! the first reconcile writes status once and records one event; an unchanged second
-//! reconcile writes nothing.
+//! `reconcile` against a mocked API server (controller-rs's `ApiServerVerifier` pattern):
+//! each scenario lists the requests it expects, in order, each answered as the API server
+//! would and each with a timeout, so a missing request fails in about a second instead of
+//! hanging; and after the scenario, no further request may come.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use appflow_connector_operator::controller::{Context, reconcile_once as reconcile};
-use appflow_connector_operator::crd::{ConnectorInfo, ConnectorInfoSpec, ConnectorType};
+use appflow_connector_operator::crd::{
+    ConnectorInfo, ConnectorInfoSpec, ConnectorInfoStatus, ConnectorType, REFRESH_ANNOTATION,
+};
 use appflow_connector_operator::metrics::Metrics;
 use appflow_connector_operator::observe::Policy;
 use http::{Request, Response};
@@ -17,6 +20,9 @@ use serde_json::Value;
 use crate::support::{DATA, Emulator};
 
 type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+
+/// How long one expected request may take to arrive.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
 
 fn object() -> ConnectorInfo {
     let mut object = ConnectorInfo::new(
@@ -35,63 +41,109 @@ fn object() -> ConnectorInfo {
     object
 }
 
-async fn context(
-    handle_out: &mut Option<Handle>,
-    emulator: &Emulator,
-    min_gap: Duration,
-) -> Arc<Context> {
+/// The reconciler's context on a mocked API server, and the verifier that answers it.
+async fn context(emulator: &Emulator, min_gap: Duration) -> (Arc<Context>, ApiServerVerifier) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    *handle_out = Some(handle);
     let client = kube::Client::new(service, "default");
     let appflow = Arc::new(emulator.appflow(emulator.settings()).await);
-    Arc::new(Context::new(
+    let ctx = Arc::new(Context::new(
         client,
         appflow,
         Arc::new(Metrics::default()),
         Policy::default(),
         min_gap,
         None,
-    ))
+    ));
+    (ctx, ApiServerVerifier(handle))
 }
 
-/// The next request the reconciler makes, or a failure after 2 s instead of a hang.
-async fn next_request(
-    handle: &mut Handle,
-    what: &str,
-) -> (
-    Request<Body>,
-    tower_test::mock::SendResponse<Response<Body>>,
-) {
-    tokio::time::timeout(Duration::from_secs(2), handle.next_request())
-        .await
-        .unwrap_or_else(|_| panic!("timed out waiting for the {what} request"))
-        .unwrap_or_else(|| panic!("the client went away before the {what} request"))
+/// The `type`'s condition of a status, as (status, reason).
+fn condition(status: &ConnectorInfoStatus, type_: &str) -> (String, String) {
+    let found = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .unwrap_or_else(|| panic!("no {type_} condition in {status:?}"));
+    (found.status.clone(), found.reason.clone())
 }
 
-/// Answers a status patch as the API server would; returns the object as written.
-async fn answer_status_patch(handle: &mut Handle, obj: &ConnectorInfo) -> ConnectorInfo {
-    let (request, send) = next_request(handle, "status patch").await;
-    assert_eq!(request.method(), http::Method::PATCH);
-    let mut written = obj.clone();
-    written.status = Some(
-        serde_json::from_value(body_json(request).await["status"].clone())
-            .expect("status round-trips"),
-    );
-    send.send_response(Response::new(Body::from(
-        serde_json::to_vec(&written).unwrap(),
-    )));
-    written
-}
+struct ApiServerVerifier(Handle);
 
-/// Answers an event creation by echoing it; returns the event.
-async fn answer_event(handle: &mut Handle) -> Value {
-    let (request, send) = next_request(handle, "event").await;
-    assert_eq!(request.method(), http::Method::POST);
-    let event = body_json(request).await;
-    send.send_response(Response::new(Body::from(
-        serde_json::to_vec(&event).unwrap(),
-    )));
-    event
+impl ApiServerVerifier {
+    async fn next(
+        &mut self,
+        what: &str,
+    ) -> (
+        Request<Body>,
+        tower_test::mock::SendResponse<Response<Body>>,
+    ) {
+        tokio::time::timeout(REQUEST_TIMEOUT, self.0.next_request())
+            .await
+            .unwrap_or_else(|_| panic!("no {what} request within {REQUEST_TIMEOUT:?}"))
+            .unwrap_or_else(|| panic!("the client went away before the {what} request"))
+    }
+
+    /// Expects a server-side apply of `obj`'s status; answers with the object as written and
+    /// returns it.
+    async fn status_patch(&mut self, obj: &ConnectorInfo) -> ConnectorInfo {
+        let (request, send) = self.next("status patch").await;
+        assert_eq!(request.method(), http::Method::PATCH);
+        let uri = request.uri().to_string();
+        let path = format!(
+            "/apis/appflow.connectorinfo.dev/v1alpha1/namespaces/{}/connectorinfos/{}/status?",
+            obj.metadata.namespace.as_deref().unwrap_or_default(),
+            obj.metadata.name.as_deref().unwrap_or_default(),
+        );
+        assert!(uri.starts_with(&path), "{uri}");
+        assert!(
+            uri.contains("fieldManager=appflow-connector-operator") && uri.contains("force=true"),
+            "{uri}"
+        );
+        assert_eq!(
+            request.headers()["content-type"],
+            "application/apply-patch+yaml"
+        );
+        let patch = body_json(request).await;
+        let mut written = obj.clone();
+        written.status =
+            Some(serde_json::from_value(patch["status"].clone()).expect("status round-trips"));
+        send.send_response(Response::new(Body::from(
+            serde_json::to_vec(&written).unwrap(),
+        )));
+        written
+    }
+
+    /// Expects one event of this type and reason; answers by echoing it.
+    async fn event(&mut self, type_: &str, reason: &str) -> Value {
+        let (request, send) = self.next(&format!("{type_} {reason} event")).await;
+        assert_eq!(request.method(), http::Method::POST);
+        assert_eq!(
+            request.uri().path(),
+            "/apis/events.k8s.io/v1/namespaces/data-platform/events"
+        );
+        let event = body_json(request).await;
+        assert_eq!(
+            (event["type"].as_str(), event["reason"].as_str()),
+            (Some(type_), Some(reason)),
+            "{event}"
+        );
+        send.send_response(Response::new(Body::from(
+            serde_json::to_vec(&event).unwrap(),
+        )));
+        event
+    }
+
+    /// Once every client is gone: no request was left unexpected.
+    async fn done(mut self) {
+        let extra = tokio::time::timeout(REQUEST_TIMEOUT, self.0.next_request())
+            .await
+            .expect("the client was not dropped");
+        assert!(
+            extra.is_none(),
+            "unexpected request: {:?}",
+            extra.map(|r| r.0)
+        );
+    }
 }
 
 async fn body_json(request: Request<Body>) -> Value {
@@ -107,69 +159,33 @@ async fn body_json(request: Request<Body>) -> Value {
 #[tokio::test]
 async fn first_reconcile_writes_status_once_then_nothing() {
     let emulator = Emulator::start(DATA).await;
-    let mut handle = None;
-    let ctx = context(&mut handle, &emulator, Duration::ZERO).await;
-    let mut handle = handle.expect("handle");
+    let (ctx, mut api) = context(&emulator, Duration::ZERO).await;
 
     let obj = object();
     let run = tokio::spawn(reconcile(Arc::new(obj.clone()), ctx.clone()));
-
-    // 1: server-side apply of the status subresource
-    let (request, send) = handle.next_request().await.expect("status patch");
-    assert_eq!(request.method(), http::Method::PATCH);
-    let uri = request.uri().to_string();
-    assert!(
-        uri.starts_with("/apis/appflow.connectorinfo.dev/v1alpha1/namespaces/data-platform/connectorinfos/crm/status?"),
-        "{uri}"
-    );
-    assert!(
-        uri.contains("fieldManager=appflow-connector-operator") && uri.contains("force=true"),
-        "{uri}"
-    );
-    assert_eq!(
-        request.headers()["content-type"],
-        "application/apply-patch+yaml"
-    );
-    let patch = body_json(request).await;
-    let status = patch["status"].clone();
-    assert_eq!(status["observedGeneration"], 3);
-    assert_eq!(
-        status["connectorConfiguration"]["connectorType"],
-        "Salesforce"
-    );
-    let ready = status["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "Ready")
-        .unwrap();
-    assert_eq!(ready["status"], "True");
-    assert_eq!(ready["reason"], "Described");
-    let mut written = obj.clone();
-    written.status = Some(serde_json::from_value(status).expect("status round-trips"));
-    send.send_response(Response::new(Body::from(
-        serde_json::to_vec(&written).unwrap(),
-    )));
-
-    // 2: one Normal event for the transition
-    let (request, send) = handle.next_request().await.expect("event");
-    assert_eq!(request.method(), http::Method::POST);
-    assert_eq!(
-        request.uri().path(),
-        "/apis/events.k8s.io/v1/namespaces/data-platform/events"
-    );
-    let event = body_json(request).await;
-    assert_eq!(event["reason"], "Described");
-    assert_eq!(event["type"], "Normal");
-    send.send_response(Response::new(Body::from(
-        serde_json::to_vec(&event).unwrap(),
-    )));
-
-    let action = run.await.expect("task").expect("reconcile");
-    let requeue = action.expect("requeued");
+    let written = api.status_patch(&obj).await;
+    api.event("Normal", "Described").await;
+    let requeue = run
+        .await
+        .expect("task")
+        .expect("reconcile")
+        .expect("requeued");
     assert!(
         requeue >= Duration::from_secs(3240) && requeue <= Duration::from_secs(3960),
         "{requeue:?}"
+    );
+    let status = written.status.clone().expect("status");
+    assert_eq!(status.observed_generation, Some(3));
+    assert_eq!(
+        status
+            .connector_configuration
+            .as_ref()
+            .and_then(|c| c.connector_type.as_deref()),
+        Some("Salesforce")
+    );
+    assert_eq!(
+        condition(&status, "Ready"),
+        ("True".into(), "Described".into())
     );
 
     // Unchanged second reconcile: describes again, writes nothing, records nothing.
@@ -178,19 +194,14 @@ async fn first_reconcile_writes_status_once_then_nothing() {
         .expect("reconcile");
     assert!(second.expect("requeued") > Duration::from_secs(3000));
     drop(ctx);
-    assert!(
-        handle.next_request().await.is_none(),
-        "no API request on an unchanged reconcile"
-    );
+    api.done().await;
     assert_eq!(emulator.calls("Salesforce").await, 2);
 }
 
 #[tokio::test]
 async fn failure_keeps_configuration_and_backs_off() {
     let emulator = Emulator::start(DATA).await;
-    let mut handle = None;
-    let ctx = context(&mut handle, &emulator, Duration::ZERO).await;
-    let mut handle = handle.expect("handle");
+    let (ctx, mut api) = context(&emulator, Duration::ZERO).await;
 
     let mut obj = object();
     let good = appflow_connector_operator::status::compute(
@@ -213,63 +224,52 @@ async fn failure_keeps_configuration_and_backs_off() {
         .await;
 
     let run = tokio::spawn(reconcile(Arc::new(obj.clone()), ctx.clone()));
-    let (request, send) = handle.next_request().await.expect("status patch");
-    let status = body_json(request).await["status"].clone();
-    assert_eq!(
-        status["connectorConfiguration"],
-        serde_json::to_value(&good.status.connector_configuration).unwrap()
-    );
-    let synced = status["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "Synced")
-        .unwrap();
-    assert_eq!(synced["reason"], "Throttled");
-    send.send_response(Response::new(Body::from(serde_json::to_vec(&obj).unwrap())));
-    let (request, send) = handle.next_request().await.expect("warning event");
-    let event = body_json(request).await;
-    assert_eq!(
-        (event["type"].as_str(), event["reason"].as_str()),
-        (Some("Warning"), Some("Throttled"))
-    );
-    send.send_response(Response::new(Body::from(
-        serde_json::to_vec(&event).unwrap(),
-    )));
+    let written = api.status_patch(&obj).await;
+    api.event("Warning", "Throttled").await;
     let action = run.await.expect("task").expect("reconcile");
+    let status = written.status.expect("status");
+    assert_eq!(
+        status.connector_configuration, good.status.connector_configuration,
+        "last good configuration kept"
+    );
+    assert_eq!(
+        condition(&status, "Synced"),
+        ("False".into(), "Throttled".into())
+    );
     assert!(
         action.expect("requeued") <= Duration::from_secs(2),
         "first backoff step"
     );
     assert_eq!(ctx.pacing.attempts("uid-1"), 1);
+    drop(ctx);
+    api.done().await;
 }
 
 #[tokio::test]
 async fn a_second_reconcile_inside_the_gap_is_deferred_without_any_call() {
     let emulator = Emulator::start(DATA).await;
-    let mut handle = None;
     let gap = Duration::from_secs(60);
-    let ctx = context(&mut handle, &emulator, gap).await;
-    let mut handle = handle.expect("handle");
+    let (ctx, mut api) = context(&emulator, gap).await;
 
     let obj = object();
     let run = tokio::spawn(reconcile(Arc::new(obj.clone()), ctx.clone()));
-    let written = answer_status_patch(&mut handle, &obj).await;
-    answer_event(&mut handle).await;
+    let written = api.status_patch(&obj).await;
+    api.event("Normal", "Described").await;
     run.await.expect("task").expect("reconcile");
 
     // A refresh annotation edit right after: no describe, no write; retried after the gap.
     let mut edited = written;
-    edited.metadata.annotations.get_or_insert_default().insert(
-        appflow_connector_operator::crd::REFRESH_ANNOTATION.into(),
-        "now".into(),
-    );
+    edited
+        .metadata
+        .annotations
+        .get_or_insert_default()
+        .insert(REFRESH_ANNOTATION.into(), "now".into());
     let wait = reconcile(Arc::new(edited), ctx.clone())
         .await
         .expect("reconcile")
         .expect("requeued");
     assert!(wait > Duration::from_secs(50) && wait <= gap, "{wait:?}");
     drop(ctx);
-    assert!(handle.next_request().await.is_none(), "no API request");
+    api.done().await;
     assert_eq!(emulator.calls("Salesforce").await, 1, "one AWS call");
 }

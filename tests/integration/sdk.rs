@@ -13,7 +13,7 @@ async fn vended_connector_is_described_faithfully() {
     let emulator = Emulator::start(DATA).await;
     let appflow = emulator.appflow(emulator.settings()).await;
     let config = appflow
-        .describe(None, "Salesforce", None)
+        .describe_connector(None, "Salesforce", None)
         .await
         .expect("describe");
     assert_eq!(config.connector_type.as_deref(), Some("Salesforce"));
@@ -38,7 +38,7 @@ async fn custom_connector_from_data_file() {
     let emulator = Emulator::start(DATA).await;
     let appflow = emulator.appflow(emulator.settings()).await;
     let config = appflow
-        .describe(None, "CustomConnector", Some("acme-crm"))
+        .describe_connector(None, "CustomConnector", Some("acme-crm"))
         .await
         .expect("describe");
     assert_eq!(config.connector_label.as_deref(), Some("acme-crm"));
@@ -52,7 +52,7 @@ async fn custom_connector_from_data_file() {
     );
 
     let missing = appflow
-        .describe(None, "CustomConnector", Some("nobody"))
+        .describe_connector(None, "CustomConnector", Some("nobody"))
         .await
         .unwrap_err();
     assert_eq!(missing.reason, Reason::ConnectorNotFound);
@@ -80,7 +80,10 @@ async fn every_error_code_maps_to_its_reason() {
                 json!({"errorCode": code, "message": format!("injected {code}")}),
             )
             .await;
-        let error = appflow.describe(None, "Slack", None).await.unwrap_err();
+        let error = appflow
+            .describe_connector(None, "Slack", None)
+            .await
+            .unwrap_err();
         assert_eq!(error.reason, reason, "{code}: {error}");
         assert_eq!(error.code.as_deref(), Some(code));
         let text = error.to_string();
@@ -104,14 +107,19 @@ async fn fault_with_count_recovers() {
     for _ in 0..2 {
         assert_eq!(
             appflow
-                .describe(None, "Zendesk", None)
+                .describe_connector(None, "Zendesk", None)
                 .await
                 .unwrap_err()
                 .reason,
             Reason::Throttled
         );
     }
-    assert!(appflow.describe(None, "Zendesk", None).await.is_ok());
+    assert!(
+        appflow
+            .describe_connector(None, "Zendesk", None)
+            .await
+            .is_ok()
+    );
     assert_eq!(emulator.calls("Zendesk").await, 3);
 }
 
@@ -130,7 +138,12 @@ async fn sdk_retries_a_transient_fault_once() {
             json!({"errorCode": "InternalServerException", "count": 1}),
         )
         .await;
-    assert!(appflow.describe(None, "Datadog", None).await.is_ok());
+    assert!(
+        appflow
+            .describe_connector(None, "Datadog", None)
+            .await
+            .is_ok()
+    );
     assert_eq!(emulator.calls("Datadog").await, 2);
 }
 
@@ -146,7 +159,10 @@ async fn latency_beyond_timeout_is_unreachable() {
     emulator
         .set_fault("Marketo", json!({"latencyMs": 3000}))
         .await;
-    let error = appflow.describe(None, "Marketo", None).await.unwrap_err();
+    let error = appflow
+        .describe_connector(None, "Marketo", None)
+        .await
+        .unwrap_err();
     assert_eq!(error.reason, Reason::ServiceUnreachable, "{error}");
 }
 
@@ -157,7 +173,10 @@ async fn garbage_body_is_invalid_response() {
     emulator
         .set_fault("Snowflake", json!({"garbageBody": true}))
         .await;
-    let error = appflow.describe(None, "Snowflake", None).await.unwrap_err();
+    let error = appflow
+        .describe_connector(None, "Snowflake", None)
+        .await
+        .unwrap_err();
     assert_eq!(error.reason, Reason::InvalidResponse, "{error}");
 }
 
@@ -170,7 +189,10 @@ async fn closed_port_is_unreachable() {
     let mut settings = emulator.settings();
     settings.endpoint_url = Some(url);
     let appflow = emulator.appflow(settings).await;
-    let error = appflow.describe(None, "Slack", None).await.unwrap_err();
+    let error = appflow
+        .describe_connector(None, "Slack", None)
+        .await
+        .unwrap_err();
     assert_eq!(error.reason, Reason::ServiceUnreachable, "{error}");
 }
 
@@ -180,7 +202,7 @@ async fn metadata_the_sdk_does_not_model_is_kept() {
     let emulator = Emulator::start(data).await;
     let appflow = emulator.appflow(emulator.settings()).await;
     let config = appflow
-        .describe(None, "Zendesk", None)
+        .describe_connector(None, "Zendesk", None)
         .await
         .expect("describe");
     let metadata = config.connector_metadata.expect("metadata");

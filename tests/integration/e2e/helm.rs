@@ -231,6 +231,11 @@ fn chart_lints_strict_and_renders_each_documented_combination() {
             "{name}"
         );
         assert_eq!(env_names[0], "POD_NAME", "{name}");
+        assert_eq!(env_names[1], "POD_NAMESPACE", "{name}");
+        assert_eq!(
+            env[1]["valueFrom"]["fieldRef"]["fieldPath"], "metadata.namespace",
+            "{name}"
+        );
         assert_eq!(
             env[0]["valueFrom"]["fieldRef"]["fieldPath"], "metadata.name",
             "{name}"
@@ -292,7 +297,7 @@ fn chart_lints_strict_and_renders_each_documented_combination() {
                         "--log-format=json",
                     ]
                 );
-                assert_eq!(env_names, ["POD_NAME"]);
+                assert_eq!(env_names, ["POD_NAME", "POD_NAMESPACE"]);
                 assert_eq!(deployment["spec"]["replicas"], 1);
                 assert_eq!(deployment["spec"]["strategy"]["type"], "Recreate");
                 let labels = &deployment["metadata"]["labels"];
@@ -353,12 +358,13 @@ fn chart_lints_strict_and_renders_each_documented_combination() {
                     env_names,
                     [
                         "POD_NAME",
+                        "POD_NAMESPACE",
                         "AWS_ACCESS_KEY_ID",
                         "AWS_SECRET_ACCESS_KEY",
                         "AWS_SESSION_TOKEN"
                     ]
                 );
-                assert_eq!(env[3]["valueFrom"]["secretKeyRef"]["optional"], true);
+                assert_eq!(env[4]["valueFrom"]["secretKeyRef"]["optional"], true);
                 assert!(args.contains(&"--region=eu-west-1".to_owned()), "{args:?}");
                 assert!(
                     args.iter()
