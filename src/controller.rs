@@ -15,12 +15,13 @@ use kube::{Client, Resource, ResourceExt};
 use tracing::{debug, info, instrument, warn};
 
 use crate::appflow::AppFlow;
+use crate::cache::DescribeCache;
 use crate::crd::ConnectorInfo;
 use crate::metrics::Metrics;
 use crate::observe::{self, Policy};
 use crate::pacing::Pacing;
 use crate::reason::Retry;
-use crate::status::Severity;
+use crate::status::{self, Freshness, Severity};
 use crate::{Error, Result};
 
 /// The field manager of every status write.
@@ -34,6 +35,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     pub pacing: Pacing,
     pub policy: Policy,
+    /// One DescribeConnector per connector key, shared by every object naming it.
+    pub cache: DescribeCache,
 }
 
 impl Context {
@@ -57,6 +60,7 @@ impl Context {
             metrics,
             pacing: Pacing::new(min_describe_gap),
             policy,
+            cache: DescribeCache::default(),
         }
     }
 }
@@ -81,6 +85,30 @@ pub async fn reconcile_once(
     let namespace = obj.namespace().ok_or(Error::MissingNamespace)?;
     let uid = obj.uid().unwrap_or_default();
 
+    // Described for this generation and not due yet (a start-up or a relist): no AWS call,
+    // just the requeue at its due time, so a restart does not describe the whole fleet.
+    let now = jiff::Timestamp::now();
+    if let Ok(refresh) = observe::admit(&obj.spec, &ctx.policy) {
+        let previous = obj.status.as_ref();
+        match status::freshness(
+            previous,
+            obj.metadata.generation,
+            obj.refresh_request(),
+            refresh,
+            now,
+        ) {
+            Freshness::FreshFor(due) => {
+                ctx.metrics.reconciled("fresh");
+                return Ok(Some(ctx.pacing.due_in(due)));
+            }
+            Freshness::FreshUntilChange => {
+                ctx.metrics.reconciled("fresh");
+                return Ok(None);
+            }
+            Freshness::Stale => {}
+        }
+    }
+
     // Spec edits and refresh-annotation churn inside the gap coalesce into one describe
     // after it: the scheduler keeps one requeue per object and the reconcile then reads the
     // latest object from the cache.
@@ -90,9 +118,17 @@ pub async fn reconcile_once(
         return Ok(Some(wait));
     }
 
-    let observed = observe::observe(&ctx.appflow, &obj, &ctx.policy, jiff::Timestamp::now()).await;
+    let observed = observe::observe(&ctx.appflow, &ctx.cache, &obj, &ctx.policy, now).await;
     if let Some((reason, took)) = observed.call {
         ctx.metrics.api_call("DescribeConnector", reason, took);
+    }
+    if let Some(source) = observed.source {
+        ctx.metrics.describe_cache(source);
+    }
+    if let Some(key) = &observed.key
+        && ctx.cache.used_by(&uid, key)
+    {
+        ctx.metrics.describe_cache_eviction();
     }
     let computed = observed.computed;
 
@@ -199,7 +235,13 @@ pub fn controller(
             watcher::Event::InitDone if !ready.swap(true, Ordering::Relaxed) => {
                 info!("cache synced, controller ready");
             }
-            watcher::Event::Delete(obj) => forget.pacing.forget(&obj.uid().unwrap_or_default()),
+            watcher::Event::Delete(obj) => {
+                let uid = obj.uid().unwrap_or_default();
+                forget.pacing.forget(&uid);
+                if forget.cache.forget(&uid) {
+                    forget.metrics.describe_cache_eviction();
+                }
+            }
             _ => {}
         })
         .applied_objects()

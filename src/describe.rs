@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use crate::appflow::AppFlow;
+use crate::cache::DescribeCache;
 use crate::cli::{DescribeArgs, OutputFormat};
 use crate::crd::{ConnectorInfo, ConnectorInfoSpec};
 use crate::observe::{self, Policy};
@@ -84,10 +85,12 @@ pub async fn command(args: DescribeArgs) -> ExitCode {
             return ExitCode::from(USAGE);
         }
     };
-    let appflow = AppFlow::load(&args.aws.settings()).await;
+    let appflow = std::sync::Arc::new(AppFlow::load(&args.aws.settings()).await);
     // The controller's own observation path, once, for a new object.
+    let cache = DescribeCache::default();
     let computed = observe::observe(
         &appflow,
+        &cache,
         &object,
         &Policy::default(),
         jiff::Timestamp::now(),

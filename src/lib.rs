@@ -2,6 +2,7 @@
 //! `ConnectorInfo` resources.
 
 pub mod appflow;
+pub mod cache;
 pub mod cli;
 pub mod condition;
 pub mod controller;
@@ -54,6 +55,7 @@ mod tests {
             ("mirror.rs", include_str!("mirror.rs")),
             ("status.rs", include_str!("status.rs")),
             ("condition.rs", include_str!("condition.rs")),
+            ("cache.rs", include_str!("cache.rs")),
             ("requirements.rs", include_str!("requirements.rs")),
             ("reason.rs", include_str!("reason.rs")),
             ("outcome.rs", include_str!("outcome.rs")),

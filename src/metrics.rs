@@ -11,6 +11,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::cache::Source;
 use crate::condition::{self, ConditionType};
 use crate::crd::ConnectorInfo;
 use crate::reason::Reason;
@@ -38,6 +39,8 @@ pub struct Metrics {
     api_calls: Family<CallLabels, Counter>,
     api_duration: Family<OperationLabels, Histogram>,
     status_writes: Family<ResultLabels, Counter>,
+    describe_cache: Family<ResultLabels, Counter>,
+    describe_cache_evictions: Counter,
 }
 
 impl Default for Metrics {
@@ -50,6 +53,8 @@ impl Default for Metrics {
                 Histogram::new(exponential_buckets(0.005, 2.0, 14))
             }),
             status_writes: Family::default(),
+            describe_cache: Family::default(),
+            describe_cache_evictions: Counter::default(),
         }
     }
 }
@@ -84,6 +89,16 @@ impl Metrics {
             "Status writes by result: written, or skipped because nothing changed",
             self.status_writes.clone(),
         );
+        sub.register(
+            "describe_cache",
+            "Describes by how they were answered: hit (cached), joined (an in-flight call), called (AWS)",
+            self.describe_cache.clone(),
+        );
+        sub.register(
+            "describe_cache_evictions",
+            "Describe cache entries dropped because no object uses their key any more",
+            self.describe_cache_evictions.clone(),
+        );
         sub.register_collector(Box::new(ConditionGauge { store }));
     }
 
@@ -107,6 +122,21 @@ impl Metrics {
         self.status_writes
             .get_or_create(&ResultLabels { result })
             .inc();
+    }
+
+    pub fn describe_cache(&self, source: Source) {
+        let result = match source {
+            Source::Hit => "hit",
+            Source::Joined => "joined",
+            Source::Called => "called",
+        };
+        self.describe_cache
+            .get_or_create(&ResultLabels { result })
+            .inc();
+    }
+
+    pub fn describe_cache_eviction(&self) {
+        self.describe_cache_evictions.inc();
     }
 
     pub fn api_call(&self, operation: &'static str, outcome: Reason, took: Duration) {

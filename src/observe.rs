@@ -2,12 +2,16 @@
 //! the events to publish. The controller and `describe` both use it, so what the CLI prints
 //! is what the operator would write.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use futures::FutureExt;
 
 use jiff::Timestamp;
 use tracing::warn;
 
 use crate::appflow::AppFlow;
+use crate::cache::{self, DescribeCache, Key, Source};
 use crate::crd::{ConnectorInfo, ConnectorInfoSpec};
 use crate::interval;
 use crate::outcome::DescribeFailure;
@@ -59,45 +63,101 @@ pub struct Observed {
     pub computed: Computed,
     /// The refresh interval in force for this object.
     pub refresh: Duration,
-    /// The AWS call made, if any: its outcome and how long it took.
+    /// The describe cache key the object used (none when refused before any describe).
+    pub key: Option<Key>,
+    /// How the describe was answered, if one was needed.
+    pub source: Option<Source>,
+    /// The AWS call this observation made, if any: its outcome and how long it took.
     pub call: Option<(Reason, Duration)>,
 }
 
-/// Describes the object's connector (unless the policy or its spec forbids it) and computes
-/// the status from the answer and the previous status.
+/// The describe cache key of a spec: the identity, the region it is described in, the type
+/// and the label.
+pub fn cache_key(spec: &ConnectorInfoSpec, default_region: Option<&str>) -> Key {
+    Key {
+        identity: DEFAULT_IDENTITY.to_owned(),
+        region: spec
+            .region
+            .as_deref()
+            .or(default_region)
+            .unwrap_or_default()
+            .to_owned(),
+        connector_type: spec.connector_type.as_str().to_owned(),
+        label: spec.connector_label.clone(),
+    }
+}
+
+/// The operator's own AWS identity (the only one until multi-account access).
+pub const DEFAULT_IDENTITY: &str = "operator";
+
+/// How old a shared answer may be for an object: less than its earliest jittered refresh, so
+/// its refresh really asks AWS; objects that refresh only on change take answers younger
+/// than [`cache::FAILURE_TTL`] (a burst of new objects), nothing older.
+pub fn max_shared_age(refresh: Duration) -> Duration {
+    if refresh.is_zero() {
+        cache::FAILURE_TTL
+    } else {
+        refresh.saturating_sub(refresh / 10)
+    }
+}
+
+/// Describes the object's connector through the cache (unless the policy or its spec forbids
+/// it) and computes the status from the answer and the previous status.
 pub async fn observe(
-    appflow: &AppFlow,
+    appflow: &Arc<AppFlow>,
+    cache: &DescribeCache,
     object: &ConnectorInfo,
     policy: &Policy,
     now: Timestamp,
 ) -> Observed {
+    let seen = Instant::now();
     let spec = &object.spec;
-    let (outcome, refresh, call) = match admit(spec, policy) {
+    let previous = object.status.as_ref();
+    let refresh_request = object.refresh_request();
+    let (outcome, refresh, key, source, call) = match admit(spec, policy) {
         Err(refused) => (
             Err(refused),
             interval::clamp(policy.default_refresh).interval,
             None,
+            None,
+            None,
         ),
         Ok(refresh) => {
-            let started = Instant::now();
-            let outcome = appflow
-                .describe_connector(
-                    spec.region.as_deref(),
-                    spec.connector_type.as_str(),
-                    spec.connector_label.as_deref(),
-                )
+            let key = cache_key(spec, appflow.default_region());
+            let forced = refresh_request.is_some()
+                && refresh_request != previous.and_then(|p| p.last_handled_refresh.as_deref());
+            let fetch = {
+                let (appflow, key) = (appflow.clone(), key.clone());
+                move || {
+                    async move {
+                        appflow
+                            .describe_connector(
+                                Some(key.region.as_str()).filter(|r| !r.is_empty()),
+                                &key.connector_type,
+                                key.label.as_deref(),
+                            )
+                            .await
+                    }
+                    .boxed()
+                }
+            };
+            let (outcome, source) = cache
+                .get(&key, max_shared_age(refresh), forced.then_some(seen), fetch)
                 .await;
-            let reason = outcome
-                .as_ref()
-                .map_or_else(|e| e.reason, |_| Reason::Described);
-            (outcome, refresh, Some((reason, started.elapsed())))
+            let call = (source == Source::Called).then(|| {
+                let reason = outcome
+                    .as_ref()
+                    .map_or_else(|e| e.reason, |_| Reason::Described);
+                (reason, seen.elapsed())
+            });
+            (outcome, refresh, Some(key), Some(source), call)
         }
     };
     let computed = status::compute(&Observation {
         generation: object.metadata.generation,
         spec,
-        refresh_request: object.refresh_request(),
-        previous: object.status.as_ref(),
+        refresh_request,
+        previous,
         outcome: &outcome,
         refresh_interval: refresh,
         now,
@@ -105,6 +165,8 @@ pub async fn observe(
     Observed {
         computed,
         refresh,
+        key,
+        source,
         call,
     }
 }

@@ -9,8 +9,9 @@ use crate::reason::Reason;
 /// The outcome the status is computed from.
 pub type Outcome = Result<ConnectorConfiguration, DescribeFailure>;
 
-/// A failed (or refused) DescribeConnector, classified. The message carries AWS's own words
-/// and the request id, never credentials.
+/// A failed (or refused) DescribeConnector, classified. Shown with AWS's own code and words,
+/// never credentials; the request id goes into Events and logs (where support needs it) but
+/// not into conditions, where a new id on every retry would be a status write on every retry.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub struct DescribeFailure {
     pub reason: Reason,
@@ -21,6 +22,14 @@ pub struct DescribeFailure {
 }
 
 impl DescribeFailure {
+    /// What conditions say: AWS's code and message, without the request id.
+    pub fn condition_message(&self) -> String {
+        match &self.code {
+            Some(code) => format!("{code}: {}", self.message),
+            None => self.message.clone(),
+        }
+    }
+
     /// A failure decided before or without a call (no request id, no AWS code).
     pub fn local(reason: Reason, message: impl Into<String>) -> Self {
         Self {
@@ -32,12 +41,10 @@ impl DescribeFailure {
     }
 }
 
+/// The Event and log form: the condition message plus the request id.
 impl fmt::Display for DescribeFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(code) = &self.code {
-            write!(f, "{code}: ")?;
-        }
-        f.write_str(&self.message)?;
+        f.write_str(&self.condition_message())?;
         if let Some(id) = &self.request_id {
             write!(f, " (request id: {id})")?;
         }
@@ -60,6 +67,10 @@ mod tests {
         assert_eq!(
             failure.to_string(),
             "AccessDeniedException: not allowed (request id: r-1)"
+        );
+        assert_eq!(
+            failure.condition_message(),
+            "AccessDeniedException: not allowed"
         );
         assert_eq!(
             DescribeFailure::local(Reason::InvalidRequest, "no region").to_string(),

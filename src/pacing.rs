@@ -147,6 +147,12 @@ impl Pacing {
         next_wait(retry, refresh, attempt, rand::rng().random(), self.min_gap)
     }
 
+    /// The requeue for an object that is due in `due`: jittered like a refresh, never closer
+    /// than the gap.
+    pub fn due_in(&self, due: Duration) -> Duration {
+        jittered(due, rand::rng().random()).clamp(self.min_gap.min(MAX_WAIT), MAX_WAIT)
+    }
+
     /// Drops everything known about a deleted object.
     pub fn forget(&self, uid: &str) {
         self.objects

@@ -95,8 +95,8 @@ pub fn compute(obs: &Observation) -> Computed {
         generation: obs.generation,
         now: obs.now,
     };
-    // The reason Synced carries: what the describe itself came to.
-    let (reason, synced_reason) = match obs.outcome {
+    // What Synced carries (the describe itself) and the note of its Event.
+    let (reason, synced_reason, synced_note) = match obs.outcome {
         Ok(config) => {
             let missing = obs
                 .spec
@@ -135,10 +135,10 @@ pub fn compute(obs: &Observation) -> Computed {
             } else {
                 Reason::RequirementsNotMet
             };
-            (reason, Reason::Described)
+            (reason, Reason::Described, described)
         }
         Err(error) => {
-            let message = error.to_string();
+            let message = error.condition_message();
             set.apply(Synced, false, error.reason, &message);
             set.apply(Ready, false, error.reason, &message);
             let retrying = error.reason.retry() == Retry::Backoff;
@@ -158,18 +158,62 @@ pub fn compute(obs: &Observation) -> Computed {
                     "Requirements are checked once DescribeConnector succeeds",
                 );
             }
-            (error.reason, error.reason)
+            (error.reason, error.reason, error.to_string())
         }
     };
     status
         .conditions
         .sort_by_key(|c| ConditionType::parse(&c.type_).map_or(usize::MAX, |t| t as usize));
 
-    let events = transitions(&previous, &status, synced_reason);
+    let events = transitions(&previous, &status, synced_reason, synced_note);
     Computed {
         status,
         events,
         reason,
+    }
+}
+
+/// Whether an object's last describe still stands, so a start-up or relist need not call AWS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Freshness {
+    /// Describe now.
+    Stale,
+    /// Described for this generation; due again after this long.
+    FreshFor(Duration),
+    /// Described for this generation with refresh `0s`: only a change describes again.
+    FreshUntilChange,
+}
+
+/// Pure: fresh when the last describe succeeded for the current generation and refresh
+/// request, and less of the refresh interval has passed than the earliest jittered requeue
+/// would wait (90%).
+pub fn freshness(
+    previous: Option<&ConnectorInfoStatus>,
+    generation: Option<i64>,
+    refresh_request: Option<&str>,
+    refresh: Duration,
+    now: Timestamp,
+) -> Freshness {
+    let Some(previous) = previous else {
+        return Freshness::Stale;
+    };
+    let synced_now = condition::find(previous, Synced).is_some_and(|c| {
+        ConditionStatus::parse(&c.status) == ConditionStatus::True
+            && c.observed_generation == generation
+    });
+    let same_request = previous.last_handled_refresh.as_deref() == refresh_request;
+    let (true, true, Some(Time(last))) = (synced_now, same_request, &previous.last_synced_time)
+    else {
+        return Freshness::Stale;
+    };
+    if refresh.is_zero() {
+        return Freshness::FreshUntilChange;
+    }
+    let elapsed = now.duration_since(*last).unsigned_abs();
+    if elapsed < refresh.saturating_sub(refresh / 10) {
+        Freshness::FreshFor(refresh - elapsed)
+    } else {
+        Freshness::Stale
     }
 }
 
@@ -245,11 +289,13 @@ impl ConditionSetter<'_> {
 }
 
 /// Events for transitions between the previous and the new status, never for steady states.
-/// `synced_reason` is the reason the new `Synced` condition carries.
+/// `synced_reason` is the reason the new `Synced` condition carries; `synced_note` its
+/// message with the request id, for the Event.
 fn transitions(
     previous: &ConnectorInfoStatus,
     new: &ConnectorInfoStatus,
     synced_reason: Reason,
+    synced_note: String,
 ) -> Vec<Transition> {
     let mut events = Vec::new();
     if let Some(synced) = condition::find(new, Synced) {
@@ -263,7 +309,7 @@ fn transitions(
             events.push(Transition {
                 severity,
                 reason: synced_reason,
-                note: synced.message.clone(),
+                note: synced_note,
             });
         }
     }
@@ -464,16 +510,81 @@ mod tests {
                 "{reason}"
             );
             let message = &condition::find(&c.status, Synced).unwrap().message;
-            assert!(
-                message.contains("AWS said no") && message.contains("req-1"),
-                "{message}"
+            assert_eq!(
+                message, "SomeException: AWS said no",
+                "no request id in conditions"
             );
             assert_eq!(c.reason, reason);
             assert_eq!(c.events.len(), 1);
             assert_eq!(c.events[0].severity, Severity::Warning);
             assert_eq!(c.events[0].reason, reason);
+            assert!(
+                c.events[0].note.contains("req-1"),
+                "the Event names the request"
+            );
             assert!(c.status.connector_configuration.is_none());
         }
+    }
+
+    #[test]
+    fn freshness_spares_objects_described_for_their_generation() {
+        let mut run = Run::new(spec(None));
+        let described = run.step(Ok(oauth_config()), at(0)).status;
+        let fresh = |status: &ConnectorInfoStatus, generation, request, secs| {
+            freshness(Some(status), Some(generation), request, HOUR, at(secs))
+        };
+        assert_eq!(
+            fresh(&described, 1, None, 600),
+            Freshness::FreshFor(HOUR - Duration::from_secs(600))
+        );
+        assert_eq!(
+            fresh(&described, 1, None, 3300),
+            Freshness::Stale,
+            "due (less jitter)"
+        );
+        assert_eq!(
+            fresh(&described, 2, None, 60),
+            Freshness::Stale,
+            "new generation"
+        );
+        assert_eq!(
+            fresh(&described, 1, Some("now"), 60),
+            Freshness::Stale,
+            "forced"
+        );
+        assert_eq!(
+            freshness(
+                Some(&described),
+                Some(1),
+                None,
+                Duration::ZERO,
+                at(9_999_999)
+            ),
+            Freshness::FreshUntilChange
+        );
+        assert_eq!(
+            freshness(None, Some(1), None, HOUR, at(0)),
+            Freshness::Stale
+        );
+        let failed = run.step(Err(failure(Reason::Throttled)), at(60)).status;
+        assert_eq!(
+            fresh(&failed, 1, None, 120),
+            Freshness::Stale,
+            "retry failures"
+        );
+    }
+
+    #[test]
+    fn a_repeated_failure_with_a_new_request_id_changes_nothing() {
+        let mut run = Run::new(spec(None));
+        let first = run.step(Err(failure(Reason::AccessDenied)), at(0));
+        let retry = DescribeFailure {
+            request_id: Some("req-2".into()),
+            ..failure(Reason::AccessDenied)
+        };
+        let second = run.step(Err(retry), at(30));
+        assert_eq!(second.status, first.status, "no status write on a retry");
+        assert!(second.events.is_empty(), "no Event for the same failure");
     }
 
     #[test]

@@ -188,14 +188,15 @@ async fn first_reconcile_writes_status_once_then_nothing() {
         ("True".into(), "Described".into())
     );
 
-    // Unchanged second reconcile: describes again, writes nothing, records nothing.
+    // Unchanged second reconcile (a restart or relist): the object was described for its
+    // generation and is not due, so no AWS call, no write, no event; requeued when due.
     let second = reconcile(Arc::new(written), ctx.clone())
         .await
         .expect("reconcile");
     assert!(second.expect("requeued") > Duration::from_secs(3000));
     drop(ctx);
     api.done().await;
-    assert_eq!(emulator.calls("Salesforce").await, 2);
+    assert_eq!(emulator.calls("Salesforce").await, 1);
 }
 
 #[tokio::test]
@@ -212,7 +213,10 @@ async fn failure_keeps_configuration_and_backs_off() {
             previous: None,
             outcome: &Ok(Default::default()),
             refresh_interval: Duration::from_secs(3600),
-            now: jiff::Timestamp::now(),
+            // Described two hours ago: due again.
+            now: jiff::Timestamp::now()
+                .checked_sub(jiff::SignedDuration::from_hours(2))
+                .unwrap(),
         },
     );
     obj.status = Some(good.status.clone());
