@@ -3,7 +3,9 @@
 SHELL := bash
 VENV := .cache/venv
 # The test suite's builds carry fail points (`--features failpoints`); release builds never do.
-TEST_FEATURES := --features appflow-connector-operator/failpoints
+# Every test step builds the whole workspace with the same features, so cargo resolves the
+# dependencies once and no step rebuilds what another built.
+TEST_FEATURES := --workspace --features appflow-connector-operator/failpoints
 
 .PHONY: demo test tools lint unit integration e2e python go-tests static hostile-worst-case \
 	crd manifests image
@@ -26,27 +28,26 @@ tools:
 ## Formatting and clippy (warnings are errors), tests and fail points included.
 lint:
 	cargo fmt --all -- --check
-	cargo clippy --workspace --all-targets $(TEST_FEATURES) -- -D warnings
+	cargo clippy --all-targets $(TEST_FEATURES) -- -D warnings
 
 ## Unit tests only: the pure core, the CLI and the emulator's modules; no network, no processes.
 unit:
-	cargo test --workspace --lib --bins $(TEST_FEATURES)
+	cargo test --lib --bins $(TEST_FEATURES)
 
 ## The real aws-sdk-appflow against the emulator, `describe` as a process, and `reconcile`
 ## against a mocked API server.
 integration:
-	cargo test -p appflow-emulator --test sdk
-	cargo test --test integration $(TEST_FEATURES) -- --skip e2e::
+	cargo test --test sdk --test integration $(TEST_FEATURES) -- --skip e2e::
 
 ## End to end on a real kube-apiserver + etcd: the operator and the emulator as processes,
 ## kubectl, and the Helm chart.
 e2e:
-	cargo build -p appflow-emulator
+	cargo build --bins $(TEST_FEATURES)
 	cargo test --test integration $(TEST_FEATURES) -- e2e::
 
 ## botocore's AppFlow client against the emulator binary.
 python:
-	cargo build -p appflow-emulator
+	cargo build --bins $(TEST_FEATURES)
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider tests/python
 
 ## The Argo CD health check (Lua) run in gopher-lua against real status objects.

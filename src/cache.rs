@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 use futures::future::{BoxFuture, FutureExt, Shared};
 
 use crate::outcome::Outcome;
+use crate::ratelimit::RateLimiter;
+use crate::reason::Reason;
 
 /// How long a failed answer is shared before the next object asks AWS again.
 pub const FAILURE_TTL: Duration = Duration::from_secs(5);
@@ -91,25 +93,40 @@ struct State {
     user_counts: HashMap<Key, usize>,
 }
 
-/// The describe cache. `fetch` futures are only started for `Source::Called`.
+/// The describe cache. `fetch` futures are only started for `Source::Called`, and only with a
+/// token from the rate limiter, if there is one.
 #[derive(Default)]
 pub struct DescribeCache {
     state: Mutex<State>,
+    limiter: Option<RateLimiter>,
 }
 
+/// No token for a new AWS call yet: ask again after this long.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimited(pub Duration);
+
 impl DescribeCache {
+    /// A cache whose calls to AWS go through `limiter`.
+    pub fn with_limiter(limiter: RateLimiter) -> Self {
+        Self {
+            state: Mutex::default(),
+            limiter: Some(limiter),
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The answer for `key`: cached, joined, or fetched with `fetch`.
+    /// The answer for `key`: cached, joined, or fetched with `fetch` — or, when a new call is
+    /// needed and the rate limit has no token, how long to wait (nothing is held meanwhile).
     pub async fn get(
         &self,
         key: &Key,
         max_age: Duration,
         forced_since: Option<Instant>,
         fetch: impl FnOnce() -> BoxFuture<'static, Outcome>,
-    ) -> (Outcome, Source) {
+    ) -> Result<(Outcome, Source), RateLimited> {
         let now = Instant::now();
         let (started, call, source) = {
             let mut state = self.lock();
@@ -118,14 +135,19 @@ impl DescribeCache {
             let in_flight_since = entry.in_flight.as_ref().map(|(at, _)| *at);
             match decide(last, in_flight_since, now, max_age, forced_since) {
                 Source::Hit => {
-                    let (_, outcome) = entry.last.as_ref().expect("decided on a last answer");
-                    return (outcome.clone(), Source::Hit);
+                    if let Some((_, outcome)) = &entry.last {
+                        return Ok((outcome.clone(), Source::Hit));
+                    }
+                    unreachable!("decide() answers Hit only with a last answer")
                 }
                 Source::Joined => {
                     let (started, call) = entry.in_flight.clone().expect("decided on a call");
                     (started, call, Source::Joined)
                 }
                 Source::Called => {
+                    if let Some(limiter) = &self.limiter {
+                        limiter.try_acquire(now).map_err(RateLimited)?;
+                    }
                     let call = fetch().shared();
                     entry.in_flight = Some((now, call.clone()));
                     (now, call, Source::Called)
@@ -134,7 +156,15 @@ impl DescribeCache {
         };
         let outcome = call.await;
         self.complete(key, started, &outcome);
-        (outcome, source)
+        if let (Source::Called, Some(limiter)) = (source, &self.limiter) {
+            match &outcome {
+                Err(failure) if failure.reason == Reason::Throttled => {
+                    limiter.throttled(Instant::now())
+                }
+                _ => limiter.succeeded(Instant::now()),
+            }
+        }
+        Ok((outcome, source))
     }
 
     /// Records a finished call (whoever awaited it first; later calls win).
@@ -205,7 +235,6 @@ mod tests {
 
     use super::*;
     use crate::outcome::DescribeFailure;
-    use crate::reason::Reason;
 
     const HOUR: Duration = Duration::from_secs(3600);
 
@@ -299,6 +328,7 @@ mod tests {
                     cache
                         .get(&key("acme"), HOUR, None, counting(&calls, true))
                         .await
+                        .unwrap()
                         .1
                 })
             })
@@ -311,7 +341,8 @@ mod tests {
         assert_eq!(sources.iter().filter(|s| **s == Source::Called).count(), 1);
         let (outcome, source) = cache
             .get(&key("acme"), HOUR, None, counting(&calls, true))
-            .await;
+            .await
+            .unwrap();
         assert!(outcome.is_ok());
         assert_eq!(source, Source::Hit);
         assert_eq!(calls.load(Ordering::SeqCst), 1);
@@ -319,7 +350,8 @@ mod tests {
         let forced = Some(Instant::now());
         let (_, source) = cache
             .get(&key("acme"), HOUR, forced, counting(&calls, true))
-            .await;
+            .await
+            .unwrap();
         assert_eq!(source, Source::Called);
         assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
@@ -330,12 +362,43 @@ mod tests {
         let calls = Arc::new(AtomicUsize::new(0));
         let (first, _) = cache
             .get(&key("t"), HOUR, None, counting(&calls, false))
-            .await;
+            .await
+            .unwrap();
         let (second, source) = cache
             .get(&key("t"), HOUR, None, counting(&calls, false))
-            .await;
+            .await
+            .unwrap();
         assert!(first.is_err() && second.is_err());
         assert_eq!(source, Source::Hit);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn new_calls_wait_for_a_token_but_hits_do_not() {
+        let limiter = RateLimiter::new(1.0, 1, Instant::now());
+        let cache = DescribeCache::with_limiter(limiter);
+        let calls = Arc::new(AtomicUsize::new(0));
+        assert!(
+            cache
+                .get(&key("a"), HOUR, None, counting(&calls, true))
+                .await
+                .is_ok()
+        );
+        let limited = cache
+            .get(&key("b"), HOUR, None, counting(&calls, true))
+            .await;
+        let Err(RateLimited(wait)) = limited else {
+            panic!("no token left: {limited:?}")
+        };
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_secs(1),
+            "{wait:?}"
+        );
+        let (_, source) = cache
+            .get(&key("a"), HOUR, None, counting(&calls, true))
+            .await
+            .unwrap();
+        assert_eq!(source, Source::Hit, "a cached answer needs no token");
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 

@@ -70,6 +70,14 @@ pub struct RunArgs {
     /// refresh interval, spec edits or refresh annotations ask (at most 1h).
     #[arg(long, default_value = "10s", value_parser = parse_min_describe_interval)]
     pub min_describe_interval: std::time::Duration,
+    /// DescribeConnector calls per second at most, for the whole operator (AppFlow's quota is
+    /// per account and shared with everyone in it); lowered further while AWS throttles.
+    /// 0 turns the limit off.
+    #[arg(long, default_value_t = 5.0, value_parser = parse_rate)]
+    pub aws_rate_limit: f64,
+    /// Calls that may go out at once before the rate applies.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub aws_burst: u32,
     /// Regions a ConnectorInfo's spec.region may name, comma-separated (default: any).
     /// Objects that name no region use the operator's region.
     #[arg(long, value_delimiter = ',', env = "APPFLOW_OPERATOR_ALLOWED_REGIONS")]
@@ -147,6 +155,13 @@ fn parse_log_filter(text: &str) -> Result<String, String> {
         .map_err(|e| format!("not a log filter: {e}"))
 }
 
+fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && (0.0..=1000.0).contains(&rate) => Ok(rate),
+        _ => Err("must be a number of calls per second from 0 (no limit) to 1000".to_owned()),
+    }
+}
+
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     crate::interval::parse(text).map_err(|e| e.to_string())
 }
@@ -213,6 +228,8 @@ mod tests {
             &["x", "run", "--default-refresh-interval", "1ms"],
             &["x", "run", "--min-describe-interval", "2h"],
             &["x", "run", "--aws-timeout", "99999999999999999999h"],
+            &["x", "run", "--aws-rate-limit", "NaN"],
+            &["x", "run", "--aws-burst", "0"],
             &["x", "describe", "--connector-type", "Salesforse"],
         ] {
             let error = Cli::try_parse_from(args).unwrap_err();

@@ -15,11 +15,12 @@ use kube::{Client, Resource, ResourceExt};
 use tracing::{debug, info, instrument, warn};
 
 use crate::appflow::AppFlow;
-use crate::cache::DescribeCache;
+use crate::cache::{DescribeCache, RateLimited};
 use crate::crd::ConnectorInfo;
 use crate::metrics::Metrics;
 use crate::observe::{self, Policy};
 use crate::pacing::Pacing;
+use crate::ratelimit::RateLimiter;
 use crate::reason::Retry;
 use crate::status::{self, Freshness, Severity};
 use crate::{Error, Result};
@@ -47,6 +48,7 @@ impl Context {
         metrics: Arc<Metrics>,
         policy: Policy,
         min_describe_gap: Duration,
+        rate_limit: Option<(f64, u32)>,
         instance: Option<String>,
     ) -> Self {
         let reporter = Reporter {
@@ -60,7 +62,12 @@ impl Context {
             metrics,
             pacing: Pacing::new(min_describe_gap),
             policy,
-            cache: DescribeCache::default(),
+            cache: match rate_limit {
+                Some((per_second, burst)) => {
+                    DescribeCache::with_limiter(RateLimiter::new(per_second, burst, Instant::now()))
+                }
+                None => DescribeCache::default(),
+            },
         }
     }
 }
@@ -118,7 +125,15 @@ pub async fn reconcile_once(
         return Ok(Some(wait));
     }
 
-    let observed = observe::observe(&ctx.appflow, &ctx.cache, &obj, &ctx.policy, now).await;
+    let observed = match observe::observe(&ctx.appflow, &ctx.cache, &obj, &ctx.policy, now).await {
+        Ok(observed) => observed,
+        // No token for AWS yet: give the slot back and come again when there is one.
+        Err(RateLimited(wait)) => {
+            debug!(?wait, "describe waits for the AWS rate limit");
+            ctx.metrics.reconciled("rate_limited");
+            return Ok(Some(wait.max(ctx.pacing.min_gap())));
+        }
+    };
     if let Some((reason, took)) = observed.call {
         ctx.metrics.api_call("DescribeConnector", reason, took);
     }

@@ -88,15 +88,20 @@ pub async fn command(args: DescribeArgs) -> ExitCode {
     let appflow = std::sync::Arc::new(AppFlow::load(&args.aws.settings()).await);
     // The controller's own observation path, once, for a new object.
     let cache = DescribeCache::default();
-    let computed = observe::observe(
+    let observed = observe::observe(
         &appflow,
         &cache,
         &object,
         &Policy::default(),
         jiff::Timestamp::now(),
     )
-    .await
-    .computed;
+    .await;
+    // This cache has no rate limit, so every describe is answered.
+    let Ok(observed) = observed else {
+        eprintln!("error: rate limited");
+        return ExitCode::FAILURE;
+    };
+    let computed = observed.computed;
     let printed = match args.output {
         OutputFormat::Yaml => serde_yaml_ng::to_string(&computed.status).map_err(|e| e.to_string()),
         OutputFormat::Json => serde_json::to_string_pretty(&computed.status)

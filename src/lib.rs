@@ -18,6 +18,7 @@ pub mod operator;
 pub mod outcome;
 pub mod pacing;
 pub mod policy;
+pub mod ratelimit;
 pub mod reason;
 pub mod requirements;
 pub mod status;
@@ -56,6 +57,7 @@ mod tests {
             ("status.rs", include_str!("status.rs")),
             ("condition.rs", include_str!("condition.rs")),
             ("cache.rs", include_str!("cache.rs")),
+            ("ratelimit.rs", include_str!("ratelimit.rs")),
             ("requirements.rs", include_str!("requirements.rs")),
             ("reason.rs", include_str!("reason.rs")),
             ("outcome.rs", include_str!("outcome.rs")),

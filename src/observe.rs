@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use tracing::warn;
 
 use crate::appflow::AppFlow;
-use crate::cache::{self, DescribeCache, Key, Source};
+use crate::cache::{self, DescribeCache, Key, RateLimited, Source};
 use crate::crd::{ConnectorInfo, ConnectorInfoSpec};
 use crate::interval;
 use crate::outcome::DescribeFailure;
@@ -102,14 +102,15 @@ pub fn max_shared_age(refresh: Duration) -> Duration {
 }
 
 /// Describes the object's connector through the cache (unless the policy or its spec forbids
-/// it) and computes the status from the answer and the previous status.
+/// it) and computes the status from the answer and the previous status. `Err` when a new AWS
+/// call is needed but the rate limit has no token yet.
 pub async fn observe(
     appflow: &Arc<AppFlow>,
     cache: &DescribeCache,
     object: &ConnectorInfo,
     policy: &Policy,
     now: Timestamp,
-) -> Observed {
+) -> Result<Observed, RateLimited> {
     let seen = Instant::now();
     let spec = &object.spec;
     let previous = object.status.as_ref();
@@ -143,7 +144,7 @@ pub async fn observe(
             };
             let (outcome, source) = cache
                 .get(&key, max_shared_age(refresh), forced.then_some(seen), fetch)
-                .await;
+                .await?;
             let call = (source == Source::Called).then(|| {
                 let reason = outcome
                     .as_ref()
@@ -162,13 +163,13 @@ pub async fn observe(
         refresh_interval: refresh,
         now,
     });
-    Observed {
+    Ok(Observed {
         computed,
         refresh,
         key,
         source,
         call,
-    }
+    })
 }
 
 #[cfg(test)]

@@ -63,6 +63,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         metrics.clone(),
         policy,
         args.min_describe_interval,
+        (args.aws_rate_limit > 0.0).then_some((args.aws_rate_limit, args.aws_burst)),
         args.pod.pod_name.clone(),
     ));
 

@@ -186,6 +186,35 @@ pub struct EmulatorData {
     /// Per connector key (`Salesforce`, `CustomConnector/acme-crm`).
     #[serde(default)]
     pub faults: BTreeMap<String, FaultSpec>,
+    /// Account-wide behaviour: the latency of every call and AppFlow's request quota.
+    #[serde(default)]
+    pub account: AccountSpec,
+}
+
+/// How the emulated account behaves for every call, like AWS does for real.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AccountSpec {
+    /// Added to every DescribeConnector answer, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<u64>,
+    /// DescribeConnector calls per second the account allows; beyond it the answer is a
+    /// `ThrottlingException` (HTTP 429), as AppFlow's model declares.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimitSpec>,
+}
+
+/// A token bucket: `requestsPerSecond` sustained, `burst` at once.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RateLimitSpec {
+    pub requests_per_second: f64,
+    #[serde(default = "default_burst")]
+    pub burst: u32,
+}
+
+fn default_burst() -> u32 {
+    1
 }
 
 impl EmulatorData {
@@ -240,6 +269,15 @@ impl EmulatorData {
         }
         for key in self.overrides.keys() {
             check_override_key(key)?;
+        }
+        if let Some(limit) = &self.account.rate_limit
+            && !(limit.requests_per_second.is_finite()
+                && limit.requests_per_second > 0.0
+                && limit.burst >= 1)
+        {
+            return Err(EmulatorError::Invalid(
+                "account.rateLimit needs requestsPerSecond > 0 and burst >= 1".into(),
+            ));
         }
         for (key, fault) in &self.faults {
             check_fault_key(key)?;

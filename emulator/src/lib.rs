@@ -12,6 +12,7 @@
 //! data file (see [`EmulatorData`]) and can be changed at runtime through the
 //! `/_emulator/*` control endpoints. The crate's `README.md` documents both.
 
+mod account;
 mod auth;
 mod catalog;
 mod data;
@@ -23,7 +24,9 @@ mod server;
 mod validate;
 mod wire;
 
-pub use data::{CustomConnectorSpec, EmulatorData, EmulatorError, FaultSpec};
+pub use data::{
+    AccountSpec, CustomConnectorSpec, EmulatorData, EmulatorError, FaultSpec, RateLimitSpec,
+};
 pub use server::{router, serve};
 
 /// The connector type that is resolved through `connectorLabel`.

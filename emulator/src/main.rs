@@ -21,6 +21,17 @@ struct Cli {
     /// YAML or JSON file with custom connectors, overrides and faults.
     #[arg(long)]
     data: Option<PathBuf>,
+    /// Latency added to every DescribeConnector answer, in milliseconds (overrides the data
+    /// file's account.latencyMs).
+    #[arg(long)]
+    latency_ms: Option<u64>,
+    /// Calls per second the account allows before answering ThrottlingException (HTTP 429)
+    /// (overrides the data file's account.rateLimit).
+    #[arg(long)]
+    rate_limit: Option<f64>,
+    /// Calls the account allows at once with --rate-limit.
+    #[arg(long, default_value_t = 1, requires = "rate_limit")]
+    burst: u32,
     /// Log filter (tracing EnvFilter syntax); logs go to stderr.
     #[arg(long, default_value = "info", value_parser = parse_filter)]
     log_level: String,
@@ -50,6 +61,20 @@ async fn main() -> ExitCode {
         },
         None => EmulatorData::default(),
     };
+    let mut data = data;
+    if let Some(latency) = cli.latency_ms {
+        data.account.latency_ms = Some(latency);
+    }
+    if let Some(rate) = cli.rate_limit {
+        data.account.rate_limit = Some(appflow_emulator::RateLimitSpec {
+            requests_per_second: rate,
+            burst: cli.burst,
+        });
+    }
+    if let Err(e) = data.check() {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     let listener = match tokio::net::TcpListener::bind(cli.listen).await {
         Ok(listener) => listener,
         Err(e) => {

@@ -25,6 +25,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tracing::{info, warn};
 
+use crate::account::Account;
 use crate::data::{
     CustomConnectorSpec, EmulatorData, FaultSpec, check_fault_key, check_override_key,
 };
@@ -51,10 +52,11 @@ struct Inner {
     faults: FaultTable,
     calls: BTreeMap<String, u64>,
     total: u64,
+    throttled: u64,
 }
 
 #[derive(Clone)]
-struct AppState(Arc<Mutex<Inner>>);
+struct AppState(Arc<Mutex<Inner>>, Arc<Account>);
 
 impl AppState {
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -101,6 +103,7 @@ pub fn router(data: EmulatorData) -> Router {
         warn!(warning = %w, "emulator data does not satisfy the AppFlow model; serving it anyway");
     }
     let registered_at = now_epoch_seconds();
+    let account = data.account.clone();
     let mut custom = BTreeMap::new();
     for spec in data.custom_connectors {
         if let Err(e) = spec.check() {
@@ -135,16 +138,20 @@ pub fn router(data: EmulatorData) -> Router {
             ok
         })
         .collect();
-    let state = AppState(Arc::new(Mutex::new(Inner {
-        account_id: data
-            .account_id
-            .unwrap_or_else(|| catalog::DEFAULT_ACCOUNT_ID.to_string()),
-        custom,
-        overrides,
-        faults: FaultTable::new(&faults),
-        calls: BTreeMap::new(),
-        total: 0,
-    })));
+    let state = AppState(
+        Arc::new(Mutex::new(Inner {
+            account_id: data
+                .account_id
+                .unwrap_or_else(|| catalog::DEFAULT_ACCOUNT_ID.to_string()),
+            custom,
+            overrides,
+            faults: FaultTable::new(&faults),
+            calls: BTreeMap::new(),
+            total: 0,
+            throttled: 0,
+        })),
+        Arc::new(Account::new(&account)),
+    );
 
     Router::new()
         .route("/describe-connector", post(describe_connector))
@@ -249,6 +256,16 @@ async fn describe(
         *inner.calls.entry(key.clone()).or_insert(0) += 1;
         inner.total += 1;
     }
+    if let Some(latency) = state.1.latency() {
+        tokio::time::sleep(latency).await;
+    }
+    if !state.1.admit() {
+        state.lock().throttled += 1;
+        return Err((
+            Some(key),
+            ApiError::new("ThrottlingException", "Rate exceeded"),
+        ));
+    }
     let req = validate(&parsed).map_err(|e| (Some(key.clone()), e))?;
     let key = req.key();
     let action = state.lock().faults.on_call(&key);
@@ -303,6 +320,7 @@ async fn stats(State(state): State<AppState>) -> Response {
         &json!({
             "calls": inner.calls,
             "total": inner.total,
+            "throttled": inner.throttled,
             "faults": inner.faults.status(),
             "customConnectors": inner.custom.keys().collect::<Vec<_>>(),
         }),

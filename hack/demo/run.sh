@@ -13,7 +13,7 @@ work=$repo/.cache/demo
 mkdir -p "$work"
 
 echo "==> building the operator and the control plane (first run takes a while)"
-cargo build --quiet --bin appflow-connector-operator --bin appflow-emulator
+cargo build --quiet --workspace --bins
 hack/controlplane/build.sh >/dev/null
 bin=$repo/.cache/controlplane/bin
 operator=$repo/target/debug/appflow-connector-operator

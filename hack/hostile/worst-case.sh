@@ -12,7 +12,7 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$repo"
 window=${WINDOW:-60}
 work=$(mktemp -d)
-cargo build --quiet --bin appflow-connector-operator --bin appflow-emulator
+cargo build --quiet --workspace --bins
 hack/controlplane/build.sh >/dev/null
 bin=$repo/.cache/controlplane/bin
 operator=$repo/target/debug/appflow-connector-operator

@@ -53,6 +53,7 @@ async fn context(emulator: &Emulator, min_gap: Duration) -> (Arc<Context>, ApiSe
         Policy::default(),
         min_gap,
         None,
+        None,
     ));
     (ctx, ApiServerVerifier(handle))
 }

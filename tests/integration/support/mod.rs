@@ -51,10 +51,10 @@ impl Emulator {
         .await;
     }
 
-    /// Calls per connector key so far.
-    pub async fn calls(&self, key: &str) -> u64 {
+    /// The emulator's `/_emulator/stats`.
+    pub async fn stats(&self) -> Value {
         let url = format!("{}/_emulator/stats", self.url);
-        let stats = tokio::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(move || {
             ureq::get(&url)
                 .call()
                 .expect("stats")
@@ -63,8 +63,12 @@ impl Emulator {
                 .expect("stats json")
         })
         .await
-        .expect("blocking task");
-        stats["calls"][key].as_u64().unwrap_or(0)
+        .expect("blocking task")
+    }
+
+    /// Calls per connector key so far.
+    pub async fn calls(&self, key: &str) -> u64 {
+        self.stats().await["calls"][key].as_u64().unwrap_or(0)
     }
 
     pub fn settings(&self) -> AwsSettings {

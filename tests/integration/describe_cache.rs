@@ -1,0 +1,126 @@
+//! The describe cache and the rate limit against the emulator over HTTP, with the real SDK.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use appflow_connector_operator::cache::{DescribeCache, RateLimited, Source};
+use appflow_connector_operator::crd::{ConnectorInfo, ConnectorInfoSpec, ConnectorType};
+use appflow_connector_operator::observe::{self, Policy};
+use appflow_connector_operator::ratelimit::RateLimiter;
+
+use crate::support::Emulator;
+
+fn object(name: &str, connector_type: ConnectorType) -> ConnectorInfo {
+    let mut object = ConnectorInfo::new(
+        name,
+        ConnectorInfoSpec {
+            connector_type,
+            connector_label: None,
+            region: None,
+            refresh_interval: None,
+            requirements: None,
+        },
+    );
+    object.metadata.generation = Some(1);
+    object
+}
+
+#[tokio::test]
+async fn concurrent_objects_naming_one_connector_share_one_call() {
+    // Each answer takes 300 ms, so all 20 ask while the first call is in flight.
+    let emulator = Emulator::start("account: {latencyMs: 300}").await;
+    let appflow = Arc::new(emulator.appflow(emulator.settings()).await);
+    let cache = Arc::new(DescribeCache::default());
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let (appflow, cache) = (appflow.clone(), cache.clone());
+            tokio::spawn(async move {
+                let object = object(&format!("o{i}"), ConnectorType::Slack);
+                let policy = Policy::default();
+                let observed =
+                    observe::observe(&appflow, &cache, &object, &policy, jiff::Timestamp::now())
+                        .await
+                        .expect("no rate limit");
+                (observed.source, observed.computed.is_ready())
+            })
+        })
+        .collect();
+    let mut sources = Vec::new();
+    for task in tasks {
+        let (source, ready) = task.await.expect("task");
+        assert!(ready);
+        sources.push(source.expect("described"));
+    }
+    assert_eq!(emulator.calls("Slack").await, 1, "one call for 20 objects");
+    assert_eq!(sources.iter().filter(|s| **s == Source::Called).count(), 1);
+    assert_eq!(sources.iter().filter(|s| **s == Source::Joined).count(), 19);
+}
+
+#[tokio::test]
+async fn the_client_rate_limit_stays_under_the_account_quota() {
+    // The account allows 4 calls/s (burst 4); the operator asks for at most 2/s (burst 2).
+    let emulator = Emulator::start("account: {rateLimit: {requestsPerSecond: 4, burst: 4}}").await;
+    let appflow = Arc::new(emulator.appflow(emulator.settings()).await);
+    let cache = DescribeCache::with_limiter(RateLimiter::new(2.0, 2, Instant::now()));
+    let types = [
+        ConnectorType::Salesforce,
+        ConnectorType::Slack,
+        ConnectorType::Zendesk,
+        ConnectorType::Datadog,
+        ConnectorType::Snowflake,
+        ConnectorType::Marketo,
+    ];
+    let started = Instant::now();
+    let mut waited = 0;
+    for connector_type in types {
+        let object = object("o", connector_type);
+        loop {
+            match observe::observe(
+                &appflow,
+                &cache,
+                &object,
+                &Policy::default(),
+                jiff::Timestamp::now(),
+            )
+            .await
+            {
+                Ok(observed) => {
+                    assert!(observed.computed.is_ready(), "{connector_type}");
+                    break;
+                }
+                // The limiter's own answer: when the next token is there.
+                Err(RateLimited(wait)) => {
+                    waited += 1;
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+    let stats = emulator.stats().await;
+    assert_eq!(
+        stats["throttled"], 0,
+        "never over the account quota: {stats}"
+    );
+    assert_eq!(stats["total"], 6);
+    assert!(waited >= 1, "the limiter made callers wait");
+    // 2 at once, then 2/s: the last of 6 goes out after about 2 s.
+    assert!(
+        started.elapsed() >= Duration::from_millis(1900),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn the_emulator_throttles_beyond_the_account_quota() {
+    let emulator = Emulator::start("account: {rateLimit: {requestsPerSecond: 1, burst: 2}}").await;
+    let appflow = emulator.appflow(emulator.settings()).await;
+    let mut reasons = Vec::new();
+    for _ in 0..4 {
+        let outcome = appflow.describe_connector(None, "Slack", None).await;
+        reasons.push(outcome.err().map(|e| e.reason));
+    }
+    use appflow_connector_operator::reason::Reason::Throttled;
+    assert_eq!(reasons, [None, None, Some(Throttled), Some(Throttled)]);
+    assert_eq!(emulator.stats().await["throttled"], 2);
+}
