@@ -205,6 +205,18 @@ pub fn error_policy(obj: Arc<ConnectorInfo>, error: &Error, ctx: Arc<Context>) -
     Action::requeue(ctx.pacing.next_backoff(&obj.uid().unwrap_or_default()))
 }
 
+/// kubectl's copy of the last applied manifest: as large as the object's spec, never read here.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Drops what the controller never reads from the copy its cache keeps of every object:
+/// `managedFields` (often larger than the spec) and kubectl's last-applied annotation.
+pub fn trim_for_cache(obj: &mut ConnectorInfo) {
+    obj.metadata.managed_fields = None;
+    if let Some(annotations) = obj.metadata.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+    }
+}
+
 /// Passes events only when the spec (generation) or the refresh annotation changed, so the
 /// controller is not woken by its own status writes.
 fn spec_or_refresh(obj: &ConnectorInfo) -> Option<u64> {
@@ -243,8 +255,11 @@ pub fn controller(
     // supports one waiter, which the controller takes). Deleted objects drop their backoff
     // and pacing state, which nothing else would clear without a finalizer.
     let forget = ctx.clone();
+    // The initial list is paginated (the watcher's default page size); what the cache keeps of
+    // each object is trimmed to what reconciling needs.
     let stream = watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
+        .modify(trim_for_cache)
         .reflect(writer)
         .inspect_ok(move |event| match event {
             watcher::Event::InitDone if !ready.swap(true, Ordering::Relaxed) => {
@@ -277,5 +292,44 @@ pub fn controller(
             run.await;
             info!("controller stopped");
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::{ConnectorInfoSpec, ConnectorType, REFRESH_ANNOTATION};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+
+    #[test]
+    fn the_cache_keeps_what_reconciling_reads_and_nothing_else() {
+        let mut obj = ConnectorInfo::new(
+            "crm",
+            ConnectorInfoSpec {
+                connector_type: ConnectorType::Slack,
+                connector_label: None,
+                region: None,
+                refresh_interval: None,
+                requirements: None,
+            },
+        );
+        obj.metadata.managed_fields = Some(vec![ManagedFieldsEntry::default(); 3]);
+        obj.metadata.annotations = Some(
+            [
+                (LAST_APPLIED.to_owned(), "{...}".to_owned()),
+                (REFRESH_ANNOTATION.to_owned(), "1".to_owned()),
+            ]
+            .into(),
+        );
+        let spec = obj.spec.clone();
+        trim_for_cache(&mut obj);
+        assert_eq!(obj.metadata.managed_fields, None);
+        assert_eq!(
+            obj.refresh_request(),
+            Some("1"),
+            "the refresh annotation stays"
+        );
+        assert_eq!(obj.metadata.annotations.as_ref().map(|a| a.len()), Some(1));
+        assert_eq!(obj.spec, spec);
     }
 }
