@@ -293,6 +293,8 @@ fn chart_lints_strict_and_renders_each_documented_combination() {
                         "--min-describe-interval=10s",
                         "--aws-timeout=10s",
                         "--aws-max-attempts=2",
+                        "--aws-rate-limit=5",
+                        "--aws-burst=10",
                         "--log-level=info",
                         "--log-format=json",
                     ]
