@@ -7,7 +7,7 @@ VENV := .cache/venv
 # dependencies once and no step rebuilds what another built.
 TEST_FEATURES := --workspace --features appflow-connector-operator/failpoints
 
-.PHONY: demo test tools lint unit integration e2e python go-tests static hostile-worst-case \
+.PHONY: demo test tools lint unit integration e2e python go-tests static hostile-worst-case bench \
 	crd manifests image
 
 ## The operator's main job locally: control plane + AppFlow emulator + operator + samples.
@@ -57,6 +57,13 @@ go-tests:
 ## The release binary as the Dockerfile builds it (fully static), checked and measured.
 static:
 	hack/build-static.sh
+
+## Fleet scale on the real control plane and the emulator (50 ms, 10 req/s account quota):
+## N = 1,000 and 10,000 (BENCH_SIZES), time to Ready vs the API server's ceiling, calls per key,
+## status writes, throttling, RSS and CPU -> target/bench/results.{json,md}, chart.svg.
+bench: tools
+	cargo build --release --workspace --bins
+	APPFLOW_CONTROLPLANE_BIN_DIR=$(CURDIR)/.cache/controlplane/bin cargo run --release -p appflow-bench
 
 ## The most AWS calls and status writes one tenant's object can cause in a minute (measured).
 hostile-worst-case:

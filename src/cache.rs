@@ -82,6 +82,8 @@ type InFlight = Shared<BoxFuture<'static, Outcome>>;
 struct Entry {
     last: Option<(Instant, Outcome)>,
     in_flight: Option<(Instant, InFlight)>,
+    /// A rate-limit token reserved for this key's next call, usable from this instant.
+    reserved_at: Option<Instant>,
 }
 
 #[derive(Default)]
@@ -94,7 +96,8 @@ struct State {
 }
 
 /// The describe cache. `fetch` futures are only started for `Source::Called`, and only with a
-/// token from the rate limiter, if there is one.
+/// token from the rate limiter, if there is one: without a token, the key reserves the next
+/// one and every request for it is told when that is.
 #[derive(Default)]
 pub struct DescribeCache {
     state: Mutex<State>,
@@ -145,8 +148,20 @@ impl DescribeCache {
                     (started, call, Source::Joined)
                 }
                 Source::Called => {
+                    // One reserved token per key: every object waiting on the key comes back
+                    // when it is due, and the first one then makes the call the others join.
                     if let Some(limiter) = &self.limiter {
-                        limiter.try_acquire(now).map_err(RateLimited)?;
+                        match entry.reserved_at {
+                            Some(at) if now < at => return Err(RateLimited(at - now)),
+                            Some(_) => entry.reserved_at = None,
+                            None => {
+                                let wait = limiter.reserve(now);
+                                if !wait.is_zero() {
+                                    entry.reserved_at = Some(now + wait);
+                                    return Err(RateLimited(wait));
+                                }
+                            }
+                        }
                     }
                     let call = fetch().shared();
                     entry.in_flight = Some((now, call.clone()));
@@ -394,12 +409,26 @@ mod tests {
             wait > Duration::ZERO && wait <= Duration::from_secs(1),
             "{wait:?}"
         );
+        // The key holds its reservation: asking again does not reserve another token.
+        let again = cache
+            .get(&key("b"), HOUR, None, counting(&calls, true))
+            .await;
+        let Err(RateLimited(again)) = again else {
+            panic!("still waiting: {again:?}")
+        };
+        assert!(again <= wait);
+        tokio::time::sleep(wait).await;
+        let (_, source) = cache
+            .get(&key("b"), HOUR, None, counting(&calls, true))
+            .await
+            .unwrap();
+        assert_eq!(source, Source::Called, "the reservation is used");
         let (_, source) = cache
             .get(&key("a"), HOUR, None, counting(&calls, true))
             .await
             .unwrap();
         assert_eq!(source, Source::Hit, "a cached answer needs no token");
-        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 
     #[test]

@@ -119,19 +119,23 @@ pub async fn reconcile_once(
     // Spec edits and refresh-annotation churn inside the gap coalesce into one describe
     // after it: the scheduler keeps one requeue per object and the reconcile then reads the
     // latest object from the cache.
-    if let Err(wait) = ctx.pacing.claim_call(&uid, Instant::now()) {
-        debug!(?wait, "describe deferred by the per-object minimum gap");
-        ctx.metrics.reconciled("deferred");
-        return Ok(Some(wait));
-    }
+    let claim = match ctx.pacing.claim_call(&uid, Instant::now()) {
+        Ok(claim) => claim,
+        Err(wait) => {
+            debug!(?wait, "describe deferred by the per-object minimum gap");
+            ctx.metrics.reconciled("deferred");
+            return Ok(Some(wait));
+        }
+    };
 
     let observed = match observe::observe(&ctx.appflow, &ctx.cache, &obj, &ctx.policy, now).await {
         Ok(observed) => observed,
         // No token for AWS yet: give the slot back and come again when there is one.
         Err(RateLimited(wait)) => {
             debug!(?wait, "describe waits for the AWS rate limit");
+            ctx.pacing.unclaim(&uid, claim);
             ctx.metrics.reconciled("rate_limited");
-            return Ok(Some(wait.max(ctx.pacing.min_gap())));
+            return Ok(Some(ctx.pacing.token_retry(wait)));
         }
     };
     if let Some((reason, took)) = observed.call {

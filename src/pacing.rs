@@ -75,6 +75,11 @@ pub fn gap_remaining(
     (since < min_gap).then(|| min_gap - since)
 }
 
+/// A describe slot taken by [`Pacing::claim_call`].
+#[derive(Debug, PartialEq, Eq)]
+#[must_use]
+pub struct Claim(Option<Instant>);
+
 #[derive(Default)]
 struct ObjectPace {
     attempts: u32,
@@ -111,16 +116,27 @@ impl Pacing {
     }
 
     /// Claims a describe for this object now, or says how long it must wait for the gap.
-    pub fn claim_call(&self, uid: &str, now: Instant) -> Result<(), Duration> {
+    /// The claim holds the time of the call it replaced, for [`Pacing::unclaim`].
+    pub fn claim_call(&self, uid: &str, now: Instant) -> Result<Claim, Duration> {
         self.with(uid, |pace| {
             match gap_remaining(pace.last_call, now, self.min_gap) {
                 Some(wait) => Err(wait),
-                None => {
-                    pace.last_call = Some(now);
-                    Ok(())
-                }
+                None => Ok(Claim(pace.last_call.replace(now))),
             }
         })
+    }
+
+    /// Gives a claim back when no describe happened after all (the rate limit had no token),
+    /// so the object may try again as soon as there is one.
+    pub fn unclaim(&self, uid: &str, claim: Claim) {
+        self.with(uid, |pace| pace.last_call = claim.0);
+    }
+
+    /// When to retry an object that waits for a rate-limit token: just after it is due, spread
+    /// over a tenth of the wait so the objects waiting on one key do not all come at once.
+    pub fn token_retry(&self, wait: Duration) -> Duration {
+        let spread = (wait / 10).mul_f64(unit_interval(rand::rng().random()));
+        wait.saturating_add(spread).min(MAX_WAIT)
     }
 
     /// The next backoff delay for this object, counting the attempt.
@@ -222,13 +238,17 @@ mod tests {
     fn gap_defers_a_second_call() {
         let pacing = Pacing::new(GAP);
         let start = Instant::now();
-        assert_eq!(pacing.claim_call("a", start), Ok(()));
+        assert_eq!(pacing.claim_call("a", start), Ok(Claim(None)));
         assert_eq!(
             pacing.claim_call("a", start + Duration::from_secs(3)),
             Err(Duration::from_secs(7))
         );
-        assert_eq!(pacing.claim_call("b", start), Ok(()), "per object");
-        assert_eq!(pacing.claim_call("a", start + GAP), Ok(()));
+        assert!(pacing.claim_call("b", start).is_ok(), "per object");
+        let claim = pacing.claim_call("a", start + GAP).unwrap();
+        assert_eq!(claim, Claim(Some(start)));
+        // No call happened after all: the object may try again at once.
+        pacing.unclaim("a", claim);
+        assert!(pacing.claim_call("a", start + GAP).is_ok());
         assert_eq!(gap_remaining(None, start, GAP), None);
     }
 

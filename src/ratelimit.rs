@@ -69,6 +69,21 @@ impl RateLimiter {
         }
     }
 
+    /// Reserves the next token: `Duration::ZERO` when it is there now, else how long until it
+    /// is (the reservation counts at once, so tokens can be owed, never spent twice). The
+    /// describe cache reserves one per connector key that needs a call, so the objects
+    /// waiting on that key come back once, when the token is theirs.
+    pub fn reserve(&self, now: Instant) -> Duration {
+        let mut bucket = self.lock();
+        self.refill(&mut bucket, now);
+        bucket.tokens -= 1.0;
+        if bucket.tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-bucket.tokens / bucket.rate)
+        }
+    }
+
     /// AWS throttled a call: halve the rate (multiplicative decrease).
     pub fn throttled(&self, now: Instant) {
         let mut bucket = self.lock();
@@ -112,6 +127,26 @@ mod tests {
             })
             .count();
         assert!(granted <= 50, "{granted}");
+    }
+
+    #[test]
+    fn reservations_queue_up_at_the_rate() {
+        let t0 = Instant::now();
+        let limiter = RateLimiter::new(2.0, 2, t0);
+        assert_eq!(limiter.reserve(t0), Duration::ZERO);
+        assert_eq!(limiter.reserve(t0), Duration::ZERO);
+        assert_eq!(limiter.reserve(t0), Duration::from_millis(500));
+        assert_eq!(limiter.reserve(t0), Duration::from_millis(1000));
+        // Owed tokens are paid back before anyone else gets one.
+        assert!(
+            limiter
+                .try_acquire(t0 + Duration::from_millis(1000))
+                .is_err()
+        );
+        assert_eq!(
+            limiter.try_acquire(t0 + Duration::from_millis(1500)),
+            Ok(())
+        );
     }
 
     #[test]
