@@ -18,6 +18,7 @@ use crate::appflow::AppFlow;
 use crate::cache::{DescribeCache, RateLimited};
 use crate::crd::ConnectorInfo;
 use crate::metrics::Metrics;
+use crate::mirror::ConnectorConfiguration;
 use crate::observe::{self, Policy};
 use crate::pacing::Pacing;
 use crate::ratelimit::RateLimiter;
@@ -212,12 +213,47 @@ pub fn error_policy(obj: Arc<ConnectorInfo>, error: &Error, ctx: Arc<Context>) -
 /// kubectl's copy of the last applied manifest: as large as the object's spec, never read here.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
-/// Drops what the controller never reads from the copy its cache keeps of every object:
-/// `managedFields` (often larger than the spec) and kubectl's last-applied annotation.
+/// Drops what the controller never reads from the copy its cache keeps of every object
+/// (`managedFields`, often larger than the spec, and kubectl's last-applied annotation), and
+/// makes objects that mirror the same configuration share one copy of it.
 pub fn trim_for_cache(obj: &mut ConnectorInfo) {
     obj.metadata.managed_fields = None;
     if let Some(annotations) = obj.metadata.annotations.as_mut() {
         annotations.remove(LAST_APPLIED);
+    }
+    if let Some(config) = obj
+        .status
+        .as_mut()
+        .and_then(|s| s.connector_configuration.as_mut())
+    {
+        *config = SHARED_CONFIGURATIONS.intern(config);
+    }
+}
+
+/// Configurations mirrored by objects in the cache, one copy each.
+static SHARED_CONFIGURATIONS: Interner = Interner::new();
+
+/// One `Arc` per distinct configuration, held weakly: a configuration no object mirrors any
+/// more is freed, and its slot reused.
+struct Interner(std::sync::Mutex<Vec<std::sync::Weak<ConnectorConfiguration>>>);
+
+impl Interner {
+    const fn new() -> Self {
+        Self(std::sync::Mutex::new(Vec::new()))
+    }
+
+    fn intern(&self, config: &Arc<ConnectorConfiguration>) -> Arc<ConnectorConfiguration> {
+        let mut known = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        known.retain(|weak| weak.strong_count() > 0);
+        if let Some(shared) = known
+            .iter()
+            .filter_map(std::sync::Weak::upgrade)
+            .find(|shared| **shared == **config)
+        {
+            return shared;
+        }
+        known.push(Arc::downgrade(config));
+        config.clone()
     }
 }
 
@@ -302,7 +338,7 @@ pub fn controller(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crd::{ConnectorInfoSpec, ConnectorType, REFRESH_ANNOTATION};
+    use crate::crd::{ConnectorInfoSpec, ConnectorInfoStatus, ConnectorType, REFRESH_ANNOTATION};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
 
     #[test]
@@ -326,7 +362,31 @@ mod tests {
             .into(),
         );
         let spec = obj.spec.clone();
+        let config = ConnectorConfiguration {
+            connector_type: Some("Slack".into()),
+            ..Default::default()
+        };
+        obj.status = Some(ConnectorInfoStatus {
+            connector_configuration: Some(Arc::new(config.clone())),
+            ..Default::default()
+        });
+        let mut twin = obj.clone();
+        twin.status = Some(ConnectorInfoStatus {
+            connector_configuration: Some(Arc::new(config)),
+            ..Default::default()
+        });
         trim_for_cache(&mut obj);
+        trim_for_cache(&mut twin);
+        let shared = |o: &ConnectorInfo| {
+            o.status
+                .as_ref()
+                .and_then(|s| s.connector_configuration.clone())
+                .unwrap()
+        };
+        assert!(
+            Arc::ptr_eq(&shared(&obj), &shared(&twin)),
+            "equal configurations share one copy"
+        );
         assert_eq!(obj.metadata.managed_fields, None);
         assert_eq!(
             obj.refresh_request(),

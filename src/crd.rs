@@ -187,7 +187,9 @@ pub struct ConnectorInfoStatus {
 
     /// The last good answer of DescribeConnector, with AWS's own field names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub connector_configuration: Option<ConnectorConfiguration>,
+    // An Arc: the controller's cache keeps one copy per distinct configuration for all the
+    // objects that mirror it (see `controller::trim_for_cache`).
+    pub connector_configuration: Option<std::sync::Arc<ConnectorConfiguration>>,
 
     /// Ready, Synced, RequirementsMet, Reconciling and Stalled.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

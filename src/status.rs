@@ -129,7 +129,7 @@ pub fn compute(obs: &Observation) -> Computed {
                 status.last_synced_time = Some(Time(obs.now));
             }
             status.auth_modes = requirements::auth_modes(config);
-            status.connector_configuration = Some(config.clone());
+            status.connector_configuration = Some(std::sync::Arc::new(config.clone()));
             let reason = if missing.is_empty() {
                 Reason::Described
             } else {
@@ -239,7 +239,7 @@ fn should_move_sync_time(
     let spec_changed = previous.observed_generation != obs.generation;
     let forced = obs.refresh_request.is_some()
         && obs.refresh_request != previous.last_handled_refresh.as_deref();
-    let changed = previous.connector_configuration.as_ref() != Some(config);
+    let changed = previous.connector_configuration.as_deref() != Some(config);
     let elapsed = obs.now.duration_since(last).unsigned_abs();
     let interval = obs.refresh_interval;
     let due = !interval.is_zero() && elapsed >= interval.saturating_sub(interval / 10);
@@ -442,7 +442,10 @@ mod tests {
         assert_eq!(c.status.auth_modes, [AuthMode::OAuth2]);
         assert_eq!(c.status.observed_generation, Some(1));
         assert_eq!(c.status.last_synced_time, Some(Time(at(0))));
-        assert_eq!(c.status.connector_configuration, Some(oauth_config()));
+        assert_eq!(
+            c.status.connector_configuration.as_deref(),
+            Some(&oauth_config())
+        );
         assert_eq!(c.retry(), Retry::AfterRefresh);
         assert!(
             c.status
@@ -678,6 +681,9 @@ mod tests {
         let c = run.step(Err(failure(Reason::AccessDenied)), at(10));
         assert_eq!(cond(&c, RequirementsMet), ("Unknown", "AwaitingDescribe"));
         assert_eq!(c.status.observed_generation, Some(2));
-        assert_eq!(c.status.connector_configuration, Some(oauth_config()));
+        assert_eq!(
+            c.status.connector_configuration.as_deref(),
+            Some(&oauth_config())
+        );
     }
 }
