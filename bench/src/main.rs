@@ -31,32 +31,9 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 
 const NAMESPACES: usize = 20;
 const CONCURRENCY: usize = 4;
-/// The 23 vended types; the other 27 keys are custom connectors `bench-0` … `bench-26`.
-const VENDED: [&str; 23] = [
-    "Salesforce",
-    "Singular",
-    "Slack",
-    "Redshift",
-    "S3",
-    "Marketo",
-    "Googleanalytics",
-    "Zendesk",
-    "Servicenow",
-    "Datadog",
-    "Trendmicro",
-    "Snowflake",
-    "Dynatrace",
-    "Infornexus",
-    "Amplitude",
-    "Veeva",
-    "EventBridge",
-    "LookoutMetrics",
-    "Upsolver",
-    "Honeycode",
-    "CustomerProfiles",
-    "SAPOData",
-    "Pardot",
-];
+/// The 23 vended types (the emulator's list, from AWS's model); the other 27 keys are custom
+/// connectors `bench-0` … `bench-26`.
+const VENDED: &[&str] = appflow_emulator::VENDED_CONNECTOR_TYPES;
 const KEYS: usize = 50;
 
 #[derive(Serialize)]
