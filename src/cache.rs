@@ -233,13 +233,9 @@ impl DescribeCache {
         state.entries.remove(key).is_some()
     }
 
-    /// Entries held (for tests and the benchmark).
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.lock().entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -442,7 +438,7 @@ mod tests {
         assert!(cache.used_by("uid-2", &key("b")), "moving to b drops a");
         assert_eq!(cache.len(), 1);
         assert!(cache.forget("uid-2"));
-        assert!(cache.is_empty());
+        assert_eq!(cache.len(), 0);
         assert!(!cache.forget("unknown"));
     }
 }

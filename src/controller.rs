@@ -96,7 +96,8 @@ pub async fn reconcile_once(
     // Described for this generation and not due yet (a start-up or a relist): no AWS call,
     // just the requeue at its due time, so a restart does not describe the whole fleet.
     let now = jiff::Timestamp::now();
-    if let Ok(refresh) = observe::admit(&obj.spec, &ctx.policy) {
+    let admitted = observe::admit(&obj.spec, &ctx.policy);
+    if let Ok(refresh) = admitted {
         let previous = obj.status.as_ref();
         match status::freshness(
             previous,
@@ -129,7 +130,7 @@ pub async fn reconcile_once(
         }
     };
 
-    let observed = match observe::observe(&ctx.appflow, &ctx.cache, &obj, &ctx.policy, now).await {
+    let observed = match observe::observe(&ctx.appflow, &ctx.cache, &obj, admitted, now).await {
         Ok(observed) => observed,
         // No token for AWS yet: give the slot back and come again when there is one.
         Err(RateLimited(wait)) => {

@@ -88,14 +88,9 @@ pub async fn command(args: DescribeArgs) -> ExitCode {
     let appflow = std::sync::Arc::new(AppFlow::load(&args.aws.settings()).await);
     // The controller's own observation path, once, for a new object.
     let cache = DescribeCache::default();
-    let observed = observe::observe(
-        &appflow,
-        &cache,
-        &object,
-        &Policy::default(),
-        jiff::Timestamp::now(),
-    )
-    .await;
+    let admitted = observe::admit(&object.spec, &Policy::default());
+    let observed =
+        observe::observe(&appflow, &cache, &object, admitted, jiff::Timestamp::now()).await;
     // This cache has no rate limit, so every describe is answered.
     let Ok(observed) = observed else {
         eprintln!("error: rate limited");

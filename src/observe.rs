@@ -101,32 +101,26 @@ pub fn max_shared_age(refresh: Duration) -> Duration {
     }
 }
 
-/// Describes the object's connector through the cache (unless the policy or its spec forbids
-/// it) and computes the status from the answer and the previous status. `Err` when a new AWS
-/// call is needed but the rate limit has no token yet.
+/// Describes the object's connector through the cache (unless `admitted`, the object's
+/// [`admit`] verdict, refused it) and computes the status from the answer and the previous
+/// status. `Err` when a new AWS call is needed but the rate limit has no token yet.
 pub async fn observe(
     appflow: &Arc<AppFlow>,
     cache: &DescribeCache,
     object: &ConnectorInfo,
-    policy: &Policy,
+    admitted: Result<Duration, DescribeFailure>,
     now: Timestamp,
 ) -> Result<Observed, RateLimited> {
     let seen = Instant::now();
     let spec = &object.spec;
     let previous = object.status.as_ref();
     let refresh_request = object.refresh_request();
-    let (outcome, refresh, key, source, call) = match admit(spec, policy) {
-        Err(refused) => (
-            Err(refused),
-            interval::clamp(policy.default_refresh).interval,
-            None,
-            None,
-            None,
-        ),
+    let (outcome, refresh, key, source, call) = match admitted {
+        // A refused object is described again only when it changes: no interval applies.
+        Err(refused) => (Err(refused), Duration::ZERO, None, None, None),
         Ok(refresh) => {
             let key = cache_key(spec, appflow.default_region());
-            let forced = refresh_request.is_some()
-                && refresh_request != previous.and_then(|p| p.last_handled_refresh.as_deref());
+            let forced = status::refresh_forced(refresh_request, previous);
             let fetch = {
                 let (appflow, key) = (appflow.clone(), key.clone());
                 move || {

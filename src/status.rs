@@ -173,6 +173,11 @@ pub fn compute(obs: &Observation) -> Computed {
     }
 }
 
+/// A new value of the refresh annotation, not yet acted on, forces a fresh describe.
+pub fn refresh_forced(request: Option<&str>, previous: Option<&ConnectorInfoStatus>) -> bool {
+    request.is_some() && request != previous.and_then(|p| p.last_handled_refresh.as_deref())
+}
+
 /// Whether an object's last describe still stands, so a start-up or relist need not call AWS.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Freshness {
@@ -237,8 +242,7 @@ fn should_move_sync_time(
     };
     let recovered = condition::status_of(previous, Synced) != Some(ConditionStatus::True);
     let spec_changed = previous.observed_generation != obs.generation;
-    let forced = obs.refresh_request.is_some()
-        && obs.refresh_request != previous.last_handled_refresh.as_deref();
+    let forced = refresh_forced(obs.refresh_request, Some(previous));
     let changed = previous.connector_configuration.as_deref() != Some(config);
     let elapsed = obs.now.duration_since(last).unsigned_abs();
     let interval = obs.refresh_interval;

@@ -178,6 +178,15 @@ fn spec_for(i: usize) -> serde_json::Value {
     }
 }
 
+/// The API of ConnectorInfo number `i` (its namespace is `bench-{i % 20}`).
+fn object_api(client: &kube::Client, resource: &ApiResource, i: usize) -> Api<DynamicObject> {
+    Api::namespaced_with(
+        client.clone(),
+        &format!("bench-{}", i % NAMESPACES),
+        resource,
+    )
+}
+
 async fn create_objects(client: &kube::Client, n: usize) -> Result<(), Error> {
     let namespaces: Api<Namespace> = Api::all(client.clone());
     for ns in 0..NAMESPACES {
@@ -190,11 +199,7 @@ async fn create_objects(client: &kube::Client, n: usize) -> Result<(), Error> {
     let resource = conninfo_resource();
     futures::stream::iter(0..n)
         .map(|i| {
-            let api: Api<DynamicObject> = Api::namespaced_with(
-                client.clone(),
-                &format!("bench-{}", i % NAMESPACES),
-                &resource,
-            );
+            let api = object_api(client, &resource, i);
             async move {
                 let object: DynamicObject = serde_json::from_value(json!({
                     "apiVersion": "appflow.connectorinfo.dev/v1alpha1",
@@ -217,11 +222,7 @@ async fn apiserver_ceiling(client: &kube::Client, n: usize) -> Result<f64, Error
     let started = Instant::now();
     futures::stream::iter(0..n)
         .map(|i| {
-            let api: Api<DynamicObject> = Api::namespaced_with(
-                client.clone(),
-                &format!("bench-{}", i % NAMESPACES),
-                &resource,
-            );
+            let api = object_api(client, &resource, i);
             async move {
                 let patch = json!({
                     "apiVersion": "appflow.connectorinfo.dev/v1alpha1",

@@ -37,8 +37,9 @@ async fn concurrent_objects_naming_one_connector_share_one_call() {
             tokio::spawn(async move {
                 let object = object(&format!("o{i}"), ConnectorType::Slack);
                 let policy = Policy::default();
+                let admitted = observe::admit(&object.spec, &policy);
                 let observed =
-                    observe::observe(&appflow, &cache, &object, &policy, jiff::Timestamp::now())
+                    observe::observe(&appflow, &cache, &object, admitted, jiff::Timestamp::now())
                         .await
                         .expect("no rate limit");
                 (observed.source, observed.computed.is_ready())
@@ -79,7 +80,7 @@ async fn the_client_rate_limit_stays_under_the_account_quota() {
                 &appflow,
                 &cache,
                 &object,
-                &Policy::default(),
+                observe::admit(&object.spec, &Policy::default()),
                 jiff::Timestamp::now(),
             )
             .await
