@@ -8,7 +8,7 @@ VENV := .cache/venv
 TEST_FEATURES := --workspace --features appflow-connector-operator/failpoints
 
 .PHONY: demo test tools lint unit integration e2e python go-tests static hostile-worst-case bench \
-	crd manifests image
+	soak crd manifests image
 
 ## The operator's main job locally: control plane + AppFlow emulator + operator + samples.
 demo:
@@ -64,6 +64,14 @@ static:
 bench: tools
 	cargo build --release --workspace --bins
 	APPFLOW_CONTROLPLANE_BIN_DIR=$(CURDIR)/.cache/controlplane/bin cargo run --release -p appflow-bench
+
+## Fault-injection soak: 1,000 ConnectorInfos over 50 keys, 30% random AWS faults (500, 429,
+## hang, garbage), three API-server restarts over 5 minutes; prints its figures. SOAK_OBJECTS,
+## SOAK_KEYS, SOAK_FAULT_RATE, SOAK_RESTARTS, SOAK_SECONDS, SOAK_SEED change the plan. A short
+## case (100 objects, one restart) runs in `make e2e`.
+soak: tools
+	cargo build --bins $(TEST_FEATURES)
+	cargo test --test integration $(TEST_FEATURES) -- --ignored --exact e2e::soak::soak_full --nocapture
 
 ## The most AWS calls and status writes one tenant's object can cause in a minute (measured).
 hostile-worst-case:

@@ -3,8 +3,8 @@
 //!
 //! - Concurrent requests for a key share one in-flight call.
 //! - A successful answer is reused while it is younger than the asking object's own refresh
-//!   interval; a forced refresh (the annotation) does not take the cached answer, but joins a
-//!   call that started after the annotation was seen.
+//!   interval; a forced refresh (the annotation) takes only an answer from a call that started
+//!   after the annotation was first seen (finished or still in flight).
 //! - Failures are shared for [`FAILURE_TTL`], so a thousand objects on one throttled key do
 //!   not each retry.
 //! - An entry is dropped when the last object using its key is deleted or moves to another.
@@ -45,8 +45,8 @@ pub enum Source {
 
 /// Pure: how to answer a request, given the entry's last answer (when it was fetched and
 /// whether it succeeded), the start of the call in flight, and the asking object's needs.
-/// `forced_since` is when a forced refresh was seen: no cached answer, but a call started
-/// since then is good.
+/// `forced_since` is when a forced refresh was first seen: only a call started since then is
+/// good (its answer, or the call itself while in flight).
 pub fn decide(
     last: Option<(Instant, bool)>,
     in_flight_since: Option<Instant>,
@@ -54,12 +54,10 @@ pub fn decide(
     max_age: Duration,
     forced_since: Option<Instant>,
 ) -> Source {
-    if let Some(seen) = forced_since {
-        return match in_flight_since {
-            Some(started) if started >= seen => Source::Joined,
-            _ => Source::Called,
-        };
-    }
+    // A forced refresh sees only calls started since it was first seen.
+    let since = |started: &Instant| forced_since.is_none_or(|seen| *started >= seen);
+    let last = last.filter(|(started, _)| since(started));
+    let in_flight_since = in_flight_since.filter(since);
     if let Some((fetched, ok)) = last {
         let ttl = if ok {
             max_age
@@ -287,10 +285,27 @@ mod tests {
             decide(Some((t0, false)), None, later(6), HOUR, None),
             Source::Called
         );
-        // A forced refresh skips the cached answer, joins only a call started since.
+        // A forced refresh takes only a call started since it was first seen: answered or
+        // in flight.
         assert_eq!(
             decide(Some((t0, true)), None, later(1), HOUR, Some(later(1))),
             Source::Called
+        );
+        assert_eq!(
+            decide(Some((later(2), true)), None, later(3), HOUR, Some(later(1))),
+            Source::Hit,
+            "a fleet-wide refresh: the first object's call answers the rest"
+        );
+        assert_eq!(
+            decide(
+                Some((later(2), false)),
+                None,
+                later(9),
+                HOUR,
+                Some(later(1))
+            ),
+            Source::Called,
+            "a failure since then is shared only for FAILURE_TTL"
         );
         assert_eq!(
             decide(
@@ -364,6 +379,13 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(source, Source::Called);
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        // Another object whose refresh was seen before that call takes its answer.
+        let (_, source) = cache
+            .get(&key("acme"), HOUR, forced, counting(&calls, true))
+            .await
+            .unwrap();
+        assert_eq!(source, Source::Hit);
         assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 

@@ -70,6 +70,11 @@ pub struct RunArgs {
     /// refresh interval, spec edits or refresh annotations ask (at most 1h).
     #[arg(long, default_value = "10s", value_parser = parse_min_describe_interval)]
     pub min_describe_interval: std::time::Duration,
+    /// A describe failure that is retried (AccessDenied, Throttled, ServiceError, …) and has
+    /// lasted longer than this also sets Stalled=True, so GitOps tools show it as failed while
+    /// retries go on (10s to 24h).
+    #[arg(long, default_value = "10m", value_parser = parse_stalled_after)]
+    pub stalled_after: std::time::Duration,
     /// DescribeConnector calls per second at most, for the whole operator (AppFlow's quota is
     /// per account and shared with everyone in it); lowered further while AWS throttles.
     /// 0 turns the limit off.
@@ -92,9 +97,30 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
     #[command(flatten)]
+    pub leader: LeaderArgs,
+    #[command(flatten)]
     pub log: LogArgs,
     #[command(flatten)]
     pub pod: PodArgs,
+}
+
+/// Leader election, in controller-runtime's spelling.
+#[derive(Args, Debug, Clone)]
+pub struct LeaderArgs {
+    /// Elect one leader among replicas on a Lease: only the leader calls AWS and writes;
+    /// the others keep a warm cache and take over when it goes.
+    #[arg(long)]
+    pub leader_elect: bool,
+    /// Name of the Lease.
+    #[arg(long, default_value = "appflow-connector-operator")]
+    pub leader_election_id: String,
+    /// Namespace of the Lease (default: POD_NAMESPACE, else the client's default namespace).
+    #[arg(long)]
+    pub leader_election_namespace: Option<String>,
+    /// How long a leader that stops renewing keeps the Lease (3s to 5m, whole seconds). It
+    /// renews a third of this before expiry and stops leading a sixth before it.
+    #[arg(long, default_value = "15s", value_parser = parse_lease_duration)]
+    pub leader_election_lease_duration: std::time::Duration,
 }
 
 /// Where this replica runs (the chart sets both from the downward API).
@@ -160,6 +186,28 @@ fn parse_rate(text: &str) -> Result<f64, String> {
         Ok(rate) if rate.is_finite() && (0.0..=1000.0).contains(&rate) => Ok(rate),
         _ => Err("must be a number of calls per second from 0 (no limit) to 1000".to_owned()),
     }
+}
+
+fn parse_stalled_after(text: &str) -> Result<std::time::Duration, String> {
+    parse_bounded(
+        text,
+        std::time::Duration::from_secs(10),
+        std::time::Duration::from_secs(24 * 3600),
+        "between 10s and 24h",
+    )
+}
+
+fn parse_lease_duration(text: &str) -> Result<std::time::Duration, String> {
+    let parsed = parse_bounded(
+        text,
+        crate::leader::MIN_LEASE_DURATION,
+        crate::leader::MAX_LEASE_DURATION,
+        "between 3s and 5m",
+    )?;
+    if parsed.subsec_nanos() != 0 {
+        return Err("must be whole seconds (the Lease stores seconds)".to_owned());
+    }
+    Ok(parsed)
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {

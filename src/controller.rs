@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use futures::{Future, StreamExt, TryStreamExt};
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller as KubeController};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{Event, EventType, Reporter};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{PredicateConfig, WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
@@ -17,12 +17,15 @@ use tracing::{debug, info, instrument, warn};
 use crate::appflow::AppFlow;
 use crate::cache::{DescribeCache, RateLimited};
 use crate::crd::ConnectorInfo;
+use crate::events::EventQueue;
+use crate::leader::Leadership;
 use crate::metrics::Metrics;
 use crate::mirror::ConnectorConfiguration;
 use crate::observe::{self, Policy};
 use crate::pacing::Pacing;
 use crate::ratelimit::RateLimiter;
-use crate::reason::Retry;
+use crate::reason::{Reason, Retry};
+use crate::refresh::RefreshRequests;
 use crate::status::{self, Freshness, Severity};
 use crate::{Error, Result};
 
@@ -33,37 +36,63 @@ pub const FIELD_MANAGER: &str = "appflow-connector-operator";
 pub struct Context {
     pub client: Client,
     pub appflow: Arc<AppFlow>,
-    pub recorder: Recorder,
+    /// Events, published by a task of their own so a reconcile never waits for one.
+    pub events: EventQueue,
     pub metrics: Arc<Metrics>,
     pub pacing: Pacing,
     pub policy: Policy,
     /// One DescribeConnector per connector key, shared by every object naming it.
     pub cache: DescribeCache,
+    /// When each pending refresh request was first seen by the watch.
+    pub refresh_requests: RefreshRequests,
+    /// Only the leader describes and writes; a standby keeps its cache warm.
+    pub leadership: Leadership,
+}
+
+/// How the reconciler behaves, from the command line.
+#[derive(Clone, Debug, Default)]
+pub struct ContextSettings {
+    pub policy: Policy,
+    /// Least time between two describes of one object.
+    pub min_describe_gap: Duration,
+    /// Client-side limit toward AWS: calls per second and burst.
+    pub rate_limit: Option<(f64, u32)>,
+    /// Names this replica in the Events it publishes (the pod name).
+    pub instance: Option<String>,
+    /// Events published at once (the controller's concurrency).
+    pub event_concurrency: usize,
+    /// Whether this replica leads (default: always).
+    pub leadership: Leadership,
 }
 
 impl Context {
-    /// `instance` names this replica in the Events it publishes (the pod name).
+    /// Starts the Event publisher, so it needs a Tokio runtime.
     pub fn new(
         client: Client,
         appflow: Arc<AppFlow>,
         metrics: Arc<Metrics>,
-        policy: Policy,
-        min_describe_gap: Duration,
-        rate_limit: Option<(f64, u32)>,
-        instance: Option<String>,
+        settings: ContextSettings,
     ) -> Self {
         let reporter = Reporter {
             controller: FIELD_MANAGER.into(),
-            instance,
+            instance: settings.instance,
         };
         Self {
-            recorder: Recorder::new(client.clone(), reporter),
+            events: EventQueue::start(
+                client.clone(),
+                reporter,
+                metrics.clone(),
+                settings.event_concurrency,
+                settings.leadership.clone(),
+            ),
+            leadership: settings.leadership,
             client,
             appflow,
             metrics,
-            pacing: Pacing::new(min_describe_gap),
-            policy,
-            cache: match rate_limit {
+            pacing: Pacing::new(settings.min_describe_gap),
+            policy: settings.policy,
+            refresh_requests: RefreshRequests::default(),
+            cache: match settings.rate_limit {
                 Some((per_second, burst)) => {
                     DescribeCache::with_limiter(RateLimiter::new(per_second, burst, Instant::now()))
                 }
@@ -89,6 +118,11 @@ pub async fn reconcile_once(
 ) -> Result<Option<Duration>> {
     // Test builds only: lets the e2e suite prove that a dead loop is a dead process.
     fail::fail_point!("reconcile");
+    // A standby neither calls AWS nor writes; it is reconciled in full when it starts leading.
+    if !ctx.leadership.is_leading() {
+        ctx.metrics.reconciled("standby");
+        return Ok(None);
+    }
     let _timer = ctx.metrics.reconcile_started();
     let namespace = obj.namespace().ok_or(Error::MissingNamespace)?;
     let uid = obj.uid().unwrap_or_default();
@@ -130,7 +164,20 @@ pub async fn reconcile_once(
         }
     };
 
-    let observed = match observe::observe(&ctx.appflow, &ctx.cache, &obj, admitted, now).await {
+    let refresh_seen = obj
+        .refresh_request()
+        .and_then(|request| ctx.refresh_requests.seen(&uid, request));
+    let observed = match observe::observe(
+        &ctx.appflow,
+        &ctx.cache,
+        &obj,
+        admitted,
+        refresh_seen,
+        ctx.policy.stalled_after,
+        now,
+    )
+    .await
+    {
         Ok(observed) => observed,
         // No token for AWS yet: give the slot back and come again when there is one.
         Err(RateLimited(wait)) => {
@@ -146,6 +193,15 @@ pub async fn reconcile_once(
     if let Some(source) = observed.source {
         ctx.metrics.describe_cache(source);
     }
+    if observed
+        .computed
+        .events
+        .iter()
+        .any(|e| e.reason == Reason::ConfigurationChanged)
+    {
+        ctx.metrics
+            .configuration_changed(&obj.spec.connector_type.to_string());
+    }
     if let Some(key) = &observed.key
         && ctx.cache.used_by(&uid, key)
     {
@@ -153,6 +209,11 @@ pub async fn reconcile_once(
     }
     let computed = observed.computed;
 
+    // Leadership lost during the call: the new leader describes again; nothing is written.
+    if !ctx.leadership.is_leading() {
+        ctx.metrics.reconciled("standby");
+        return Ok(None);
+    }
     if obj.status.as_ref() != Some(&computed.status) {
         let api: Api<ConnectorInfo> = Api::namespaced(ctx.client.clone(), &namespace);
         let patch = serde_json::json!({
@@ -185,9 +246,7 @@ pub async fn reconcile_once(
             action: "DescribeConnector".into(),
             secondary: None,
         };
-        if let Err(e) = ctx.recorder.publish(&kube_event, &reference).await {
-            warn!(error = %e, "could not publish event");
-        }
+        ctx.events.publish(kube_event, reference.clone()).await;
     }
 
     let next = ctx
@@ -306,9 +365,20 @@ pub fn controller(
             watcher::Event::InitDone if !ready.swap(true, Ordering::Relaxed) => {
                 info!("cache synced, controller ready");
             }
+            watcher::Event::Apply(obj) | watcher::Event::InitApply(obj) => {
+                forget.refresh_requests.note(
+                    &obj.uid().unwrap_or_default(),
+                    obj.refresh_request(),
+                    obj.status
+                        .as_ref()
+                        .and_then(|s| s.last_handled_refresh.as_deref()),
+                    Instant::now(),
+                );
+            }
             watcher::Event::Delete(obj) => {
                 let uid = obj.uid().unwrap_or_default();
                 forget.pacing.forget(&uid);
+                forget.refresh_requests.forget(&uid);
                 if forget.cache.forget(&uid) {
                     forget.metrics.describe_cache_eviction();
                 }
@@ -320,6 +390,8 @@ pub fn controller(
 
     let run = KubeController::for_stream(stream, reader.clone())
         .with_config(ControllerConfig::default().concurrency(settings.concurrency))
+        // A replica that starts leading reconciles everything it only watched as a standby.
+        .reconcile_all_on(ctx.leadership.acquisitions())
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {

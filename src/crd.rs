@@ -37,6 +37,7 @@ pub const REFRESH_ANNOTATION: &str = "appflow.connectorinfo.dev/refresh";
     printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     printcolumn = r#"{"name":"Last Synced","type":"date","priority":1,"jsonPath":".status.lastSyncedTime"}"#,
+    printcolumn = r#"{"name":"Last Changed","type":"date","priority":1,"jsonPath":".status.lastChangedTime"}"#,
     validation = kube::core::cel::Rule::new(LABEL_REQUIRED_RULE)
         .message(LABEL_REQUIRED_MESSAGE)
         .field_path(".spec.connectorLabel")
@@ -176,6 +177,16 @@ pub struct ConnectorInfoStatus {
     /// interval.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_synced_time: Option<Time>,
+
+    /// When the mirrored configuration last changed (first mirrored, or a describe returned a
+    /// different one); `lastSyncedTime` moves on every meaningful sync, this only on change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_changed_time: Option<Time>,
+
+    /// A stable digest of `connectorConfiguration` (`sha256:` of its JSON with members sorted),
+    /// to compare configurations without comparing them field by field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub configuration_digest: Option<String>,
 
     /// The value of the `appflow.connectorinfo.dev/refresh` annotation last acted on.
     #[serde(default, skip_serializing_if = "Option::is_none")]

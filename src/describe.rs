@@ -89,8 +89,16 @@ pub async fn command(args: DescribeArgs) -> ExitCode {
     // The controller's own observation path, once, for a new object.
     let cache = DescribeCache::default();
     let admitted = observe::admit(&object.spec, &Policy::default());
-    let observed =
-        observe::observe(&appflow, &cache, &object, admitted, jiff::Timestamp::now()).await;
+    let observed = observe::observe(
+        &appflow,
+        &cache,
+        &object,
+        admitted,
+        None,
+        Policy::default().stalled_after,
+        jiff::Timestamp::now(),
+    )
+    .await;
     // This cache has no rate limit, so every describe is answered.
     let Ok(observed) = observed else {
         eprintln!("error: rate limited");

@@ -8,8 +8,11 @@ pub mod condition;
 pub mod controller;
 pub mod crd;
 pub mod describe;
+pub mod diff;
+pub mod events;
 pub mod http;
 pub mod interval;
+pub mod leader;
 pub mod logging;
 pub mod metrics;
 pub mod mirror;
@@ -20,6 +23,7 @@ pub mod pacing;
 pub mod policy;
 pub mod ratelimit;
 pub mod reason;
+pub mod refresh;
 pub mod requirements;
 pub mod status;
 
@@ -64,6 +68,8 @@ mod tests {
             ("pacing.rs", include_str!("pacing.rs")),
             ("interval.rs", include_str!("interval.rs")),
             ("policy.rs", include_str!("policy.rs")),
+            ("refresh.rs", include_str!("refresh.rs")),
+            ("diff.rs", include_str!("diff.rs")),
         ];
         let forbidden = [
             "aws_sdk",

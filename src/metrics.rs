@@ -7,7 +7,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -41,6 +41,15 @@ pub struct Metrics {
     status_writes: Family<ResultLabels, Counter>,
     describe_cache: Family<ResultLabels, Counter>,
     describe_cache_evictions: Counter,
+    events: Family<ResultLabels, Counter>,
+    leader: Gauge,
+    configuration_changes: Family<TypeLabels, Counter>,
+    last_configuration_change: Family<TypeLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TypeLabels {
+    connector_type: String,
 }
 
 impl Default for Metrics {
@@ -55,6 +64,10 @@ impl Default for Metrics {
             status_writes: Family::default(),
             describe_cache: Family::default(),
             describe_cache_evictions: Counter::default(),
+            events: Family::default(),
+            leader: Gauge::default(),
+            configuration_changes: Family::default(),
+            last_configuration_change: Family::default(),
         }
     }
 }
@@ -99,6 +112,26 @@ impl Metrics {
             "Describe cache entries dropped because no object uses their key any more",
             self.describe_cache_evictions.clone(),
         );
+        sub.register(
+            "events",
+            "Kubernetes Events by result: published, failed, or not_leading (dropped after leadership was lost)",
+            self.events.clone(),
+        );
+        sub.register(
+            "leader",
+            "1 while this replica leads (describes and writes), 0 while it stands by",
+            self.leader.clone(),
+        );
+        sub.register(
+            "configuration_changes",
+            "Describes that returned a configuration different from the mirrored one, by connector type",
+            self.configuration_changes.clone(),
+        );
+        sub.register(
+            "last_configuration_change_timestamp_seconds",
+            "When a configuration of this connector type last changed (Unix time)",
+            self.last_configuration_change.clone(),
+        );
         sub.register_collector(Box::new(ConditionGauge { store }));
     }
 
@@ -133,6 +166,28 @@ impl Metrics {
         self.describe_cache
             .get_or_create(&ResultLabels { result })
             .inc();
+    }
+
+    /// A describe found a changed configuration (labelled by type only: low cardinality).
+    pub fn configuration_changed(&self, connector_type: &str) {
+        let labels = TypeLabels {
+            connector_type: connector_type.to_owned(),
+        };
+        self.configuration_changes.get_or_create(&labels).inc();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        self.last_configuration_change
+            .get_or_create(&labels)
+            .set(now);
+    }
+
+    pub fn set_leader(&self, leading: bool) {
+        self.leader.set(i64::from(leading));
+    }
+
+    pub fn event(&self, result: &'static str) {
+        self.events.get_or_create(&ResultLabels { result }).inc();
     }
 
     pub fn describe_cache_eviction(&self) {

@@ -19,12 +19,17 @@ use crate::policy::AllowedRegions;
 use crate::reason::Reason;
 use crate::status::{self, Computed, Observation};
 
+/// `--stalled-after`'s default.
+pub const DEFAULT_STALLED_AFTER: Duration = Duration::from_secs(600);
+
 /// What the platform team decides for every object.
 #[derive(Clone, Debug)]
 pub struct Policy {
     /// For objects that set no `refreshInterval`; clamped like theirs.
     pub default_refresh: Duration,
     pub allowed_regions: AllowedRegions,
+    /// A retried failure older than this also sets `Stalled` (`--stalled-after`).
+    pub stalled_after: Duration,
 }
 
 impl Default for Policy {
@@ -32,6 +37,7 @@ impl Default for Policy {
         Self {
             default_refresh: Duration::from_secs(3600),
             allowed_regions: AllowedRegions::default(),
+            stalled_after: DEFAULT_STALLED_AFTER,
         }
     }
 }
@@ -103,12 +109,16 @@ pub fn max_shared_age(refresh: Duration) -> Duration {
 
 /// Describes the object's connector through the cache (unless `admitted`, the object's
 /// [`admit`] verdict, refused it) and computes the status from the answer and the previous
-/// status. `Err` when a new AWS call is needed but the rate limit has no token yet.
+/// status. `refresh_seen` is when the object's pending refresh request was first seen (now, if
+/// unknown); `stalled_after` is the policy's. `Err` when a new AWS call is needed but the rate
+/// limit has no token yet.
 pub async fn observe(
     appflow: &Arc<AppFlow>,
     cache: &DescribeCache,
     object: &ConnectorInfo,
     admitted: Result<Duration, DescribeFailure>,
+    refresh_seen: Option<Instant>,
+    stalled_after: Duration,
     now: Timestamp,
 ) -> Result<Observed, RateLimited> {
     let seen = Instant::now();
@@ -137,7 +147,12 @@ pub async fn observe(
                 }
             };
             let (outcome, source) = cache
-                .get(&key, max_shared_age(refresh), forced.then_some(seen), fetch)
+                .get(
+                    &key,
+                    max_shared_age(refresh),
+                    forced.then(|| refresh_seen.unwrap_or(seen)),
+                    fetch,
+                )
                 .await?;
             let call = (source == Source::Called).then(|| {
                 let reason = outcome
@@ -155,6 +170,7 @@ pub async fn observe(
         previous,
         outcome: &outcome,
         refresh_interval: refresh,
+        stalled_after,
         now,
     });
     Ok(Observed {
@@ -289,6 +305,7 @@ mod tests {
                     previous: Some(&previous),
                     outcome: &outcome,
                     refresh_interval: refresh,
+                    stalled_after: policy.stalled_after,
                     now: jiff::Timestamp::now(),
                 });
 

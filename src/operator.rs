@@ -12,7 +12,8 @@ use tracing::{error, info};
 
 use crate::appflow::AppFlow;
 use crate::cli::RunArgs;
-use crate::controller::{self, Context, RunSettings};
+use crate::controller::{self, Context, ContextSettings, RunSettings};
+use crate::leader::{self, Election, ElectionSettings, Leadership};
 use crate::metrics::Metrics;
 use crate::observe::Policy;
 use crate::policy::AllowedRegions;
@@ -28,6 +29,8 @@ pub enum RunError {
     TaskDied(String),
     #[error("shutdown failed: {0}")]
     Shutdown(String),
+    #[error(transparent)]
+    LeaderElection(#[from] crate::leader::ElectionError),
 }
 
 type Task = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
@@ -56,15 +59,41 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     let policy = Policy {
         default_refresh: args.default_refresh_interval,
         allowed_regions: AllowedRegions::new(args.allowed_regions.iter().map(|r| r.trim())),
+        stalled_after: args.stalled_after,
+    };
+    let (election, leadership) = if args.leader.leader_elect {
+        let settings = ElectionSettings {
+            lease_name: args.leader.leader_election_id.clone(),
+            namespace: args
+                .leader
+                .leader_election_namespace
+                .clone()
+                .or_else(|| args.pod.pod_namespace.clone())
+                .unwrap_or_else(|| client.default_namespace().to_owned()),
+            identity: leader::identity(args.pod.pod_name.as_deref()),
+            lease_duration: args.leader.leader_election_lease_duration,
+        };
+        info!(lease = %format!("{}/{}", settings.namespace, settings.lease_name), identity = %settings.identity, "leader election on");
+        let (election, leadership) =
+            Election::start(client.clone(), settings, metrics.clone()).await?;
+        (Some(election), leadership)
+    } else {
+        metrics.set_leader(true);
+        (None, Leadership::default())
     };
     let ctx = Arc::new(Context::new(
         client,
         appflow,
         metrics.clone(),
-        policy,
-        args.min_describe_interval,
-        (args.aws_rate_limit > 0.0).then_some((args.aws_rate_limit, args.aws_burst)),
-        args.pod.pod_name.clone(),
+        ContextSettings {
+            policy,
+            min_describe_gap: args.min_describe_interval,
+            rate_limit: (args.aws_rate_limit > 0.0)
+                .then_some((args.aws_rate_limit, args.aws_burst)),
+            instance: args.pod.pod_name.clone(),
+            event_concurrency: args.concurrency.into(),
+            leadership,
+        },
     ));
 
     // One shutdown signal fans out to the controller and the HTTP server.
@@ -117,6 +146,11 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     let second = tokio::time::timeout(Duration::from_secs(30), other)
         .await
         .unwrap_or_else(|_| Err("a task did not stop within 30s".to_owned()));
+    // Nothing reconciles any more: free the Lease so a standby takes over now, not after it
+    // expires.
+    if let Some(election) = election {
+        election.release().await;
+    }
     first.and(second).map_err(RunError::Shutdown)
 }
 

@@ -15,6 +15,9 @@ pub enum Reason {
     ServiceUnreachable,
     InvalidResponse,
     RequirementsNotMet,
+    /// An Event's reason only, never a condition's: a successful describe returned a
+    /// configuration that differs from the one mirrored.
+    ConfigurationChanged,
 }
 
 /// When to describe again after an outcome.
@@ -47,6 +50,7 @@ impl Retry {
 }
 
 impl Reason {
+    /// The reasons conditions carry (not [`Reason::ConfigurationChanged`], an Event's).
     pub const ALL: [Reason; 10] = [
         Reason::Described,
         Reason::InvalidRequest,
@@ -72,12 +76,15 @@ impl Reason {
             Reason::ServiceUnreachable => "ServiceUnreachable",
             Reason::InvalidResponse => "InvalidResponse",
             Reason::RequirementsNotMet => "RequirementsNotMet",
+            Reason::ConfigurationChanged => "ConfigurationChanged",
         }
     }
 
     pub fn retry(self) -> Retry {
         match self {
-            Reason::Described | Reason::RequirementsNotMet => Retry::AfterRefresh,
+            Reason::Described | Reason::RequirementsNotMet | Reason::ConfigurationChanged => {
+                Retry::AfterRefresh
+            }
             Reason::InvalidRequest => Retry::OnChange,
             Reason::ConnectorNotFound => Retry::Poll,
             Reason::AccessDenied

@@ -10,6 +10,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::condition::{self, ConditionStatus, ConditionType};
 use crate::crd::{ConnectorInfoSpec, ConnectorInfoStatus};
+use crate::diff::{self, Change};
 use crate::mirror::ConnectorConfiguration;
 use crate::outcome::Outcome;
 use crate::reason::{Reason, Retry};
@@ -20,6 +21,11 @@ use ConditionType::{Ready, Reconciling, RequirementsMet, Stalled, Synced};
 /// The Kubernetes limit for an Event's note, in bytes.
 pub const EVENT_NOTE_MAX_BYTES: usize = 1024;
 
+/// The most the mirrored configuration may take in status, as JSON. etcd refuses objects over
+/// 1.5 MiB and every byte is held by every watcher; a status over this would fail its write
+/// forever (or burden the cluster), so what AWS added beyond its model goes first.
+pub const CONFIGURATION_MAX_BYTES: usize = 256 * 1024;
+
 /// Everything the status depends on.
 pub struct Observation<'a> {
     pub generation: Option<i64>,
@@ -29,6 +35,8 @@ pub struct Observation<'a> {
     pub previous: Option<&'a ConnectorInfoStatus>,
     pub outcome: &'a Outcome,
     pub refresh_interval: Duration,
+    /// A retried failure older than this also sets `Stalled` (`--stalled-after`).
+    pub stalled_after: Duration,
     pub now: Timestamp,
 }
 
@@ -95,6 +103,8 @@ pub fn compute(obs: &Observation) -> Computed {
         generation: obs.generation,
         now: obs.now,
     };
+    // The fields a describe changed, when it changed a mirrored configuration.
+    let mut changes: Vec<Change> = Vec::new();
     // What Synced carries (the describe itself) and the note of its Event.
     let (reason, synced_reason, synced_note) = match obs.outcome {
         Ok(config) => {
@@ -104,10 +114,19 @@ pub fn compute(obs: &Observation) -> Computed {
                 .as_ref()
                 .map(|r| requirements::missing(r, config))
                 .unwrap_or_default();
-            let described = format!(
-                "DescribeConnector returned the configuration of {}",
-                connector_name(obs.spec)
-            );
+            let (mirror, trimmed) = fit_configuration(config, CONFIGURATION_MAX_BYTES);
+            let described = match trimmed {
+                None => format!(
+                    "DescribeConnector returned the configuration of {}",
+                    connector_name(obs.spec)
+                ),
+                Some(trimmed) => format!(
+                    "DescribeConnector returned the configuration of {}; {} to keep status under {} KiB",
+                    connector_name(obs.spec),
+                    trimmed.says(),
+                    CONFIGURATION_MAX_BYTES / 1024
+                ),
+            };
             set.apply(Synced, true, Reason::Described, &described);
             set.apply(Reconciling, false, Reason::Described, &described);
             if missing.is_empty() {
@@ -125,11 +144,22 @@ pub fn compute(obs: &Observation) -> Computed {
                 set.apply(Ready, false, Reason::RequirementsNotMet, &message);
                 set.apply(Stalled, true, Reason::RequirementsNotMet, &message);
             }
-            if should_move_sync_time(obs, &previous, config) {
+            if should_move_sync_time(obs, &previous, &mirror) {
                 status.last_synced_time = Some(Time(obs.now));
             }
             status.auth_modes = requirements::auth_modes(config);
-            status.connector_configuration = Some(std::sync::Arc::new(config.clone()));
+            if trimmed != Some(Trimmed::NotMirrored) {
+                match previous.connector_configuration.as_deref() {
+                    Some(before) if *before != *mirror => {
+                        changes = diff::diff(before, &mirror);
+                        status.last_changed_time = Some(Time(obs.now));
+                    }
+                    Some(_) => {}
+                    None => status.last_changed_time = Some(Time(obs.now)),
+                }
+                status.configuration_digest = Some(diff::digest(&mirror));
+                status.connector_configuration = Some(std::sync::Arc::new(mirror.into_owned()));
+            }
             let reason = if missing.is_empty() {
                 Reason::Described
             } else {
@@ -143,7 +173,15 @@ pub fn compute(obs: &Observation) -> Computed {
             set.apply(Ready, false, error.reason, &message);
             let retrying = error.reason.retry() == Retry::Backoff;
             set.apply(Reconciling, retrying, error.reason, &message);
-            set.apply(Stalled, error.reason.is_stalled(), error.reason, &message);
+            // A retried failure that has lasted past `stalled_after` needs a human too (GitOps
+            // tools show Degraded instead of Progressing forever); retries go on.
+            let persisted = retrying && failing_for(&previous, obs.now) >= obs.stalled_after;
+            set.apply(
+                Stalled,
+                error.reason.is_stalled() || persisted,
+                error.reason,
+                &message,
+            );
             // Requirements judged for this generation stay valid; otherwise they are unknown
             // until a describe succeeds. The last good configuration is left as it was.
             let judged = condition::find(&previous, RequirementsMet).is_some_and(|c| {
@@ -165,12 +203,99 @@ pub fn compute(obs: &Observation) -> Computed {
         .conditions
         .sort_by_key(|c| ConditionType::parse(&c.type_).map_or(usize::MAX, |t| t as usize));
 
-    let events = transitions(&previous, &status, synced_reason, synced_note);
+    let mut events = transitions(&previous, &status, synced_reason, synced_note);
+    if !changes.is_empty() {
+        events.insert(
+            0,
+            Transition {
+                severity: Severity::Normal,
+                reason: Reason::ConfigurationChanged,
+                note: diff::summary(&changes, EVENT_NOTE_MAX_BYTES),
+            },
+        );
+        // A change that broke a requirement says so in the requirement's Warning.
+        for event in &mut events {
+            if event.reason == Reason::RequirementsNotMet {
+                event.note = format!("After a configuration change: {}", event.note);
+            }
+        }
+    }
     Computed {
         status,
         events,
         reason,
     }
+}
+
+/// What [`fit_configuration`] left out of the mirror.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trimmed {
+    /// `connectorMetadata` members AWS's model does not know.
+    UnmodelledMetadata,
+    /// All of `connectorMetadata`.
+    Metadata,
+    /// The whole configuration: the previous mirror is kept.
+    NotMirrored,
+}
+
+impl Trimmed {
+    /// Said in the condition message.
+    fn says(self) -> &'static str {
+        match self {
+            Trimmed::UnmodelledMetadata => {
+                "connectorMetadata members unknown to AWS's model were left out"
+            }
+            Trimmed::Metadata => "connectorMetadata was left out",
+            Trimmed::NotMirrored => {
+                "the configuration was too large to mirror (the previous mirror is kept)"
+            }
+        }
+    }
+}
+
+/// Pure: the configuration to mirror within `max` bytes of JSON: as it is; else without the
+/// metadata members AWS's model does not know; else without connector metadata; else not at
+/// all. Requirements are judged on the whole answer either way.
+pub fn fit_configuration(
+    config: &ConnectorConfiguration,
+    max: usize,
+) -> (
+    std::borrow::Cow<'_, ConnectorConfiguration>,
+    Option<Trimmed>,
+) {
+    let fits =
+        |c: &ConnectorConfiguration| serde_json::to_vec(c).is_ok_and(|json| json.len() <= max);
+    if fits(config) {
+        return (std::borrow::Cow::Borrowed(config), None);
+    }
+    let mut trimmed = config.clone();
+    if let Some(metadata) = trimmed.connector_metadata.as_mut() {
+        metadata.unmodelled.clear();
+    }
+    if fits(&trimmed) {
+        return (
+            std::borrow::Cow::Owned(trimmed),
+            Some(Trimmed::UnmodelledMetadata),
+        );
+    }
+    trimmed.connector_metadata = None;
+    if fits(&trimmed) {
+        return (std::borrow::Cow::Owned(trimmed), Some(Trimmed::Metadata));
+    }
+    (
+        std::borrow::Cow::Borrowed(config),
+        Some(Trimmed::NotMirrored),
+    )
+}
+
+/// How long describes have been failing: since `Synced` last turned False (zero if it is not
+/// False yet).
+fn failing_for(previous: &ConnectorInfoStatus, now: Timestamp) -> Duration {
+    condition::find(previous, Synced)
+        .filter(|c| ConditionStatus::parse(&c.status) == ConditionStatus::False)
+        .map_or(Duration::ZERO, |c| {
+            now.duration_since(c.last_transition_time.0).unsigned_abs()
+        })
 }
 
 /// A new value of the refresh annotation, not yet acted on, forces a fresh describe.
@@ -339,6 +464,93 @@ mod tests {
     use crate::outcome::DescribeFailure;
 
     const HOUR: Duration = Duration::from_secs(3600);
+    const STALLED_AFTER: Duration = Duration::from_secs(600);
+
+    #[test]
+    fn an_oversized_configuration_drops_unmodelled_metadata_first_and_says_so() {
+        let mut config = ConnectorConfiguration {
+            connector_type: Some("CustomConnector".into()),
+            connector_metadata: Some(Default::default()),
+            ..Default::default()
+        };
+        let bulk = serde_json::Value::String("x".repeat(300 * 1024));
+        if let Some(metadata) = config.connector_metadata.as_mut() {
+            metadata.unmodelled.insert("NewVendorField".into(), bulk);
+        }
+        let (mirror, trimmed) = fit_configuration(&config, CONFIGURATION_MAX_BYTES);
+        assert_eq!(trimmed, Some(Trimmed::UnmodelledMetadata));
+        assert!(
+            mirror
+                .connector_metadata
+                .as_ref()
+                .unwrap()
+                .unmodelled
+                .is_empty()
+        );
+        assert_eq!(mirror.connector_type.as_deref(), Some("CustomConnector"));
+
+        let computed = compute(&Observation {
+            generation: Some(1),
+            spec: &spec(None),
+            refresh_request: None,
+            previous: None,
+            outcome: &Ok(config.clone()),
+            refresh_interval: HOUR,
+            stalled_after: STALLED_AFTER,
+            now: Timestamp::now(),
+        });
+        let written = serde_json::to_vec(&computed.status).unwrap();
+        assert!(
+            written.len() < CONFIGURATION_MAX_BYTES + 16 * 1024,
+            "{}",
+            written.len()
+        );
+        let ready = condition::find(&computed.status, Ready).unwrap();
+        assert_eq!(
+            ready.status, "True",
+            "still Ready: the answer itself was good"
+        );
+        assert!(
+            ready
+                .message
+                .contains("unknown to AWS's model were left out"),
+            "{}",
+            ready.message
+        );
+
+        // Within the limit: mirrored as it is, and nothing is said.
+        let (mirror, trimmed) = fit_configuration(&config, 1024 * 1024);
+        assert_eq!((mirror.as_ref(), trimmed), (&config, None));
+
+        // Too large even without metadata: the previous mirror is kept, and that is said.
+        let mut huge = config.clone();
+        huge.supported_api_versions = vec!["v".repeat(300 * 1024)];
+        let kept = std::sync::Arc::new(ConnectorConfiguration {
+            connector_type: Some("CustomConnector".into()),
+            ..Default::default()
+        });
+        let previous = ConnectorInfoStatus {
+            connector_configuration: Some(kept.clone()),
+            ..Default::default()
+        };
+        let computed = compute(&Observation {
+            generation: Some(1),
+            spec: &spec(None),
+            refresh_request: None,
+            previous: Some(&previous),
+            outcome: &Ok(huge),
+            refresh_interval: HOUR,
+            stalled_after: STALLED_AFTER,
+            now: Timestamp::now(),
+        });
+        assert_eq!(computed.status.connector_configuration, Some(kept));
+        let synced = condition::find(&computed.status, Synced).unwrap();
+        assert!(
+            synced.message.contains("too large to mirror"),
+            "{}",
+            synced.message
+        );
+    }
 
     #[test]
     fn event_notes_are_cut_at_1024_bytes_on_a_character_boundary() {
@@ -418,6 +630,7 @@ mod tests {
                 previous: self.status.as_ref(),
                 outcome: &outcome,
                 refresh_interval: HOUR,
+                stalled_after: STALLED_AFTER,
                 now,
             });
             self.status = Some(computed.status.clone());
@@ -428,6 +641,86 @@ mod tests {
     fn cond(c: &Computed, t: ConditionType) -> (&str, &str) {
         let c = condition::find(&c.status, t).unwrap_or_else(|| panic!("no {t:?}"));
         (c.status.as_str(), c.reason.as_str())
+    }
+
+    #[test]
+    fn a_changed_configuration_is_an_event_with_the_diff_and_moves_last_changed_time() {
+        let req = Requirements {
+            auth_modes: vec![AuthMode::OAuth2],
+            ..Default::default()
+        };
+        let mut run = Run::new(spec(Some(req)));
+        let first = run.step(Ok(oauth_config()), at(0));
+        assert!(
+            first
+                .events
+                .iter()
+                .all(|e| e.reason != Reason::ConfigurationChanged),
+            "no change Event on the first describe"
+        );
+        assert_eq!(first.status.last_changed_time, Some(Time(at(0))));
+        let digest = first.status.configuration_digest.clone().expect("digest");
+
+        let same = run.step(Ok(oauth_config()), at(4000));
+        assert!(same.events.is_empty(), "{:?}", same.events);
+        assert_eq!(same.status.last_changed_time, Some(Time(at(0))));
+        assert_eq!(same.status.configuration_digest.as_ref(), Some(&digest));
+
+        let mut without_oauth = oauth_config();
+        without_oauth.authentication_config = Some(AuthenticationConfig {
+            is_api_key_auth_supported: true,
+            ..Default::default()
+        });
+        let changed = run.step(Ok(without_oauth), at(8000));
+        assert_eq!(changed.status.last_changed_time, Some(Time(at(8000))));
+        assert_ne!(changed.status.configuration_digest.as_ref(), Some(&digest));
+        let reasons: Vec<_> = changed
+            .events
+            .iter()
+            .map(|e| (e.severity, e.reason))
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                (Severity::Normal, Reason::ConfigurationChanged),
+                (Severity::Warning, Reason::RequirementsNotMet),
+            ]
+        );
+        assert_eq!(
+            changed.events[0].note,
+            "authenticationConfig.isApiKeyAuthSupported: false → true; \
+             authenticationConfig.isOAuth2Supported: true → false"
+        );
+        assert!(
+            changed.events[1]
+                .note
+                .starts_with("After a configuration change: ")
+                && changed.events[1].note.contains("auth mode OAuth2"),
+            "{}",
+            changed.events[1].note
+        );
+    }
+
+    #[test]
+    fn a_retried_failure_that_persists_past_stalled_after_stalls_until_a_success() {
+        let mut run = Run::new(spec(None));
+        run.step(Ok(oauth_config()), at(0));
+        let first = run.step(Err(failure(Reason::AccessDenied)), at(100));
+        assert_eq!(cond(&first, Stalled), ("False", "AccessDenied"));
+        assert_eq!(cond(&first, Reconciling), ("True", "AccessDenied"));
+        let early = run.step(Err(failure(Reason::AccessDenied)), at(100 + 599));
+        assert_eq!(cond(&early, Stalled), ("False", "AccessDenied"));
+        // Another retried reason does not restart the clock: Synced stayed False.
+        let late = run.step(Err(failure(Reason::Throttled)), at(100 + 600));
+        assert_eq!(cond(&late, Stalled), ("True", "Throttled"));
+        assert_eq!(
+            cond(&late, Reconciling),
+            ("True", "Throttled"),
+            "retries go on"
+        );
+        assert!(late.status.connector_configuration.is_some());
+        let recovered = run.step(Ok(oauth_config()), at(2000));
+        assert_eq!(cond(&recovered, Stalled), ("False", "Described"));
     }
 
     #[test]

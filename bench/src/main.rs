@@ -2,14 +2,18 @@
 //! etcd from Go modules) and the AppFlow emulator answering in 50 ms under an account quota of
 //! 10 requests/s. For each N (`BENCH_SIZES`, default `1000,10000`) it creates N ConnectorInfos in
 //! 20 namespaces over 50 distinct connector keys, measures the API server's own ceiling for N
-//! status server-side applies at the operator's concurrency, then starts the release operator and
-//! measures time to all Ready, AWS calls per key, status writes, throttling, a steady window,
-//! peak RSS and CPU. Writes `target/bench/results.json`, `results.md` and `chart.svg`.
+//! server-side applies of the same statuses at the operator's concurrency, then starts the
+//! release operator and measures time to all Ready, AWS calls per key, status writes,
+//! throttling, a steady window, one forced refresh of every object, peak RSS and CPU. Writes `target/bench/results.json`, `results.md` and `chart.svg`.
 //!
 //! A benchmark, not a test: it prints numbers and asserts nothing.
 
 #[path = "../../tests/integration/support/controlplane.rs"]
 mod controlplane;
+// Shared with the tests; the bench reads memory with it but stops no process by signal.
+#[path = "../../tests/integration/support/process.rs"]
+#[allow(dead_code)]
+mod process;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -30,7 +34,15 @@ use controlplane::ControlPlane;
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
 const NAMESPACES: usize = 20;
-const CONCURRENCY: usize = 4;
+/// The operator's `--concurrency` (its default, 4), and the ceiling loop's; `BENCH_CONCURRENCY`
+/// changes both.
+fn concurrency() -> usize {
+    std::env::var("BENCH_CONCURRENCY")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .filter(|c| *c > 0)
+        .unwrap_or(4)
+}
 /// The 23 vended types (the emulator's list, from AWS's model); the other 27 keys are custom
 /// connectors `bench-0` … `bench-26`.
 const VENDED: &[&str] = appflow_emulator::VENDED_CONNECTOR_TYPES;
@@ -39,6 +51,7 @@ const KEYS: usize = 50;
 #[derive(Serialize)]
 struct Results {
     machine: String,
+    concurrency: usize,
     idle_rss_mib: f64,
     runs: Vec<Run>,
 }
@@ -57,6 +70,9 @@ struct Run {
     steady_status_writes: u64,
     steady_describe_calls: u64,
     throttled_answers: u64,
+    forced_refresh_seconds: f64,
+    describe_calls_forced_refresh: u64,
+    calls_per_key_forced_refresh: f64,
     peak_rss_mib: f64,
     cpu_seconds: f64,
 }
@@ -132,27 +148,22 @@ async fn install_crd(client: &kube::Client) -> Result<(), Error> {
     }
 }
 
-/// Starts the emulator (50 ms per answer, account quota 10/s burst 10) with the custom keys.
-fn start_emulator(work: &Path) -> Result<(Proc, String), Error> {
+/// Starts the emulator (50 ms per answer; with `quota`, an account quota of 10/s burst 10) with
+/// the custom keys.
+fn start_emulator(work: &Path, quota: bool) -> Result<(Proc, String), Error> {
     let data = (0..KEYS - VENDED.len())
         .map(|i| format!("  - label: bench-{i}\n"))
         .collect::<String>();
     let path = work.join("emulator-data.yaml");
     std::fs::write(&path, format!("customConnectors:\n{data}"))?;
     let mut child = Command::new(release_bin("appflow-emulator"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--latency-ms",
-            "50",
-            "--rate-limit",
-            "10",
-            "--burst",
-            "10",
-            "--log-level",
-            "warn",
-            "--data",
-        ])
+        .args(["--listen", "127.0.0.1:0", "--latency-ms", "50"])
+        .args(if quota {
+            &["--rate-limit", "10", "--burst", "10"][..]
+        } else {
+            &[]
+        })
+        .args(["--log-level", "warn", "--data"])
         .arg(&path)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -216,19 +227,54 @@ async fn create_objects(client: &kube::Client, n: usize) -> Result<(), Error> {
         .await
 }
 
-/// The API server's ceiling: N status server-side applies at the operator's concurrency.
-async fn apiserver_ceiling(client: &kube::Client, n: usize) -> Result<f64, Error> {
+/// The status the operator writes for each key, as its `describe` command prints it (from an
+/// emulator without a quota, so the measured run's call and throttling counts stay its own).
+fn statuses_by_key(emulator: &str) -> Result<Vec<serde_json::Value>, Error> {
+    (0..KEYS)
+        .map(|key| {
+            let spec = spec_for(key);
+            let mut describe = Command::new(release_bin("appflow-connector-operator"));
+            describe.args(["describe", "-o", "json", "--region", "us-east-1"]);
+            describe.args(["--endpoint-url", emulator]);
+            describe.args([
+                "--connector-type",
+                spec["connectorType"].as_str().unwrap_or_default(),
+            ]);
+            if let Some(label) = spec["connectorLabel"].as_str() {
+                describe.args(["--connector-label", label]);
+            }
+            let output = describe
+                .env("AWS_ACCESS_KEY_ID", "AKIDBENCH")
+                .env("AWS_SECRET_ACCESS_KEY", "bench")
+                .env("AWS_EC2_METADATA_DISABLED", "true")
+                .output()?;
+            if !output.status.success() {
+                return Err(format!("describe of key {key} failed: {output:?}").into());
+            }
+            Ok(serde_json::from_slice(&output.stdout)?)
+        })
+        .collect()
+}
+
+/// The API server's ceiling: N server-side applies of the status the operator writes, at the
+/// operator's concurrency. The statuses are removed again afterwards (not timed), so the
+/// operator starts from the same objects.
+async fn apiserver_ceiling(
+    client: &kube::Client,
+    n: usize,
+    statuses: &[serde_json::Value],
+) -> Result<f64, Error> {
     let resource = conninfo_resource();
     let started = Instant::now();
     futures::stream::iter(0..n)
         .map(|i| {
             let api = object_api(client, &resource, i);
+            let patch = json!({
+                "apiVersion": "appflow.connectorinfo.dev/v1alpha1",
+                "kind": "ConnectorInfo",
+                "status": statuses[i % KEYS],
+            });
             async move {
-                let patch = json!({
-                    "apiVersion": "appflow.connectorinfo.dev/v1alpha1",
-                    "kind": "ConnectorInfo",
-                    "status": {"lastHandledRefresh": "bench-ceiling"},
-                });
                 api.patch_status(
                     &format!("c-{i}"),
                     &PatchParams::apply("bench-ceiling").force(),
@@ -238,10 +284,45 @@ async fn apiserver_ceiling(client: &kube::Client, n: usize) -> Result<f64, Error
                 Ok::<_, Error>(())
             }
         })
-        .buffer_unordered(CONCURRENCY)
+        .buffer_unordered(concurrency())
         .try_collect::<()>()
         .await?;
-    Ok(started.elapsed().as_secs_f64())
+    let ceiling = started.elapsed().as_secs_f64();
+    futures::stream::iter(0..n)
+        .map(|i| {
+            let api = object_api(client, &resource, i);
+            async move {
+                api.patch_status(
+                    &format!("c-{i}"),
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"status": null})),
+                )
+                .await?;
+                Ok::<_, Error>(())
+            }
+        })
+        .buffer_unordered(concurrency())
+        .try_collect::<()>()
+        .await?;
+    Ok(ceiling)
+}
+
+/// Sets the refresh annotation on every object, as `kubectl annotate` would.
+async fn force_refresh(client: &kube::Client, n: usize) -> Result<(), Error> {
+    let resource = conninfo_resource();
+    futures::stream::iter(0..n)
+        .map(|i| {
+            let api = object_api(client, &resource, i);
+            async move {
+                let patch = json!({"metadata": {"annotations": {"appflow.connectorinfo.dev/refresh": "bench-forced"}}});
+                api.patch(&format!("c-{i}"), &PatchParams::default(), &Patch::Merge(&patch))
+                    .await?;
+                Ok::<_, Error>(())
+            }
+        })
+        .buffer_unordered(16)
+        .try_collect::<()>()
+        .await
 }
 
 fn http_get(url: &str) -> Result<String, Error> {
@@ -263,14 +344,7 @@ fn emulator_stats(url: &str) -> Result<serde_json::Value, Error> {
 
 /// (VmHWM, VmRSS) in MiB and CPU seconds of a process, from /proc.
 fn process_usage(pid: u32) -> Result<(f64, f64, f64), Error> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let kib = |field: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(field))
-            .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
+    let (peak, rss) = process::memory_mib(pid);
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     // Fields after the command name (which may hold spaces): utime is the 14th, stime the 15th.
     let after = stat
@@ -285,7 +359,7 @@ fn process_usage(pid: u32) -> Result<(f64, f64, f64), Error> {
             .unwrap_or(0.0)
     };
     let cpu = (ticks(11) + ticks(12)) / 100.0; // USER_HZ
-    Ok((kib("VmHWM:") / 1024.0, kib("VmRSS:") / 1024.0, cpu))
+    Ok((peak, rss, cpu))
 }
 
 struct Operator {
@@ -307,7 +381,7 @@ fn start_operator(kubeconfig: &Path, emulator: &str) -> Result<Operator, Error> 
             "--log-level",
             "warn",
         ])
-        .args(["--concurrency", &CONCURRENCY.to_string()])
+        .args(["--concurrency", &concurrency().to_string()])
         .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
         .env("KUBECONFIG", kubeconfig)
         .env("AWS_ACCESS_KEY_ID", "AKIDBENCH")
@@ -335,7 +409,7 @@ async fn run_size(n: usize, steady: Duration, idle: &mut Option<f64>) -> Result<
     let kubeconfig = cluster.kubeconfig().to_path_buf();
     let client = client(&kubeconfig).await?;
     install_crd(&client).await?;
-    let (_emulator, emulator_url) = start_emulator(cluster.work_dir())?;
+    let (_emulator, emulator_url) = start_emulator(cluster.work_dir(), true)?;
 
     if idle.is_none() {
         let operator = start_operator(&kubeconfig, &emulator_url)?;
@@ -345,8 +419,15 @@ async fn run_size(n: usize, steady: Duration, idle: &mut Option<f64>) -> Result<
 
     eprintln!("bench: creating {n} ConnectorInfos");
     create_objects(&client, n).await?;
-    eprintln!("bench: API server ceiling: {n} status applies at concurrency {CONCURRENCY}");
-    let ceiling = apiserver_ceiling(&client, n).await?;
+    eprintln!(
+        "bench: API server ceiling: {n} status applies at concurrency {}",
+        concurrency()
+    );
+    let statuses = {
+        let (_unlimited, url) = start_emulator(cluster.work_dir(), false)?;
+        statuses_by_key(&url)?
+    };
+    let ceiling = apiserver_ceiling(&client, n, &statuses).await?;
 
     eprintln!("bench: operator first sync");
     let started = Instant::now();
@@ -378,6 +459,27 @@ async fn run_size(n: usize, steady: Duration, idle: &mut Option<f64>) -> Result<
     tokio::time::sleep(steady).await; // the observation window itself, not a readiness wait
     let metrics = http_get(&format!("{}/metrics", operator.metrics_url))?;
     let stats_after = emulator_stats(&emulator_url)?;
+    let steady_writes = metric(&metrics, written) - writes_to_ready;
+
+    eprintln!("bench: forced refresh of all {n} objects");
+    let forced_started = Instant::now();
+    force_refresh(&client, n).await?;
+    // Every object handles its refresh with one status write (lastHandledRefresh moves).
+    let target = metric(&metrics, written) + n as f64;
+    loop {
+        let now = http_get(&format!("{}/metrics", operator.metrics_url))?;
+        if metric(&now, written) >= target {
+            break;
+        }
+        if forced_started.elapsed() > Duration::from_secs(1800) {
+            return Err("the forced refresh did not finish within 30 min".into());
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await; // poll interval of a readiness check
+    }
+    let forced_seconds = forced_started.elapsed().as_secs_f64();
+    let stats_forced = emulator_stats(&emulator_url)?;
+    let calls_forced =
+        stats_forced["total"].as_u64().unwrap_or(0) - stats_after["total"].as_u64().unwrap_or(0);
     let (peak, _, cpu) = process_usage(operator.proc.0.id())?;
     Ok(Run {
         objects: n,
@@ -389,9 +491,12 @@ async fn run_size(n: usize, steady: Duration, idle: &mut Option<f64>) -> Result<
         calls_per_key_first_sync: calls_first as f64 / KEYS as f64,
         status_writes_per_object_to_ready: writes_to_ready / n as f64,
         steady_window_seconds: steady.as_secs(),
-        steady_status_writes: (metric(&metrics, written) - writes_to_ready) as u64,
+        steady_status_writes: steady_writes as u64,
         steady_describe_calls: stats_after["total"].as_u64().unwrap_or(0) - calls_first,
-        throttled_answers: stats_after["throttled"].as_u64().unwrap_or(0),
+        throttled_answers: stats_forced["throttled"].as_u64().unwrap_or(0),
+        forced_refresh_seconds: forced_seconds,
+        describe_calls_forced_refresh: calls_forced,
+        calls_per_key_forced_refresh: calls_forced as f64 / KEYS as f64,
         peak_rss_mib: peak,
         cpu_seconds: cpu,
     })
@@ -399,15 +504,16 @@ async fn run_size(n: usize, steady: Duration, idle: &mut Option<f64>) -> Result<
 
 fn markdown(results: &Results) -> String {
     let mut out = format!(
-        "Machine: {}. Idle RSS with 0 objects: {:.1} MiB.\n\n| objects / keys | s to all Ready | API-server ceiling s | ratio | calls ÷ keys (first sync) | status writes / object to Ready | steady window: writes, calls | throttled | peak RSS MiB | CPU s |\n|---|---|---|---|---|---|---|---|---|---|\n",
-        results.machine, results.idle_rss_mib
+        "Machine: {}. Operator `--concurrency {}`. Idle RSS with 0 objects: {:.1} MiB.\n\n| objects / keys | s to all Ready | API-server ceiling s | ratio | calls ÷ keys (first sync) | status writes / object to Ready | steady window: writes, calls | forced refresh: s, calls ÷ keys | throttled | peak RSS MiB | CPU s |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
+        results.machine, results.concurrency, results.idle_rss_mib
     );
     for r in &results.runs {
         out.push_str(&format!(
-            "| {} / {} | {:.1} | {:.1} | {:.2} | {:.2} | {:.2} | {}, {} ({} s) | {} | {:.1} | {:.1} |\n",
+            "| {} / {} | {:.1} | {:.1} | {:.2} | {:.2} | {:.2} | {}, {} ({} s) | {:.1}, {:.2} | {} | {:.1} | {:.1} |\n",
             r.objects, r.keys, r.seconds_to_all_ready, r.apiserver_ceiling_seconds, r.ratio_to_ceiling,
             r.calls_per_key_first_sync, r.status_writes_per_object_to_ready, r.steady_status_writes,
-            r.steady_describe_calls, r.steady_window_seconds, r.throttled_answers, r.peak_rss_mib, r.cpu_seconds
+            r.steady_describe_calls, r.steady_window_seconds, r.forced_refresh_seconds,
+            r.calls_per_key_forced_refresh, r.throttled_answers, r.peak_rss_mib, r.cpu_seconds
         ));
     }
     out
@@ -525,6 +631,7 @@ async fn main() -> Result<(), Error> {
     }
     let results = Results {
         machine: machine(),
+        concurrency: concurrency(),
         idle_rss_mib: idle.unwrap_or(0.0),
         runs,
     };

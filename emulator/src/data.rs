@@ -189,6 +189,47 @@ pub struct EmulatorData {
     /// Account-wide behaviour: the latency of every call and AppFlow's request quota.
     #[serde(default)]
     pub account: AccountSpec,
+    /// Seeded random faults on any call (a soak's unreliable AWS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub random_faults: Option<RandomFaultSpec>,
+}
+
+/// Each DescribeConnector call fails with probability `rate`, as one of four faults drawn
+/// evenly: a 500 `InternalServerException`, a 429 `ThrottlingException`, a hang of `hangMs`
+/// (the client's timeout), or a 200 with a body that is not JSON. The same `seed` draws the
+/// same sequence.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RandomFaultSpec {
+    pub rate: f64,
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default = "RandomFaultSpec::default_hang_ms")]
+    pub hang_ms: u64,
+}
+
+impl RandomFaultSpec {
+    fn default_hang_ms() -> u64 {
+        30_000
+    }
+
+    pub fn new(rate: f64, seed: u64) -> Self {
+        Self {
+            rate,
+            seed,
+            hang_ms: Self::default_hang_ms(),
+        }
+    }
+
+    pub fn check(&self) -> Result<(), EmulatorError> {
+        if !(0.0..=1.0).contains(&self.rate) {
+            return Err(EmulatorError::Invalid(format!(
+                "randomFaults rate {} is not a probability between 0 and 1",
+                self.rate
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// How the emulated account behaves for every call, like AWS does for real.
@@ -250,6 +291,9 @@ impl EmulatorData {
     /// well-formed faults. (Problems with configuration values are only
     /// warnings, see [`EmulatorData::warnings`].)
     pub fn check(&self) -> Result<(), EmulatorError> {
+        if let Some(random) = &self.random_faults {
+            random.check()?;
+        }
         if let Some(account) = &self.account_id
             && (account.is_empty() || !account.bytes().all(|b| b.is_ascii_digit()))
         {

@@ -3,9 +3,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
-use crate::data::FaultSpec;
+use crate::data::{FaultSpec, RandomFaultSpec};
 use crate::wire::{ApiError, default_message};
 
 /// What a call runs into.
@@ -113,6 +115,65 @@ impl FaultTable {
     }
 }
 
+/// The kinds of random fault, as the stats endpoint counts them.
+pub const RANDOM_FAULT_KINDS: [&str; 4] = ["500", "429", "timeout", "garbage"];
+
+/// Seeded random faults on every key.
+#[derive(Debug, Clone)]
+pub struct RandomFaults {
+    spec: RandomFaultSpec,
+    rng: StdRng,
+    fired: BTreeMap<&'static str, u64>,
+}
+
+impl RandomFaults {
+    pub fn new(spec: RandomFaultSpec) -> Self {
+        Self {
+            rng: StdRng::seed_from_u64(spec.seed),
+            spec,
+            fired: BTreeMap::new(),
+        }
+    }
+
+    /// Draws the fault of one call, if it gets one.
+    pub fn draw(&mut self) -> Option<FaultAction> {
+        if !self.rng.random_bool(self.spec.rate.clamp(0.0, 1.0)) {
+            return None;
+        }
+        let kind = RANDOM_FAULT_KINDS[self.rng.random_range(0..RANDOM_FAULT_KINDS.len())];
+        *self.fired.entry(kind).or_default() += 1;
+        let action = |latency, outcome| FaultAction { latency, outcome };
+        Some(match kind {
+            "500" => action(
+                None,
+                FaultOutcome::Error(ApiError::with_status(
+                    "InternalServerException",
+                    "Injected random fault",
+                    Some(500),
+                )),
+            ),
+            "429" => action(
+                None,
+                FaultOutcome::Error(ApiError::with_status(
+                    "ThrottlingException",
+                    "Rate exceeded (injected random fault)",
+                    Some(429),
+                )),
+            ),
+            "timeout" => action(
+                Some(Duration::from_millis(self.spec.hang_ms)),
+                FaultOutcome::Normal,
+            ),
+            _ => action(None, FaultOutcome::Garbage),
+        })
+    }
+
+    /// The spec and how often each kind fired.
+    pub fn status(&self) -> serde_json::Value {
+        serde_json::json!({"spec": self.spec, "fired": self.fired})
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,6 +184,32 @@ mod tests {
             count,
             ..FaultSpec::default()
         }
+    }
+
+    #[test]
+    fn random_faults_follow_the_rate_and_the_seed() {
+        let draws = |seed| {
+            let mut faults = RandomFaults::new(RandomFaultSpec::new(0.3, seed));
+            (0..2000).map(|_| faults.draw()).collect::<Vec<_>>()
+        };
+        let first = draws(7);
+        assert_eq!(first, draws(7), "same seed, same faults");
+        assert_ne!(first, draws(8));
+        let fired = first.iter().filter(|f| f.is_some()).count();
+        assert!((500..700).contains(&fired), "{fired} of 2000 at 30%");
+        let mut faults = RandomFaults::new(RandomFaultSpec::new(1.0, 1));
+        for _ in 0..200 {
+            faults.draw();
+        }
+        let status = faults.status();
+        for kind in RANDOM_FAULT_KINDS {
+            assert!(
+                status["fired"][kind].as_u64().unwrap() > 20,
+                "{kind}: {status}"
+            );
+        }
+        let mut never = RandomFaults::new(RandomFaultSpec::new(0.0, 1));
+        assert!((0..100).all(|_| never.draw().is_none()));
     }
 
     #[test]

@@ -25,7 +25,8 @@ mod validate;
 mod wire;
 
 pub use data::{
-    AccountSpec, CustomConnectorSpec, EmulatorData, EmulatorError, FaultSpec, RateLimitSpec,
+    AccountSpec, CustomConnectorSpec, EmulatorData, EmulatorError, FaultSpec, RandomFaultSpec,
+    RateLimitSpec,
 };
 pub use server::{router, serve};
 

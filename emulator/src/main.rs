@@ -32,6 +32,14 @@ struct Cli {
     /// Calls the account allows at once with --rate-limit.
     #[arg(long, default_value_t = 1, requires = "rate_limit")]
     burst: u32,
+    /// Probability (0 to 1) that a DescribeConnector call meets a random fault: a 500, a 429,
+    /// a hang past the client's timeout or a garbage body, drawn evenly (overrides the data
+    /// file's randomFaults).
+    #[arg(long)]
+    random_fault_rate: Option<f64>,
+    /// Seed of the random faults: the same seed draws the same faults.
+    #[arg(long, default_value_t = 1, requires = "random_fault_rate")]
+    random_fault_seed: u64,
     /// Log filter (tracing EnvFilter syntax); logs go to stderr.
     #[arg(long, default_value = "info", value_parser = parse_filter)]
     log_level: String,
@@ -70,6 +78,12 @@ async fn main() -> ExitCode {
             requests_per_second: rate,
             burst: cli.burst,
         });
+    }
+    if let Some(rate) = cli.random_fault_rate {
+        data.random_faults = Some(appflow_emulator::RandomFaultSpec::new(
+            rate,
+            cli.random_fault_seed,
+        ));
     }
     if let Err(e) = data.check() {
         eprintln!("error: {e}");

@@ -27,9 +27,10 @@ use tracing::{info, warn};
 
 use crate::account::Account;
 use crate::data::{
-    CustomConnectorSpec, EmulatorData, FaultSpec, check_fault_key, check_override_key,
+    CustomConnectorSpec, EmulatorData, FaultSpec, RandomFaultSpec, check_fault_key,
+    check_override_key,
 };
-use crate::faults::{FaultOutcome, FaultTable};
+use crate::faults::{FaultOutcome, FaultTable, RandomFaults};
 use crate::merge::merge_into;
 use crate::validate::{ValidRequest, parse_body, validate};
 use crate::wire::{
@@ -50,6 +51,7 @@ struct Inner {
     custom: BTreeMap<String, CustomEntry>,
     overrides: BTreeMap<String, Map<String, Value>>,
     faults: FaultTable,
+    random_faults: Option<RandomFaults>,
     calls: BTreeMap<String, u64>,
     total: u64,
     throttled: u64,
@@ -146,6 +148,13 @@ pub fn router(data: EmulatorData) -> Router {
             custom,
             overrides,
             faults: FaultTable::new(&faults),
+            random_faults: data.random_faults.and_then(|spec| match spec.check() {
+                Ok(()) => Some(RandomFaults::new(spec)),
+                Err(e) => {
+                    warn!(error = %e, "skipping random faults");
+                    None
+                }
+            }),
             calls: BTreeMap::new(),
             total: 0,
             throttled: 0,
@@ -159,6 +168,7 @@ pub fn router(data: EmulatorData) -> Router {
         .route("/_emulator/stats", get(stats))
         .route("/_emulator/reset", post(reset))
         .route("/_emulator/faults", post(set_fault))
+        .route("/_emulator/random-faults", post(set_random_faults))
         .route("/_emulator/connectors", post(register_connector))
         .route(
             "/_emulator/connectors/{label}",
@@ -268,7 +278,14 @@ async fn describe(
     }
     let req = validate(&parsed).map_err(|e| (Some(key.clone()), e))?;
     let key = req.key();
-    let action = state.lock().faults.on_call(&key);
+    let action = {
+        let mut inner = state.lock();
+        // A fault set for the key wins over a random one.
+        match inner.faults.on_call(&key) {
+            Some(action) => Some(action),
+            None => inner.random_faults.as_mut().and_then(RandomFaults::draw),
+        }
+    };
     let mut outcome_note = "ok";
     if let Some(action) = action {
         if let Some(latency) = action.latency {
@@ -322,6 +339,7 @@ async fn stats(State(state): State<AppState>) -> Response {
             "total": inner.total,
             "throttled": inner.throttled,
             "faults": inner.faults.status(),
+            "randomFaults": inner.random_faults.as_ref().map(RandomFaults::status),
             "customConnectors": inner.custom.keys().collect::<Vec<_>>(),
         }),
     )
@@ -333,6 +351,26 @@ async fn reset(State(state): State<AppState>) -> Response {
     inner.total = 0;
     info!("stats reset");
     json_response(StatusCode::OK, &json!({"reset": true}))
+}
+
+/// `POST /_emulator/random-faults` — a `RandomFaultSpec`, or `null` to stop.
+async fn set_random_faults(State(state): State<AppState>, body: Bytes) -> Response {
+    let spec: Option<RandomFaultSpec> = match control_body(&body) {
+        Ok(spec) => spec,
+        Err(e) => return e.into_response(),
+    };
+    if let Some(spec) = &spec
+        && let Err(e) = spec.check()
+    {
+        return control_error(e);
+    }
+    info!(spec = ?spec, "random faults set");
+    let mut inner = state.lock();
+    inner.random_faults = spec.map(RandomFaults::new);
+    json_response(
+        StatusCode::OK,
+        &json!({"randomFaults": inner.random_faults.as_ref().map(RandomFaults::status)}),
+    )
 }
 
 /// Parses a control request body, answering 400 ValidationException.

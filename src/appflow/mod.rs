@@ -215,9 +215,10 @@ pub fn classify(failure: &Failure) -> Reason {
                         | "IncompleteSignature"
                         | "InvalidClientTokenId"
                         | "MissingAuthenticationTokenException"
-                        | "MissingAuthenticationToken"
-                        | "ExpiredTokenException"
-                        | "ExpiredToken" => Reason::AccessDenied,
+                        | "MissingAuthenticationToken" => Reason::AccessDenied,
+                        // The credentials ran out, not the permissions: fix or refresh the
+                        // credentials, not the IAM policy.
+                        "ExpiredTokenException" | "ExpiredToken" => Reason::CredentialsUnavailable,
                         "ThrottlingException"
                         | "Throttling"
                         | "TooManyRequestsException"
@@ -383,6 +384,14 @@ mod tests {
             service(403, Some("MissingAuthenticationTokenException")),
             Reason::AccessDenied
         );
+        for expired in ["ExpiredTokenException", "ExpiredToken"] {
+            assert_eq!(
+                service(403, Some(expired)),
+                Reason::CredentialsUnavailable,
+                "{expired}"
+            );
+            assert_eq!(service(400, Some(expired)), Reason::CredentialsUnavailable);
+        }
         assert_eq!(service(400, Some("ThrottlingException")), Reason::Throttled);
         assert_eq!(
             service(429, Some("TooManyRequestsException")),

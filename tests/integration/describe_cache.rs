@@ -38,10 +38,17 @@ async fn concurrent_objects_naming_one_connector_share_one_call() {
                 let object = object(&format!("o{i}"), ConnectorType::Slack);
                 let policy = Policy::default();
                 let admitted = observe::admit(&object.spec, &policy);
-                let observed =
-                    observe::observe(&appflow, &cache, &object, admitted, jiff::Timestamp::now())
-                        .await
-                        .expect("no rate limit");
+                let observed = observe::observe(
+                    &appflow,
+                    &cache,
+                    &object,
+                    admitted,
+                    None,
+                    policy.stalled_after,
+                    jiff::Timestamp::now(),
+                )
+                .await
+                .expect("no rate limit");
                 (observed.source, observed.computed.is_ready())
             })
         })
@@ -81,6 +88,8 @@ async fn the_client_rate_limit_stays_under_the_account_quota() {
                 &cache,
                 &object,
                 observe::admit(&object.spec, &Policy::default()),
+                None,
+                Policy::default().stalled_after,
                 jiff::Timestamp::now(),
             )
             .await

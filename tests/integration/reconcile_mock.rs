@@ -6,12 +6,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use appflow_connector_operator::controller::{Context, reconcile_once as reconcile};
+use appflow_connector_operator::controller::{
+    Context, ContextSettings, reconcile_once as reconcile,
+};
 use appflow_connector_operator::crd::{
     ConnectorInfo, ConnectorInfoSpec, ConnectorInfoStatus, ConnectorType, REFRESH_ANNOTATION,
 };
 use appflow_connector_operator::metrics::Metrics;
-use appflow_connector_operator::observe::Policy;
 use http::{Request, Response};
 use http_body_util::BodyExt;
 use kube::client::Body;
@@ -50,10 +51,11 @@ async fn context(emulator: &Emulator, min_gap: Duration) -> (Arc<Context>, ApiSe
         client,
         appflow,
         Arc::new(Metrics::default()),
-        Policy::default(),
-        min_gap,
-        None,
-        None,
+        ContextSettings {
+            min_describe_gap: min_gap,
+            event_concurrency: 1,
+            ..Default::default()
+        },
     ));
     (ctx, ApiServerVerifier(handle))
 }
@@ -214,6 +216,7 @@ async fn failure_keeps_configuration_and_backs_off() {
             previous: None,
             outcome: &Ok(Default::default()),
             refresh_interval: Duration::from_secs(3600),
+            stalled_after: Duration::from_secs(600),
             // Described two hours ago: due again.
             now: jiff::Timestamp::now()
                 .checked_sub(jiff::SignedDuration::from_hours(2))

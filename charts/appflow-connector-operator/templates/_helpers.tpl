@@ -95,7 +95,12 @@ rbac.scope=namespace and none set, the release namespace; else empty (all).
 Cross-field checks the schema cannot express with a clear message.
 */}}
 {{- define "appflow-connector-operator.validate" -}}
-{{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) }}
-{{- fail "replicaCount > 1 requires leaderElection.enabled=true: without leader election every replica describes every ConnectorInfo" }}
+{{- with .Values.podDisruptionBudget }}
+{{- if .enabled }}
+{{- $min := toString .minAvailable }}
+{{- if or (and (regexMatch "^[0-9]+$" $min) (ge (atoi $min) (int $.Values.replicaCount))) (eq $min "100%") (eq (toString .maxUnavailable) "0") (eq (toString .maxUnavailable) "0%") }}
+{{- fail "podDisruptionBudget: with these values no operator pod may ever be evicted, which blocks every node drain; keep minAvailable below replicaCount (or use maxUnavailable >= 1)" }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- end }}

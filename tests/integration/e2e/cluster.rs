@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::support::controlplane::ControlPlane;
+use crate::support::process;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_appflow-connector-operator");
 pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
@@ -134,8 +135,35 @@ impl Cluster {
     }
 
     fn spawn_operator(&mut self, kubeconfig: &Path, args: &[&str], env: &[(&str, &str)]) {
+        let replica = self.launch(kubeconfig, args, env, &self.operator_log.clone());
+        replica.wait_ready(|| self.operator_log());
+        self.metrics_port = replica.metrics_port;
+        self.operator = Some(replica.proc);
+    }
+
+    /// Starts one more operator process (a replica, with its own log `<name>.log` and
+    /// `POD_NAME=<name>`) with the usual test flags plus `extra`, and waits for its /readyz.
+    pub fn start_replica(&self, name: &str, extra: &[&str]) -> Replica {
+        let endpoint = self.emulator_url.clone();
+        let mut args = vec!["run", "--endpoint-url", &endpoint, "--region", "us-east-1"];
+        args.extend(["--aws-max-attempts", "1", "--aws-timeout", "2s"]);
+        args.extend(extra);
+        let log = self.control_plane.work_dir().join(format!("{name}.log"));
+        let kubeconfig = self.control_plane.kubeconfig().to_path_buf();
+        let replica = self.launch(&kubeconfig, &args, &[("POD_NAME", name)], &log);
+        replica.wait_ready(|| replica.log());
+        replica
+    }
+
+    fn launch(
+        &self,
+        kubeconfig: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        log: &Path,
+    ) -> Replica {
         let port = free_port();
-        let log = std::fs::File::create(&self.operator_log).expect("operator log");
+        let log_file = std::fs::File::create(log).expect("operator log");
         let child = Command::new(BIN)
             .args(args)
             .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
@@ -146,23 +174,13 @@ impl Cluster {
             .env_remove("AWS_PROFILE")
             .envs(env.iter().copied())
             .stdout(Stdio::null())
-            .stderr(log)
+            .stderr(log_file)
             .spawn()
             .expect("spawn operator");
-        self.operator = Some(Proc(child));
-        self.metrics_port = port;
-        let url = format!("http://127.0.0.1:{port}/readyz");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if ureq::get(&url).call().is_ok() {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "operator not ready; log:\n{}",
-                self.operator_log()
-            );
-            std::thread::sleep(Duration::from_millis(100)); // poll interval of a readiness check
+        Replica {
+            proc: Proc(child),
+            metrics_port: port,
+            log: log.to_path_buf(),
         }
     }
 
@@ -201,22 +219,7 @@ impl Cluster {
     /// Sends SIGTERM to the operator and returns its exit status once it has stopped.
     pub fn terminate_operator(&mut self) -> std::process::ExitStatus {
         let Proc(child) = self.operator.as_mut().expect("operator running");
-        let pid = child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .expect("kill")
-                .success()
-        );
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = child.try_wait().expect("wait operator") {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "operator ignored SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        process::terminate(child)
     }
 
     pub fn operator_log(&self) -> String {
@@ -395,6 +398,44 @@ impl Cluster {
         );
     }
 
+    /// The `events.k8s.io` Events of a namespace, as `kubectl get -o json` lists them.
+    pub fn events(&self, namespace: &str) -> Value {
+        serde_json::from_str(&self.kubectl_ok(&[
+            "get",
+            "events.events.k8s.io",
+            "-n",
+            namespace,
+            "-o",
+            "json",
+        ]))
+        .expect("events json")
+    }
+
+    /// Seeded random faults on every call (`{"rate": 0.3, "seed": 7}`), or none.
+    pub fn set_random_faults(&self, spec: Option<Value>) {
+        self.emulator(
+            "POST",
+            "/_emulator/random-faults",
+            Some(spec.unwrap_or(Value::Null)),
+        );
+    }
+
+    pub fn emulator_stats(&self) -> Value {
+        self.emulator("GET", "/_emulator/stats", None)
+    }
+
+    /// The operator process's id.
+    pub fn operator_pid(&self) -> u32 {
+        self.operator.as_ref().expect("operator started").0.id()
+    }
+
+    /// Every DescribeConnector the emulator answered.
+    pub fn total_calls(&self) -> u64 {
+        self.emulator("GET", "/_emulator/stats", None)["total"]
+            .as_u64()
+            .unwrap_or(0)
+    }
+
     pub fn calls(&self, key: &str) -> u64 {
         self.emulator("GET", "/_emulator/stats", None)["calls"][key]
             .as_u64()
@@ -421,6 +462,65 @@ pub fn emulator_bin() -> PathBuf {
         path.display()
     );
     path
+}
+
+/// One operator process of several (leader election).
+pub struct Replica {
+    proc: Proc,
+    pub metrics_port: u16,
+    log: PathBuf,
+}
+
+impl Replica {
+    fn wait_ready(&self, log: impl Fn() -> String) {
+        let url = format!("http://127.0.0.1:{}/readyz", self.metrics_port);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while ureq::get(&url).call().is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "operator not ready; log:\n{}",
+                log()
+            );
+            std::thread::sleep(Duration::from_millis(100)); // poll interval of a readiness check
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `/metrics`, or an empty text once the process is gone.
+    pub fn metrics(&self) -> String {
+        let url = format!("http://127.0.0.1:{}/metrics", self.metrics_port);
+        ureq::get(&url)
+            .call()
+            .ok()
+            .and_then(|mut r| r.body_mut().read_to_string().ok())
+            .unwrap_or_default()
+    }
+
+    /// One sample of `/metrics` (0 when absent).
+    pub fn metric(&self, series: &str) -> f64 {
+        self.metrics()
+            .lines()
+            .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or(0.0)
+    }
+
+    pub fn leads(&self) -> bool {
+        self.metric("appflow_connector_operator_leader") == 1.0
+    }
+
+    /// SIGKILL: no chance to release anything.
+    pub fn kill(&mut self) {
+        self.proc.0.kill().expect("kill");
+        self.proc.0.wait().expect("reap");
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        process::terminate(&mut self.proc.0)
+    }
 }
 
 fn free_port() -> u16 {

@@ -261,7 +261,7 @@ fn chart_lints_strict_and_renders_each_documented_combination() {
                     role["rules"],
                     json!([
                         {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
-                        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "resourceNames": [FULLNAME], "verbs": ["get", "update", "patch"]},
+                        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "resourceNames": [FULLNAME], "verbs": ["get", "list", "watch", "update", "patch"]},
                     ]),
                     "{name}"
                 );
@@ -297,11 +297,26 @@ fn chart_lints_strict_and_renders_each_documented_combination() {
                         "--aws-burst=10",
                         "--log-level=info",
                         "--log-format=json",
+                        "--leader-elect",
+                        "--leader-election-id=appflow-appflow-connector-operator",
+                        "--leader-election-namespace=appflow-system",
+                        "--leader-election-lease-duration=15s",
                     ]
                 );
                 assert_eq!(env_names, ["POD_NAME", "POD_NAMESPACE"]);
                 assert_eq!(deployment["spec"]["replicas"], 1);
-                assert_eq!(deployment["spec"]["strategy"]["type"], "Recreate");
+                // The new pod of a rollout waits as a standby for the old one's Lease.
+                assert_eq!(deployment["spec"]["strategy"]["type"], "RollingUpdate");
+                assert_eq!(
+                    deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"],
+                    0
+                );
+                assert!(
+                    rendered
+                        .iter()
+                        .all(|doc| doc["kind"] != "PodDisruptionBudget"),
+                    "no PodDisruptionBudget unless asked for"
+                );
                 let labels = &deployment["metadata"]["labels"];
                 for key in [
                     "app.kubernetes.io/name",
@@ -341,9 +356,18 @@ fn chart_lints_strict_and_renders_each_documented_combination() {
                 );
                 find(&rendered, "ClusterRole", FULLNAME);
                 assert_eq!(deployment["spec"]["replicas"], 2);
+                // Two replicas, one leader: the binary is told to elect one on the Lease
+                // the Role names.
+                for flag in ["--leader-elect", "--leader-election-lease-duration=10s"] {
+                    assert!(args.iter().any(|a| a == flag), "{flag} in {args:?}");
+                }
+                let rules = role["rules"].as_array().expect("rules");
                 assert!(
-                    !args.iter().any(|a| a.contains("leader")),
-                    "no flag the binary lacks: {args:?}"
+                    rules.iter().any(|rule| rule["resourceNames"][0] == FULLNAME
+                        && rule["verbs"]
+                            .as_array()
+                            .is_some_and(|v| v.contains(&"watch".into()))),
+                    "the own Lease can be watched: {rules:?}"
                 );
             }
             "servicemonitor" => {
@@ -354,6 +378,10 @@ fn chart_lints_strict_and_renders_each_documented_combination() {
             "pdb" => {
                 let pdb = find(&rendered, "PodDisruptionBudget", FULLNAME);
                 assert_eq!(pdb["spec"]["minAvailable"], 1);
+                assert_eq!(
+                    deployment["spec"]["replicas"], 2,
+                    "one pod may always be evicted"
+                );
             }
             "static-credentials" => {
                 assert_eq!(
@@ -363,10 +391,8 @@ fn chart_lints_strict_and_renders_each_documented_combination() {
                         "POD_NAMESPACE",
                         "AWS_ACCESS_KEY_ID",
                         "AWS_SECRET_ACCESS_KEY",
-                        "AWS_SESSION_TOKEN"
                     ]
                 );
-                assert_eq!(env[4]["valueFrom"]["secretKeyRef"]["optional"], true);
                 assert!(args.contains(&"--region=eu-west-1".to_owned()), "{args:?}");
                 assert!(
                     args.iter()
@@ -442,8 +468,22 @@ fn bad_values_are_rejected_with_clear_messages() {
             "at '/aws/credentialsSecret': additional properties 'accessKeyId' not allowed",
         ),
         (
-            "replicaCount: 2",
-            "replicaCount > 1 requires leaderElection.enabled=true",
+            "{replicaCount: 2, leaderElection: {enabled: false}}",
+            "at '/leaderElection/enabled': value must be true",
+        ),
+        (
+            // Two controllers side by side during a rollout.
+            "leaderElection: {enabled: false}",
+            "at '/updateStrategy/type': value must be 'Recreate'",
+        ),
+        (
+            "leaderElection: {leaseDuration: 1s}",
+            "at '/leaderElection/leaseDuration'",
+        ),
+        (
+            // A budget that never lets the only pod go blocks every node drain.
+            "podDisruptionBudget: {enabled: true, minAvailable: 1}",
+            "blocks every node drain",
         ),
     ];
     let dir = tempfile::tempdir().expect("tempdir");
@@ -641,15 +681,7 @@ fn samples_reach_their_conditions(cluster: &Cluster, namespace: &str) {
         cluster.wait_ready(namespace, name);
     }
     cluster.wait_reason(namespace, "slack-as-destination", "RequirementsNotMet");
-    let events: Value = serde_json::from_str(&cluster.kubectl_ok(&[
-        "get",
-        "events.events.k8s.io",
-        "-n",
-        namespace,
-        "-o",
-        "json",
-    ]))
-    .unwrap();
+    let events = cluster.events(namespace);
     let reasons: Vec<(&str, &str)> = events["items"]
         .as_array()
         .unwrap()
@@ -795,7 +827,8 @@ fn helm_install_cluster_wide_rbac_suffices_and_grants_no_more() {
             ),
             ("create", "events.events.k8s.io", "samples", true),
             ("patch", "events.events.k8s.io", "samples", true),
-            // Nothing else: no spec writes, no core events, no secrets, no leases.
+            // Nothing else: no spec writes, no core events, no secrets, and of the Leases
+            // only its own in its namespace (leader election is on by default).
             (
                 "patch",
                 "connectorinfos.appflow.connectorinfo.dev",
@@ -835,6 +868,19 @@ fn helm_install_cluster_wide_rbac_suffices_and_grants_no_more() {
             (
                 "create",
                 "leases.coordination.k8s.io",
+                "appflow-system",
+                true,
+            ),
+            ("create", "leases.coordination.k8s.io", "samples", false),
+            (
+                "list",
+                "leases.coordination.k8s.io",
+                "appflow-system",
+                false,
+            ),
+            (
+                "delete",
+                &format!("leases.coordination.k8s.io/{FULLNAME}"),
                 "appflow-system",
                 false,
             ),
@@ -1021,7 +1067,7 @@ fn helm_install_namespace_scoped_watches_one_namespace_only() {
     ]);
     assert_eq!(
         deployment.split_whitespace().collect::<Vec<_>>(),
-        ["appflow-credentials"; 3]
+        ["appflow-credentials"; 2]
     );
 
     uninstall_leaves_nothing_behind(&mut cluster, &["appflow-ops", "team-b"]);

@@ -2,6 +2,8 @@
 //! operator binary as separate processes, driven with the real kubectl.
 
 mod cluster;
+mod failover;
 mod helm;
 mod hostile;
 mod scenarios;
+mod soak;

@@ -1,6 +1,7 @@
 //! Shared helpers: an in-process AppFlow emulator on a loopback port, and the control plane.
 
 pub mod controlplane;
+pub mod process;
 
 use std::time::Duration;
 
