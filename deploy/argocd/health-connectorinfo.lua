@@ -3,7 +3,9 @@
 --   Healthy      Ready=True, and status.observedGeneration is the object's
 --                generation (the operator has seen the current spec)
 --   Degraded     Stalled=True for the current generation: a human must act
---                (invalid request, connector not found, requirements not met)
+--                (invalid request, connector not found, requirements not met,
+--                or a retried failure such as AccessDenied that has lasted
+--                longer than the operator's --stalled-after, default 10m)
 --   Progressing  anything else: not described yet, a describe pending or
 --                being retried with backoff (Reconciling=True), a new spec
 --                not observed yet

@@ -109,6 +109,16 @@ func TestHealth(t *testing.T) {
 			"Degraded", "ConnectorNotFound: "},
 		{"access denied is retried", func(t *testing.T) map[string]any { return load(t, "access-denied") },
 			"Progressing", "AccessDenied: AccessDeniedException"},
+		{"access denied past --stalled-after is degraded", func(t *testing.T) map[string]any {
+			obj := load(t, "access-denied")
+			for _, c := range obj["status"].(map[string]any)["conditions"].([]any) {
+				condition := c.(map[string]any)
+				if condition["type"] == "Stalled" {
+					condition["status"] = "True"
+				}
+			}
+			return obj
+		}, "Degraded", "AccessDenied: AccessDeniedException"},
 		{"no status yet", func(t *testing.T) map[string]any {
 			obj := load(t, "ready")
 			delete(obj, "status")

@@ -398,6 +398,15 @@ impl Cluster {
         );
     }
 
+    /// Lays `override` over a vended connector type's answer (`Value::Null` removes it).
+    pub fn set_override(&self, connector_type: &str, overlay: Value) {
+        self.emulator(
+            "POST",
+            "/_emulator/overrides",
+            Some(serde_json::json!({"connectorType": connector_type, "override": overlay})),
+        );
+    }
+
     /// The `events.k8s.io` Events of a namespace, as `kubectl get -o json` lists them.
     pub fn events(&self, namespace: &str) -> Value {
         serde_json::from_str(&self.kubectl_ok(&[

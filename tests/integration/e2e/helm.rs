@@ -291,6 +291,7 @@ fn chart_lints_strict_and_renders_each_documented_combination() {
                         "--default-refresh-interval=1h",
                         "--concurrency=4",
                         "--min-describe-interval=10s",
+                        "--stalled-after=10m",
                         "--aws-timeout=10s",
                         "--aws-max-attempts=2",
                         "--aws-rate-limit=5",
