@@ -32,7 +32,7 @@ pub const REFRESH_ANNOTATION: &str = "appflow.connectorinfo.dev/refresh";
     status = "ConnectorInfoStatus",
     printcolumn = r#"{"name":"Type","type":"string","jsonPath":".spec.connectorType"}"#,
     printcolumn = r#"{"name":"Label","type":"string","jsonPath":".spec.connectorLabel"}"#,
-    printcolumn = r#"{"name":"Auth","type":"string","jsonPath":".status.authModes"}"#,
+    printcolumn = r#"{"name":"Auth","type":"string","jsonPath":".status.authModesSummary"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
@@ -195,6 +195,10 @@ pub struct ConnectorInfoStatus {
     /// Authentication modes the connector supports, summarised from the configuration.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub auth_modes: Vec<AuthMode>,
+
+    /// `authModes` for display (`OAuth2,Custom`): the AUTH column of `kubectl get`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_modes_summary: Option<String>,
 
     /// The last good answer of DescribeConnector, with AWS's own field names.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -148,6 +148,15 @@ pub fn compute(obs: &Observation) -> Computed {
                 status.last_synced_time = Some(Time(obs.now));
             }
             status.auth_modes = requirements::auth_modes(config);
+            status.auth_modes_summary = Some(
+                status
+                    .auth_modes
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            )
+            .filter(|summary| !summary.is_empty());
             if trimmed != Some(Trimmed::NotMirrored) {
                 match previous.connector_configuration.as_deref() {
                     Some(before) if *before != *mirror => {
@@ -737,6 +746,7 @@ mod tests {
         assert_eq!(cond(&c, Reconciling), ("False", "Described"));
         assert_eq!(cond(&c, Stalled), ("False", "Described"));
         assert_eq!(c.status.auth_modes, [AuthMode::OAuth2]);
+        assert_eq!(c.status.auth_modes_summary.as_deref(), Some("OAuth2"));
         assert_eq!(c.status.observed_generation, Some(1));
         assert_eq!(c.status.last_synced_time, Some(Time(at(0))));
         assert_eq!(

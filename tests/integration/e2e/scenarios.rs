@@ -199,6 +199,7 @@ fn samples_reach_their_conditions(cluster: &Cluster) {
 
     let acme = cluster.get("samples", "acme-crm");
     assert_eq!(acme["status"]["authModes"], json!(["OAuth2", "Custom"]));
+    assert_eq!(acme["status"]["authModesSummary"], "OAuth2,Custom");
     assert_eq!(
         acme["status"]["connectorConfiguration"]["connectorLabel"],
         "acme-crm"
@@ -213,7 +214,8 @@ fn samples_reach_their_conditions(cluster: &Cluster) {
     );
     let acme_row = table.lines().find(|l| l.starts_with("acme-crm")).unwrap();
     assert!(
-        acme_row.contains("CustomConnector")
+        acme_row.contains(" OAuth2,Custom ")
+            && acme_row.contains("CustomConnector")
             && acme_row.contains("True")
             && acme_row.contains("Described"),
         "{table}"
