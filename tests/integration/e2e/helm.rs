@@ -279,6 +279,9 @@ fn chart_lints_strict_and_renders_each_documented_combination() {
                         "ClusterRole",
                         "ClusterRoleBinding",
                         "Deployment",
+                        // The Lease's Role and binding: leader election is on by default.
+                        "Role",
+                        "RoleBinding",
                         "Service",
                         "ServiceAccount"
                     ]
@@ -335,12 +338,17 @@ fn chart_lints_strict_and_renders_each_documented_combination() {
                     [
                         "Deployment",
                         "Role",
+                        "Role",
+                        "RoleBinding",
                         "RoleBinding",
                         "Service",
                         "ServiceAccount"
                     ]
                 );
                 assert_eq!(watch.map(String::as_str), Some("--watch-namespace=team-a"));
+                // The operator's own Role in the watched namespace; the Lease's in its own.
+                let lease_role = find(&rendered, "Role", &format!("{FULLNAME}-leader-election"));
+                assert_eq!(lease_role["metadata"]["namespace"], "appflow-system");
                 let role = find(&rendered, "Role", FULLNAME);
                 assert_eq!(role["metadata"]["namespace"], "team-a");
                 let binding = find(&rendered, "RoleBinding", FULLNAME);
