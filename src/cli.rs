@@ -19,6 +19,33 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The name kubectl finds plugins by: `kubectl conninfo …` runs `kubectl-conninfo …`.
+pub const KUBECTL_PLUGIN: &str = "kubectl-conninfo";
+
+/// Parses the command line, exiting with clap's usage error (2) on a bad one. Installed (or
+/// linked) as `kubectl-conninfo`, the binary speaks as the kubectl plugin `kubectl conninfo`.
+pub fn parse_args<I, T>(args: I) -> Cli
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    let as_plugin = args
+        .first()
+        .is_some_and(|first| invoked_as_plugin(first.as_ref()));
+    let mut command = <Cli as clap::CommandFactory>::command();
+    if as_plugin {
+        command = command.bin_name("kubectl conninfo");
+    }
+    let matches = command.get_matches_from(args);
+    <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// Whether argv[0] names the kubectl plugin (`kubectl-conninfo`, `kubectl-conninfo.exe`).
+pub fn invoked_as_plugin(argv0: &std::path::Path) -> bool {
+    argv0.file_stem().is_some_and(|stem| stem == KUBECTL_PLUGIN)
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the controller against the cluster of the current kubeconfig or in-cluster config.
@@ -28,6 +55,10 @@ pub enum Command {
     /// Describe one connector and print the status the operator would write
     /// (exit 0 when Ready would be True, 1 when False, 2 for usage errors).
     Describe(DescribeArgs),
+    /// Check the ConnectorInfos in manifests (files, directories, `-` for stdin) as admission
+    /// and the controller would, or the live objects with --from-cluster (exit 0 when every
+    /// one would be Ready, 1 when any would not, 2 for usage errors or unreadable input).
+    Check(Box<CheckArgs>),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -156,6 +187,56 @@ pub enum OutputFormat {
     Json,
 }
 
+/// `check`'s report formats.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckFormat {
+    /// One line per object, then a summary.
+    Table,
+    /// The report as JSON (schema: docs/check-report.schema.json).
+    Json,
+    /// JUnit XML: one testcase per ConnectorInfo.
+    Junit,
+    /// GitHub Actions annotations (`::error file=…,line=…::…`).
+    Github,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Manifests: files, directories (walked recursively for .yaml, .yml and .json) or `-`
+    /// for standard input. With --from-cluster, the live objects they name.
+    #[arg(value_name = "PATH", required_unless_present = "from_cluster")]
+    pub paths: Vec<PathBuf>,
+    /// Stop after the admission checks: no AWS call, no credentials needed.
+    #[arg(long, conflicts_with = "from_cluster")]
+    pub offline: bool,
+    /// Judge the live objects' status instead of calling AWS (post-sync gates).
+    #[arg(long)]
+    pub from_cluster: bool,
+    /// The kubeconfig context to use (with --from-cluster).
+    #[arg(long, requires = "from_cluster")]
+    pub context: Option<String>,
+    /// The kubeconfig file to use (with --from-cluster; default: KUBECONFIG, ~/.kube/config,
+    /// then the in-cluster service account).
+    #[arg(long, requires = "from_cluster")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Namespace of the objects (with --from-cluster; default: the context's).
+    #[arg(short = 'n', long, requires = "from_cluster")]
+    pub namespace: Option<String>,
+    /// Every namespace (with --from-cluster and no PATH).
+    #[arg(short = 'A', long, requires = "from_cluster", conflicts_with_all = ["namespace", "paths"])]
+    pub all_namespaces: bool,
+    /// A requirement every checked ConnectorInfo must also meet, as KEY=VALUE[,VALUE…] with
+    /// the keys of spec.requirements (authModes, oauth2GrantTypes, customAuthTypes, usableAs).
+    /// Repeatable.
+    #[arg(long = "require", value_name = "KEY=VALUES", value_parser = crate::check::verdict::parse_requirement)]
+    pub require: Vec<crate::crd::Requirements>,
+    /// Report format.
+    #[arg(short = 'o', long, value_enum, default_value_t = CheckFormat::Table)]
+    pub output: CheckFormat,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
 #[derive(Args, Debug)]
 pub struct DescribeArgs {
     /// A ConnectorInfo manifest; its requirements are evaluated too.
@@ -270,6 +351,56 @@ mod tests {
     }
 
     #[test]
+    fn the_kubectl_plugin_name_is_recognised() {
+        use std::path::Path;
+        assert!(invoked_as_plugin(Path::new(
+            "/usr/local/bin/kubectl-conninfo"
+        )));
+        assert!(invoked_as_plugin(Path::new("kubectl-conninfo.exe")));
+        assert!(!invoked_as_plugin(Path::new("appflow-connector-operator")));
+        let cli = parse_args(["kubectl-conninfo", "check", "-", "--offline"]);
+        assert!(matches!(cli.command, Command::Check(args) if args.offline));
+    }
+
+    #[test]
+    fn check_accepts_the_documented_forms() {
+        let Command::Check(args) = Cli::try_parse_from([
+            "x",
+            "check",
+            "apps/",
+            "-",
+            "--require",
+            "authModes=OAuth2,ApiKey",
+            "--require",
+            "usableAs=Source",
+            "-o",
+            "junit",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!("not check");
+        };
+        assert_eq!(args.paths.len(), 2);
+        assert_eq!(args.require.len(), 2);
+        assert_eq!(args.output, CheckFormat::Junit);
+        assert!(Cli::try_parse_from(["x", "check", "--from-cluster", "-A"]).is_ok());
+        assert!(
+            Cli::try_parse_from([
+                "x",
+                "check",
+                "--from-cluster",
+                "--context",
+                "prod",
+                "-n",
+                "a",
+                "m.yaml"
+            ])
+            .is_ok()
+        );
+    }
+
+    #[test]
     fn bad_values_are_usage_errors() {
         for args in [
             &["x", "run", "--log-level", "appflow=[bogus"][..],
@@ -279,6 +410,13 @@ mod tests {
             &["x", "run", "--aws-rate-limit", "NaN"],
             &["x", "run", "--aws-burst", "0"],
             &["x", "describe", "--connector-type", "Salesforse"],
+            &["x", "check"],
+            &["x", "check", ".", "--require", "colour=blue"],
+            &["x", "check", ".", "--require", "authModes=Kerberos"],
+            &["x", "check", ".", "-A"],
+            &["x", "check", ".", "--offline", "--from-cluster"],
+            &["x", "check", "--from-cluster", "-A", "-n", "team-a"],
+            &["x", "check", ".", "-o", "xml"],
         ] {
             let error = Cli::try_parse_from(args).unwrap_err();
             assert_eq!(error.exit_code(), 2, "{args:?}: {error}");

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use crate::admission::{self, API_VERSION};
 use crate::appflow::AppFlow;
 use crate::cache::DescribeCache;
 use crate::cli::{DescribeArgs, OutputFormat};
@@ -20,15 +21,17 @@ pub enum ManifestError {
         path: String,
         source: std::io::Error,
     },
-    #[error("{path} is not a valid ConnectorInfo: {source}")]
+    #[error("{path} is not valid YAML: {source}")]
     Parse {
         path: String,
         source: serde_yaml_ng::Error,
     },
+    #[error("{path} is not a ConnectorInfo ({API_VERSION})")]
+    NotConnectorInfo { path: String },
     #[error("{path} would be refused by the API server: {source}")]
     Invalid {
         path: String,
-        source: crate::crd::SpecError,
+        source: admission::Refused,
     },
 }
 
@@ -39,19 +42,18 @@ pub fn load_manifest(path: &Path) -> Result<ConnectorInfo, ManifestError> {
         path: shown(),
         source,
     })?;
-    let object: ConnectorInfo =
+    let value: serde_json::Value =
         serde_yaml_ng::from_str(&text).map_err(|source| ManifestError::Parse {
             path: shown(),
             source,
         })?;
-    object
-        .spec
-        .validate()
-        .map_err(|source| ManifestError::Invalid {
-            path: shown(),
-            source,
-        })?;
-    Ok(object)
+    if !admission::is_connector_info(&value) {
+        return Err(ManifestError::NotConnectorInfo { path: shown() });
+    }
+    admission::admit(&value).map_err(|source| ManifestError::Invalid {
+        path: shown(),
+        source,
+    })
 }
 
 /// The `describe` command: exit 0 when Ready would be True, 1 when not, 2 for usage errors.
@@ -72,13 +74,20 @@ pub async fn command(args: DescribeArgs) -> ExitCode {
                 refresh_interval: None,
                 requirements: None,
             };
-            if let Err(e) = spec.validate() {
-                eprintln!("error: {e}");
-                return ExitCode::from(USAGE);
+            let object = ConnectorInfo::new("describe", spec);
+            let admitted = serde_json::to_value(&object)
+                .map_err(|e| e.to_string())
+                .and_then(|value| admission::admit(&value).map_err(|e| e.to_string()));
+            match admitted {
+                Ok(mut object) => {
+                    object.metadata.generation = Some(1);
+                    object
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(USAGE);
+                }
             }
-            let mut object = ConnectorInfo::new("describe", spec);
-            object.metadata.generation = Some(1);
-            object
         }
         (None, None) => {
             eprintln!("error: give --connector-type or -f");

@@ -1,8 +1,10 @@
 //! appflow-connector-operator: mirrors Amazon AppFlow's DescribeConnector into
 //! `ConnectorInfo` resources.
 
+pub mod admission;
 pub mod appflow;
 pub mod cache;
+pub mod check;
 pub mod cli;
 pub mod condition;
 pub mod controller;
@@ -70,6 +72,10 @@ mod tests {
             ("policy.rs", include_str!("policy.rs")),
             ("refresh.rs", include_str!("refresh.rs")),
             ("diff.rs", include_str!("diff.rs")),
+            ("admission.rs", include_str!("admission.rs")),
+            ("check/input.rs", include_str!("check/input.rs")),
+            ("check/verdict.rs", include_str!("check/verdict.rs")),
+            ("check/report.rs", include_str!("check/report.rs")),
         ];
         let forbidden = [
             "aws_sdk",

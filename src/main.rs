@@ -2,13 +2,11 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
-use appflow_connector_operator::cli::{Cli, Command};
-use appflow_connector_operator::{crd, describe, operator};
+use appflow_connector_operator::cli::{self, Command};
+use appflow_connector_operator::{check, crd, describe, operator};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = cli::parse_args(std::env::args_os());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -32,6 +30,7 @@ fn main() -> ExitCode {
                 }
             },
             Command::Describe(args) => describe::command(args).await,
+            Command::Check(args) => check::command(*args).await,
             Command::Run(args) => match operator::run(*args).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

@@ -24,15 +24,7 @@ fn clean_describe() -> Command {
 /// `describe` pointed at the emulator with `--endpoint-url`.
 fn describe(emulator: &Emulator, args: &[&str]) -> Command {
     let mut cmd = clean_describe();
-    cmd.args([
-        "--endpoint-url",
-        &emulator.url,
-        "--region",
-        "us-east-1",
-        "--aws-max-attempts",
-        "1",
-    ])
-    .args(args);
+    cmd.args(emulator.cli_args()).args(args);
     cmd
 }
 

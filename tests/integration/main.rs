@@ -2,6 +2,7 @@
 //! emulator, `reconcile` against a mocked API server, and the end-to-end suite against a real
 //! kube-apiserver.
 
+mod check_cli;
 mod describe_cache;
 mod describe_cli;
 mod e2e;

@@ -67,12 +67,17 @@ FAKE_AUTH = (
 )
 
 
-def emulator_binary() -> Path:
-    env = os.environ.get("APPFLOW_EMULATOR_BIN")
-    path = Path(env) if env else REPO / "target" / "debug" / "appflow-emulator"
+def built_binary(variable: str, name: str, build: str) -> Path:
+    """$variable if set, else target/debug/<name>; fails the test with how to build it."""
+    env = os.environ.get(variable)
+    path = Path(env) if env else REPO / "target" / "debug" / name
     if not path.is_file():
-        pytest.fail(f"emulator binary not found at {path}; run `cargo build -p appflow-emulator` or set APPFLOW_EMULATOR_BIN")
+        pytest.fail(f"{name} not found at {path}; run `{build}` or set {variable}")
     return path
+
+
+def emulator_binary() -> Path:
+    return built_binary("APPFLOW_EMULATOR_BIN", "appflow-emulator", "cargo build -p appflow-emulator")
 
 
 def free_port() -> int:

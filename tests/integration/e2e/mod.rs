@@ -2,6 +2,7 @@
 //! operator binary as separate processes, driven with the real kubectl.
 
 mod changes;
+mod check;
 mod cluster;
 mod failover;
 mod helm;

@@ -72,6 +72,19 @@ impl Emulator {
         self.stats().await["calls"][key].as_u64().unwrap_or(0)
     }
 
+    /// The command-line flags that point `describe` or `check` at this emulator, with one
+    /// attempt per call.
+    pub fn cli_args(&self) -> [&str; 6] {
+        [
+            "--endpoint-url",
+            &self.url,
+            "--region",
+            "us-east-1",
+            "--aws-max-attempts",
+            "1",
+        ]
+    }
+
     pub fn settings(&self) -> AwsSettings {
         AwsSettings {
             region: Some("us-east-1".into()),
