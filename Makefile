@@ -18,10 +18,12 @@ demo:
 ## Argo CD health check, and the static release binary the image ships.
 test: tools lint unit integration e2e python go-tests static
 
-## What the suites need: kube-apiserver, etcd, kubectl and helm from Go modules; boto3 in a venv.
+## What the suites need: kube-apiserver, etcd, kubectl, helm and promtool from Go modules (and
+## the Prometheus Operator's CRDs from its module); boto3 in a venv.
 tools:
 	hack/controlplane/build.sh
 	hack/helm/build.sh
+	hack/monitoring/build.sh
 	@test -x $(VENV)/bin/python || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 

@@ -1,5 +1,7 @@
 //! Prometheus metrics, named as the design guide lists them.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use kube::runtime::reflector::Store;
@@ -73,9 +75,15 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Registers everything under the `appflow_connector_operator` prefix, plus a gauge of
-    /// conditions computed from the controller's cache at scrape time.
-    pub fn register(&self, registry: &mut Registry, store: Store<ConnectorInfo>) {
+    /// Registers everything under the `appflow_connector_operator` prefix, plus gauges of
+    /// conditions computed from the controller's cache at scrape time and of readiness (the
+    /// flag `/readyz` answers from).
+    pub fn register(
+        &self,
+        registry: &mut Registry,
+        store: Store<ConnectorInfo>,
+        ready: Arc<AtomicBool>,
+    ) {
         let sub = registry.sub_registry_with_prefix("appflow_connector_operator");
         sub.register(
             "reconciliations",
@@ -133,6 +141,7 @@ impl Metrics {
             self.last_configuration_change.clone(),
         );
         sub.register_collector(Box::new(ConditionGauge { store }));
+        sub.register_collector(Box::new(ReadyGauge { ready }));
     }
 
     /// Starts timing a reconciliation; the duration is recorded when the guard drops.
@@ -220,7 +229,9 @@ impl Drop for ReconcileTimer<'_> {
     }
 }
 
-/// `connectorinfos{condition,status}`: counted from the cache, so deleted objects vanish.
+/// `connectorinfos{condition,status}` and `connectorinfos_not_ready{reason}`: counted from
+/// the cache, so deleted objects vanish. Every label combination is written, zeros included,
+/// so that alerts can compare a count with its past and rates never start from nothing.
 #[derive(Debug)]
 struct ConditionGauge {
     store: Store<ConnectorInfo>,
@@ -232,33 +243,165 @@ struct ConditionLabels {
     status: &'static str,
 }
 
-impl Collector for ConditionGauge {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let mut counts = std::collections::BTreeMap::<ConditionLabels, i64>::new();
-        for object in self.store.state() {
-            let Some(status) = &object.status else {
-                continue;
-            };
-            for type_ in ConditionType::ALL {
-                if let Some(value) = condition::status_of(status, type_) {
-                    *counts
-                        .entry(ConditionLabels {
-                            condition: type_.as_str(),
-                            status: value.as_str(),
-                        })
-                        .or_default() += 1;
-                }
+#[derive(Clone, Debug, Hash, PartialEq, Eq, Ord, PartialOrd, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+/// Pure: the two gauges' counts over a set of statuses.
+fn condition_counts<'a>(
+    statuses: impl Iterator<Item = &'a crate::crd::ConnectorInfoStatus>,
+) -> (
+    std::collections::BTreeMap<ConditionLabels, i64>,
+    std::collections::BTreeMap<ReasonLabels, i64>,
+) {
+    use crate::condition::ConditionStatus;
+    let mut conditions: std::collections::BTreeMap<ConditionLabels, i64> = ConditionType::ALL
+        .into_iter()
+        .flat_map(|condition| {
+            ConditionStatus::ALL
+                .into_iter()
+                .map(move |status| ConditionLabels {
+                    condition: condition.as_str(),
+                    status: status.as_str(),
+                })
+        })
+        .map(|labels| (labels, 0))
+        .collect();
+    // Ready is never False for `Described`: every other reason can keep an object unready.
+    let mut not_ready: std::collections::BTreeMap<ReasonLabels, i64> = Reason::ALL
+        .into_iter()
+        .filter(|r| *r != Reason::Described)
+        .map(|r| (ReasonLabels { reason: r.as_str() }, 0))
+        .collect();
+    for status in statuses {
+        for type_ in ConditionType::ALL {
+            if let Some(value) = condition::status_of(status, type_) {
+                *conditions
+                    .entry(ConditionLabels {
+                        condition: type_.as_str(),
+                        status: value.as_str(),
+                    })
+                    .or_default() += 1;
             }
         }
+        let ready = condition::find(status, ConditionType::Ready);
+        if let Some(ready) = ready.filter(|c| c.status != ConditionStatus::True.as_str())
+            && let Some(reason) = Reason::ALL.into_iter().find(|r| r.as_str() == ready.reason)
+        {
+            *not_ready
+                .entry(ReasonLabels {
+                    reason: reason.as_str(),
+                })
+                .or_default() += 1;
+        }
+    }
+    (conditions, not_ready)
+}
+
+impl Collector for ConditionGauge {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let objects = self.store.state();
+        let (conditions, not_ready) =
+            condition_counts(objects.iter().filter_map(|o| o.status.as_ref()));
         let mut family = encoder.encode_descriptor(
             "connectorinfos",
             "ConnectorInfo objects by condition and status",
             None,
             prometheus_client::metrics::MetricType::Gauge,
         )?;
-        for (labels, count) in counts {
+        for (labels, count) in conditions {
+            ConstGauge::new(count).encode(family.encode_family(&labels)?)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "connectorinfos_not_ready",
+            "ConnectorInfo objects whose Ready condition is not True, by its reason",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        for (labels, count) in not_ready {
             ConstGauge::new(count).encode(family.encode_family(&labels)?)?;
         }
         Ok(())
+    }
+}
+
+/// `ready`: 1 once the watch cache is filled (what `/readyz` answers), else 0.
+#[derive(Debug)]
+struct ReadyGauge {
+    ready: Arc<AtomicBool>,
+}
+
+impl Collector for ReadyGauge {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let family = encoder.encode_descriptor(
+            "ready",
+            "1 once the watch cache is filled and /readyz answers OK, 0 before",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        ConstGauge::new(i64::from(self.ready.load(Ordering::Relaxed))).encode(family)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::ConnectorInfoStatus;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+    fn status(ready: &str, reason: &str) -> ConnectorInfoStatus {
+        ConnectorInfoStatus {
+            conditions: vec![Condition {
+                type_: "Ready".into(),
+                status: ready.into(),
+                reason: reason.into(),
+                message: String::new(),
+                last_transition_time: Time(jiff::Timestamp::UNIX_EPOCH),
+                observed_generation: None,
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn every_combination_is_counted_zeros_included() {
+        let statuses = [
+            status("True", "Described"),
+            status("False", "AccessDenied"),
+            status("False", "AccessDenied"),
+            status("Unknown", "Throttled"),
+        ];
+        let (conditions, not_ready) = condition_counts(statuses.iter());
+        assert_eq!(conditions.len(), ConditionType::ALL.len() * 3);
+        let ready = |status| {
+            conditions[&ConditionLabels {
+                condition: "Ready",
+                status,
+            }]
+        };
+        assert_eq!((ready("True"), ready("False"), ready("Unknown")), (1, 2, 1));
+        assert_eq!(not_ready.len(), Reason::ALL.len() - 1);
+        assert_eq!(
+            not_ready[&ReasonLabels {
+                reason: "AccessDenied"
+            }],
+            2
+        );
+        assert_eq!(
+            not_ready[&ReasonLabels {
+                reason: "Throttled"
+            }],
+            1
+        );
+        assert_eq!(
+            not_ready[&ReasonLabels {
+                reason: "ServiceError"
+            }],
+            0
+        );
+        assert!(!not_ready.contains_key(&ReasonLabels {
+            reason: "Described"
+        }));
     }
 }

@@ -118,7 +118,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         stopped(stop_rx.clone()),
     );
     let mut registry = prometheus_client::registry::Registry::default();
-    metrics.register(&mut registry, controller.store);
+    metrics.register(&mut registry, controller.store, ready.clone());
     let router = http::router(Arc::new(registry), ready);
     let server = tokio::spawn(http::serve(
         args.metrics_addr,

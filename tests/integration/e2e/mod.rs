@@ -7,5 +7,6 @@ mod cluster;
 mod failover;
 mod helm;
 mod hostile;
+mod monitoring;
 mod scenarios;
 mod soak;
