@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 #
-# The operator image: one static binary on distroless/static, user 65532.
+# The operator image: one static binary, Debian's CA bundle and a passwd entry, user 65532.
 #
 #   docker build -t appflow-connector-operator:0.1.0 .
 #
@@ -28,9 +28,15 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
  && install -D -m 0755 "target/$(rustc -vV | sed -n 's/^host: //p')/release/appflow-connector-operator" \
       /out/appflow-connector-operator
 
-FROM gcr.io/distroless/static-debian12:nonroot
-COPY --from=builder /out/appflow-connector-operator /appflow-connector-operator
-# distroless' "nonroot" user; the chart's pod security context uses the same id.
+# The shipped stage: from scratch, so that it can also be built here without a registry
+# (hack/image/build.sh builds hack/image/Containerfile with buildah and checks that the two
+# final stages agree). The builder image is Debian bookworm: its CA bundle is Debian's.
+FROM scratch
+COPY --from=builder /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+COPY hack/image/passwd /etc/passwd
+COPY hack/image/group /etc/group
+COPY --from=builder --chmod=0755 /out/appflow-connector-operator /appflow-connector-operator
+# The "nonroot" user of hack/image/passwd; the chart's pod security context uses the same id.
 USER 65532:65532
 EXPOSE 8080
 ENTRYPOINT ["/appflow-connector-operator"]
