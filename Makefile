@@ -7,22 +7,27 @@ VENV := .cache/venv
 # dependencies once and no step rebuilds what another built.
 TEST_FEATURES := --workspace --features appflow-connector-operator/failpoints
 
-.PHONY: demo test tools lint unit integration e2e python go-tests static hostile-worst-case bench \
+.PHONY: demo demo-cluster test tools lint unit integration e2e python go-tests static hostile-worst-case bench \
 	soak crd manifests image
 
 ## The operator's main job locally: control plane + AppFlow emulator + operator + samples.
 demo:
 	hack/demo/run.sh
 
-## The whole test suite: lint, unit, integration, end-to-end (incl. helm), botocore, the
-## Argo CD health check, and the static release binary and the image that ships it.
-test: tools lint unit integration e2e python go-tests static
+## The same on a real node: the image built with buildah, helm install, pods on containerd.
+demo-cluster:
+	hack/demo/cluster.sh
 
-## What the suites need: buildah from Debian's packages; kube-apiserver, etcd, kubectl, helm and
-## promtool from Go modules (and the Prometheus Operator's CRDs from its module); boto3 in a venv.
+## The whole test suite: lint, unit, integration, the static release binary and the image that
+## ships it, end-to-end (incl. helm, and helm install onto a real node), botocore, the Argo CD
+## health check.
+test: tools lint unit integration static e2e python go-tests
+
+## What the suites need: buildah, containerd, runc and the CNI plugins from Debian's packages;
+## the Kubernetes control plane and node components, helm and promtool from Go modules (and the
+## Prometheus Operator's CRDs from its module); boto3 in a venv.
 tools:
-	@command -v buildah >/dev/null || { test "$$(id -u)" = 0 || { echo "buildah missing: apt-get install buildah (as root)" >&2; exit 1; }; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends buildah >/dev/null; }
+	hack/node/install.sh
 	hack/controlplane/build.sh
 	hack/helm/build.sh
 	hack/monitoring/build.sh

@@ -34,7 +34,9 @@ esac
 bin=target/$triple/release/appflow-connector-operator
 
 echo "build-static.sh: cargo build --release --target $triple (crt-static)" >&2
-RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
+# getrandom (hash seeds, TLS) finds glibc's getrandom() with dlsym(), which a static binary
+# does not have, and then falls back to /dev/urandom: linked directly, the binary needs no /dev.
+RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static --cfg getrandom_backend=\"linux_getrandom\"" \
   cargo build --release --locked --target "$triple" --bin appflow-connector-operator
 
 fail() { echo "build-static.sh: FAIL: $*" >&2; exit 1; }

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Builds the local control plane binaries (etcd, kube-apiserver, kubectl and
-# the controlplane launcher) from the Go module in this directory into
+# Builds the local control plane binaries (etcd, kube-apiserver, kubectl, the
+# controlplane launcher, and for its --node mode kube-controller-manager,
+# kube-scheduler, kubelet and a pause binary) from the Go module in this
+# directory into
 #   $APPFLOW_CONTROLPLANE_BIN_DIR (default: <repo>/.cache/controlplane/bin)
 # and prints their paths. Needs only Go and the Go module proxy.
 #
@@ -13,7 +15,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 out=${APPFLOW_CONTROLPLANE_BIN_DIR:-$repo/.cache/controlplane/bin}
-bins=(etcd kube-apiserver kubectl controlplane)
+bins=(etcd kube-apiserver kubectl controlplane kube-controller-manager kube-scheduler kubelet pause)
 
 go=$(command -v go || true)
 [[ -n $go ]] || go=/usr/local/go/bin/go
@@ -58,10 +60,12 @@ fi
 echo "build.sh: building control plane ($k8s_version) into $out ..." >&2
 tmp=$(mktemp -d "$out/.build.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-# One `go build` for all four so the shared packages compile once.
+# One `go build` for all of them so the shared packages compile once.
 (cd "$here" && "$go" build -trimpath -buildvcs=false -ldflags="$ldflags" -o "$tmp/" \
-  ./cmd/etcd ./cmd/controlplane \
-  k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl)
+  ./cmd/etcd ./cmd/controlplane ./cmd/pause \
+  k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl \
+  k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler \
+  k8s.io/kubernetes/cmd/kubelet)
 for b in "${bins[@]}"; do mv -f "$tmp/$b" "$out/$b"; done
 echo "$stamp" >"$out/.stamp"
 print_paths

@@ -93,5 +93,5 @@ echo "runs in the image as 65532: $(in_image --version)"
 mkdir -p target/image
 archive=target/image/$name-$version.oci.tar
 rm -f "$archive"
-"${buildah[@]}" push --quiet "$image" "oci-archive:$archive:$name:$version"
+"${buildah[@]}" push --quiet "$image" "oci-archive:$archive:$image"
 echo "image: $image, root $rootfs bytes ($((rootfs / 1024 / 1024)) MiB), OCI archive $(stat -c %s "$archive") bytes -> $archive"

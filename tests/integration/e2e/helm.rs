@@ -25,7 +25,7 @@ const RELEASE: &str = "appflow";
 const FULLNAME: &str = "appflow-appflow-connector-operator";
 
 /// `$APPFLOW_HELM_BIN`, else the helm that `hack/helm/build.sh` builds.
-fn helm_bin() -> PathBuf {
+pub(super) fn helm_bin() -> PathBuf {
     let path = std::env::var_os("APPFLOW_HELM_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(REPO).join(".cache/helm/bin/helm"));
@@ -53,7 +53,7 @@ fn helm(args: &[&str], kubeconfig: Option<&Path>) -> Output {
     cmd.output().expect("run helm")
 }
 
-fn helm_ok(args: &[&str], kubeconfig: Option<&Path>) -> String {
+pub(super) fn helm_ok(args: &[&str], kubeconfig: Option<&Path>) -> String {
     let output = helm(args, kubeconfig);
     assert!(
         output.status.success(),
@@ -279,7 +279,8 @@ fn chart_lints_strict_and_renders_each_documented_combination() {
                         "ClusterRole",
                         "ClusterRoleBinding",
                         "Deployment",
-                        // The Lease's Role and binding: leader election is on by default.
+                        // The Lease, its Role and binding: leader election is on by default.
+                        "Lease",
                         "Role",
                         "RoleBinding",
                         "Service",
@@ -337,6 +338,7 @@ fn chart_lints_strict_and_renders_each_documented_combination() {
                     kinds(&rendered),
                     [
                         "Deployment",
+                        "Lease",
                         "Role",
                         "Role",
                         "RoleBinding",
@@ -768,7 +770,7 @@ fn uninstall_leaves_nothing_behind(cluster: &mut Cluster, namespaces: &[&str]) {
     for namespace in namespaces {
         let left = cluster.kubectl_ok(&[
             "get",
-            "deployments,serviceaccounts,services,roles,rolebindings,poddisruptionbudgets,secrets,configmaps",
+            "deployments,serviceaccounts,services,roles,rolebindings,poddisruptionbudgets,secrets,configmaps,leases",
             "-n",
             namespace,
             "-l",

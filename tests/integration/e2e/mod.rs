@@ -8,5 +8,6 @@ mod failover;
 mod helm;
 mod hostile;
 mod monitoring;
+mod node;
 mod scenarios;
 mod soak;

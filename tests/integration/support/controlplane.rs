@@ -1,5 +1,6 @@
-//! A real Kubernetes control plane (etcd + kube-apiserver v1.34, no
-//! controllers, scheduler or kubelet) on loopback, for integration tests.
+//! A real Kubernetes control plane (etcd + kube-apiserver v1.34) on loopback,
+//! for integration tests; with a node (controller-manager, scheduler and a
+//! kubelet on containerd) when a test needs pods to run.
 //!
 //! It drives the `controlplane` launcher built by `hack/controlplane/build.sh`
 //! over a line protocol: the launcher prints `READY <kubeconfig>` (or
@@ -27,7 +28,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Backstop only: the launcher gives etcd and the apiserver 90 s each.
 const READY_TIMEOUT: Duration = Duration::from_secs(200);
-const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+// A node takes longer: its pods are stopped through the kubelet first.
+const STOP_TIMEOUT: Duration = Duration::from_secs(90);
 
 pub struct ControlPlane {
     child: Child,
@@ -43,6 +45,23 @@ pub struct ControlPlane {
 impl ControlPlane {
     /// Starts a fresh control plane and waits until the apiserver is ready.
     pub fn start() -> io::Result<ControlPlane> {
+        Self::launch(&[])
+    }
+
+    /// Starts a control plane with a node (controller-manager, scheduler, a kubelet on
+    /// containerd; pods on a bridge the launcher creates) with the given OCI image archives
+    /// imported, and waits until the node is Ready. Needs root, containerd, runc and the CNI
+    /// plugins (Debian's packages; `make tools` installs them).
+    pub fn start_with_node(images: &[&Path]) -> io::Result<ControlPlane> {
+        let mut args = vec![std::ffi::OsString::from("--node")];
+        for image in images {
+            args.push("--image".into());
+            args.push(image.as_os_str().to_owned());
+        }
+        Self::launch(&args)
+    }
+
+    fn launch(extra: &[std::ffi::OsString]) -> io::Result<ControlPlane> {
         let bin_dir = bin_dir()?;
         let keep = std::env::var_os("APPFLOW_CONTROLPLANE_KEEP")
             .is_some_and(|v| !v.is_empty() && v != "0");
@@ -53,6 +72,7 @@ impl ControlPlane {
             .arg(&bin_dir)
             .arg("--work-dir")
             .arg(&work_dir);
+        cmd.args(extra);
         if keep {
             cmd.arg("--keep");
             eprintln!("controlplane work dir (kept): {}", work_dir.display());

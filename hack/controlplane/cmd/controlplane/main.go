@@ -1,8 +1,9 @@
 // Command controlplane runs a throwaway Kubernetes control plane (etcd +
-// kube-apiserver, no controller-manager, scheduler or kubelet) on loopback,
-// for integration tests and the local demo.
+// kube-apiserver) on loopback, for integration tests and the local demo; with
+// --node, also kube-controller-manager, kube-scheduler and one kubelet on
+// containerd, so pods really run (node.go).
 //
-//	controlplane --bin-dir DIR --work-dir DIR [--keep] [--timeout 90s]
+//	controlplane --bin-dir DIR --work-dir DIR [--keep] [--timeout 90s] [--node [--image OCI.tar]...]
 //
 // Protocol (line based, so any parent process can drive it):
 //   - stdout: exactly `READY <absolute kubeconfig path>` each time the
@@ -39,6 +40,9 @@ func main() {
 	workDir := flag.String("work-dir", "", "directory for certificates, etcd data, kubeconfig and logs (required)")
 	keep := flag.Bool("keep", false, "keep the work dir on exit (default: remove it)")
 	timeout := flag.Duration("timeout", 90*time.Second, "how long etcd and the apiserver each get to become ready")
+	node := flag.Bool("node", false, "also run a node: kube-controller-manager, kube-scheduler, and a kubelet on containerd with its pods on a bridge this launcher creates (needs root, containerd, runc and the CNI plugins; see node.go)")
+	var images imageList
+	flag.Var(&images, "image", "with --node: an OCI image archive to import into the node's containerd (repeatable)")
 	flag.Parse()
 	if *workDir == "" {
 		fatalf("--work-dir is required")
@@ -50,7 +54,12 @@ func main() {
 		}
 		*binDir = filepath.Dir(exe)
 	}
-	cp := &controlPlane{binDir: *binDir, timeout: *timeout}
+	cp := &controlPlane{binDir: *binDir, timeout: *timeout, address: "127.0.0.1", serviceCIDR: "10.0.0.0/24", node: *node, images: images}
+	if cp.node {
+		// Pods reach the apiserver at the `kubernetes` Service's IP and port, with no
+		// kube-proxy: the apiserver itself listens there, on the node's bridge.
+		cp.address, cp.apiPort, cp.serviceCIDR = serviceIP, 443, serviceCIDR
+	}
 	var err error
 	if cp.binDir, err = filepath.Abs(cp.binDir); err != nil {
 		fatalf("%v", err)
@@ -70,6 +79,15 @@ func main() {
 type controlPlane struct {
 	binDir, workDir string
 	timeout         time.Duration
+	address         string // the apiserver's bind and advertise address
+	apiPort         int    // 0: a free port
+	serviceCIDR     string
+	node            bool
+	images          []string
+	controllers     []*child
+	kubelet         *child
+	containerd      *child
+	netnsBefore     map[string]bool // pod network namespaces that are not ours
 
 	etcdURL       string
 	apiserverArgs []string
@@ -189,12 +207,21 @@ func (cp *controlPlane) start(ctx context.Context) error {
 		return err
 	}
 	etcdPort, peerPort, apiPort := ports[0], ports[1], ports[2]
+	if cp.apiPort != 0 {
+		apiPort = cp.apiPort
+	}
+	if cp.node {
+		// The bridge carries the apiserver's address, so it comes first.
+		if err := createBridge(); err != nil {
+			return fmt.Errorf("node network: %w", err)
+		}
+	}
 
-	pki, err := writePKI(filepath.Join(cp.workDir, "pki"))
+	pki, err := writePKI(filepath.Join(cp.workDir, "pki"), net.ParseIP(cp.address))
 	if err != nil {
 		return fmt.Errorf("generating certificates: %w", err)
 	}
-	cp.apiserverURL = "https://127.0.0.1:" + strconv.Itoa(apiPort)
+	cp.apiserverURL = "https://" + net.JoinHostPort(cp.address, strconv.Itoa(apiPort))
 	cp.kubeconfig = filepath.Join(cp.workDir, "kubeconfig")
 	if err := writeKubeconfig(cp.kubeconfig, cp.apiserverURL, pki); err != nil {
 		return err
@@ -228,15 +255,15 @@ func (cp *controlPlane) start(ctx context.Context) error {
 
 	cp.apiserverArgs = []string{
 		"--etcd-servers=" + cp.etcdURL,
-		"--bind-address=127.0.0.1",
-		"--advertise-address=127.0.0.1",
+		"--bind-address=" + cp.address,
+		"--advertise-address=" + cp.address,
 		"--secure-port=" + strconv.Itoa(apiPort),
 		"--cert-dir=" + filepath.Join(cp.workDir, "apiserver-certs"), // unused: TLS files are given
 		"--tls-cert-file=" + pki.path("apiserver.crt"),
 		"--tls-private-key-file=" + pki.path("apiserver.key"),
 		"--client-ca-file=" + pki.path("ca.crt"),
 		"--authorization-mode=RBAC",
-		"--service-cluster-ip-range=10.0.0.0/24",
+		"--service-cluster-ip-range=" + cp.serviceCIDR,
 		// Setting issuer + signing key enables the TokenRequest API
 		// (`kubectl create token`), which needs no controller.
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
@@ -248,7 +275,44 @@ func (cp *controlPlane) start(ctx context.Context) error {
 		"--disable-admission-plugins=ServiceAccount",
 		"--allow-privileged=true",
 	}
-	return cp.startAPIServer(ctx)
+	if cp.node {
+		// With kube-controller-manager creating ServiceAccounts, pods get their token.
+		cp.apiserverArgs[len(cp.apiserverArgs)-2] = "--enable-admission-plugins=ServiceAccount"
+		// Reach kubelets by their node IP (logs, exec, port-forward).
+		cp.apiserverArgs = append(cp.apiserverArgs, "--kubelet-preferred-address-types=InternalIP")
+	}
+	if err := cp.startAPIServer(ctx); err != nil {
+		return err
+	}
+	if !cp.node {
+		return nil
+	}
+	manager, err := startChild("kube-controller-manager", filepath.Join(cp.binDir, "kube-controller-manager"),
+		filepath.Join(cp.workDir, "kube-controller-manager.log"),
+		"--kubeconfig="+cp.kubeconfig,
+		"--root-ca-file="+pki.path("ca.crt"),
+		"--service-account-private-key-file="+pki.path("sa.key"),
+		"--leader-elect=false",
+		"--bind-address=127.0.0.1",
+		"--secure-port=0",
+		"--controllers=*,-nodeipam,-service-lb-controller,-cloud-node-lifecycle",
+	)
+	if err != nil {
+		return err
+	}
+	scheduler, err := startChild("kube-scheduler", filepath.Join(cp.binDir, "kube-scheduler"),
+		filepath.Join(cp.workDir, "kube-scheduler.log"),
+		"--kubeconfig="+cp.kubeconfig,
+		"--leader-elect=false",
+		"--bind-address=127.0.0.1",
+		"--secure-port=0",
+	)
+	if err != nil {
+		manager.stop(5 * time.Second)
+		return err
+	}
+	cp.controllers = []*child{manager, scheduler}
+	return cp.startNode(ctx, pki)
 }
 
 func (cp *controlPlane) startAPIServer(ctx context.Context) error {
@@ -274,11 +338,21 @@ func (cp *controlPlane) restartAPIServer(ctx context.Context) error {
 // teardown stops the apiserver before etcd, so the apiserver's own
 // shutdown does not spend its grace period retrying a dead etcd.
 func (cp *controlPlane) teardown() {
+	// Controllers first, so nothing recreates the pods the node then stops.
+	for _, c := range cp.controllers {
+		c.stop(5 * time.Second)
+	}
+	if cp.node {
+		cp.stopNode()
+	}
 	if cp.apiserver != nil {
 		cp.apiserver.stop(10 * time.Second)
 	}
 	if cp.etcd != nil {
 		cp.etcd.stop(10 * time.Second)
+	}
+	if cp.node {
+		deleteBridge()
 	}
 }
 

@@ -35,7 +35,7 @@ func (p *pki) path(name string) string { return filepath.Join(p.dir, name) }
 //
 // ECDSA keeps certificate generation instant; the service account key is
 // RSA because that is what the brief and most token consumers expect.
-func writePKI(dir string) (*pki, error) {
+func writePKI(dir string, address net.IP) (*pki, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -74,7 +74,7 @@ func writePKI(dir string) (*pki, error) {
 		DNSNames: []string{"localhost", "kubernetes", "kubernetes.default",
 			"kubernetes.default.svc", "kubernetes.default.svc.cluster.local"},
 		// 10.0.0.1 is the `kubernetes` Service IP of --service-cluster-ip-range.
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback, net.IPv4(10, 0, 0, 1)},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback, net.IPv4(10, 0, 0, 1), address},
 	})
 	if err != nil {
 		return nil, err

@@ -1,0 +1,458 @@
+//! `helm install` for real: a control plane with a node (kube-controller-manager,
+//! kube-scheduler, a kubelet on Debian's containerd and runc), the image built by
+//! hack/image/build.sh imported into it, and the chart installed as a user would. The pod
+//! runs the image with the chart's restricted security context and real probes; what the
+//! out-of-cluster tests cannot show is shown here: the in-cluster config, the image's
+//! entrypoint and user, the read-only root, the rollout, `kubectl logs`, port-forward, an
+//! upgrade that rolls the pod, leader hand-over between two pods, and uninstall.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::cluster::{Proc, REPO, emulator_bin};
+use super::helm::helm_ok;
+use crate::support::controlplane::ControlPlane;
+
+const NAMESPACE: &str = "appflow-system";
+const RELEASE: &str = "appflow";
+const FULLNAME: &str = "appflow-appflow-connector-operator";
+/// The node's address (the launcher's bridge): pods reach the emulator there.
+const NODE_IP: &str = "10.214.0.1";
+
+/// The OCI archive hack/image/build.sh writes (`make static` runs it before `make e2e`).
+fn image_archive() -> PathBuf {
+    let version = env!("CARGO_PKG_VERSION");
+    let path = Path::new(REPO).join(format!(
+        "target/image/appflow-connector-operator-{version}.oci.tar"
+    ));
+    assert!(
+        path.is_file(),
+        "{} is missing: run hack/image/build.sh",
+        path.display()
+    );
+    path
+}
+
+struct Node {
+    control_plane: ControlPlane,
+    _emulator: Proc,
+    emulator_url: String,
+}
+
+impl Node {
+    fn start() -> Node {
+        let control_plane =
+            ControlPlane::start_with_node(&[&image_archive()]).expect("control plane with a node");
+        // Only the node's bridge exists once the launcher is up: the emulator listens there.
+        let mut emulator = Command::new(emulator_bin())
+            .args(["--listen", &format!("{NODE_IP}:0"), "--data"])
+            .arg(Path::new(REPO).join("hack/demo/emulator-data.yaml"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn emulator");
+        let mut first = String::new();
+        BufReader::new(emulator.stdout.take().expect("stdout"))
+            .read_line(&mut first)
+            .expect("emulator address");
+        let emulator_url = first.trim().rsplit(' ').next().expect("url").to_owned();
+        assert!(
+            emulator_url.starts_with(&format!("http://{NODE_IP}:")),
+            "{first}"
+        );
+        Node {
+            control_plane,
+            _emulator: Proc(emulator),
+            emulator_url,
+        }
+    }
+
+    fn kubectl(&self, args: &[&str]) -> Output {
+        self.control_plane
+            .kubectl()
+            .args(args)
+            .output()
+            .expect("kubectl")
+    }
+
+    fn kubectl_ok(&self, args: &[&str]) -> String {
+        let output = self.kubectl(args);
+        assert!(
+            output.status.success(),
+            "kubectl {args:?}: {}\n{}",
+            String::from_utf8_lossy(&output.stderr),
+            self.pods_report()
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.extend(["-o", "json"]);
+        serde_json::from_str(&self.kubectl_ok(&all)).expect("json")
+    }
+
+    /// Pods and recent events, for failure messages.
+    fn pods_report(&self) -> String {
+        let pods = self
+            .control_plane
+            .kubectl()
+            .args(["get", "pods", "-A", "-o", "wide"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let events = self
+            .control_plane
+            .kubectl()
+            .args(["get", "events", "-A", "--sort-by=.lastTimestamp"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        format!("pods:\n{pods}\nevents:\n{events}")
+    }
+
+    fn helm(&self, args: &[&str]) -> String {
+        helm_ok(args, Some(self.control_plane.kubeconfig()))
+    }
+
+    /// Polls (a readiness check, not a fixed wait) until `check` holds or 120 s pass.
+    fn eventually(&self, what: &str, mut check: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !check() {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}\n{}",
+                self.pods_report()
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// The operator pods' names, Running and Ready.
+    fn ready_pods(&self) -> Vec<String> {
+        let pods = self.json(&[
+            "get",
+            "pods",
+            "-n",
+            NAMESPACE,
+            "-l",
+            "app.kubernetes.io/name=appflow-connector-operator",
+        ]);
+        pods["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+            .filter(|p| p["status"]["phase"] == "Running")
+            .filter(|p| {
+                p["status"]["conditions"].as_array().is_some_and(|c| {
+                    c.iter()
+                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                })
+            })
+            .map(|p| p["metadata"]["name"].as_str().expect("name").to_owned())
+            .collect()
+    }
+
+    fn lease_holder(&self) -> String {
+        let lease = self.json(&["get", "lease", "-n", NAMESPACE, FULLNAME]);
+        lease["spec"]["holderIdentity"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// `kubectl port-forward` to a pod's 8080 on a free local port; killed on drop.
+    fn port_forward(&self, target: &str) -> (Proc, u16) {
+        let mut child: Child = self
+            .control_plane
+            .kubectl()
+            .args(["port-forward", "-n", NAMESPACE, target, ":8080"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("port-forward");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("port-forward address");
+        // kubectl reports every connection on stdout: keep reading, or it dies of EPIPE.
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        // "Forwarding from 127.0.0.1:41234 -> 8080"
+        let port = line
+            .split_whitespace()
+            .nth(2)
+            .and_then(|a| a.rsplit(':').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("port-forward said {line:?}"));
+        (Proc(child), port)
+    }
+}
+
+/// The operator processes the node runs (as the host sees them): pid, uid, read-only root.
+fn operator_processes() -> Vec<(u32, u32, bool)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        if !cmdline.starts_with(b"/appflow-connector-operator\0run\0") {
+            continue;
+        }
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let uid = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|u| u.parse().ok())
+            .unwrap_or(u32::MAX);
+        let mounts = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default();
+        let read_only_root = mounts.lines().any(|l| {
+            let fields: Vec<&str> = l.split_whitespace().collect();
+            fields.get(4) == Some(&"/")
+                && fields
+                    .get(5)
+                    .is_some_and(|o| o.split(',').any(|o| o == "ro"))
+        });
+        found.push((pid, uid, read_only_root));
+    }
+    found
+}
+
+#[test]
+fn helm_install_runs_the_image_as_a_pod_and_upgrades_hands_over_and_uninstalls() {
+    let node = Node::start();
+    node.kubectl_ok(&["create", "namespace", NAMESPACE]);
+    node.kubectl_ok(&[
+        "label",
+        "namespace",
+        NAMESPACE,
+        "pod-security.kubernetes.io/enforce=restricted",
+    ]);
+    node.kubectl_ok(&[
+        "create",
+        "secret",
+        "generic",
+        "aws",
+        "-n",
+        NAMESPACE,
+        "--from-literal=AWS_ACCESS_KEY_ID=AKIDTEST",
+        "--from-literal=AWS_SECRET_ACCESS_KEY=test-secret",
+    ]);
+    let chart = format!("{REPO}/charts/appflow-connector-operator");
+    let endpoint = format!("aws.endpointUrl={}", node.emulator_url);
+    let values = [
+        "--set",
+        "image.repository=localhost/appflow-connector-operator",
+        "--set",
+        concat!("image.tag=", env!("CARGO_PKG_VERSION")),
+        "--set",
+        "image.pullPolicy=Never",
+        "--set",
+        "aws.region=us-east-1",
+        "--set",
+        &endpoint,
+        "--set",
+        "aws.credentialsSecret.name=aws",
+        "--set",
+        "leaderElection.leaseDuration=6s",
+    ];
+
+    // 1. Install: the Deployment rolls out; the pod is Running and Ready through its probes.
+    let release = |command: &str, extra: &[&str]| {
+        let mut args = vec![
+            command,
+            RELEASE,
+            &chart,
+            "-n",
+            NAMESPACE,
+            "--wait",
+            "--timeout",
+            "120s",
+        ];
+        args.extend(values);
+        args.extend(extra);
+        node.helm(&args);
+    };
+    let began = Instant::now();
+    release("install", &[]);
+    node.kubectl_ok(&[
+        "rollout",
+        "status",
+        "-n",
+        NAMESPACE,
+        &format!("deployment/{FULLNAME}"),
+        "--timeout=60s",
+    ]);
+    let pods = node.ready_pods();
+    assert_eq!(pods.len(), 1, "{pods:?}");
+    eprintln!(
+        "helm install to a Ready pod: {:.1}s",
+        began.elapsed().as_secs_f64()
+    );
+
+    // The image's entrypoint runs as 65532 on a read-only root, as the chart asks.
+    let processes = operator_processes();
+    assert_eq!(processes.len(), 1, "{processes:?}");
+    let (_, uid, read_only) = processes[0];
+    assert_eq!((uid, read_only), (65532, true), "{processes:?}");
+
+    // 2. It reconciles the samples through its in-cluster config.
+    node.kubectl_ok(&["create", "namespace", "samples"]);
+    node.kubectl_ok(&[
+        "apply",
+        "-n",
+        "samples",
+        "-f",
+        &format!("{REPO}/deploy/samples/"),
+    ]);
+    for name in ["acme-crm", "datadog", "salesforce", "snowflake"] {
+        node.kubectl_ok(&[
+            "wait",
+            "-n",
+            "samples",
+            &format!("conninfo/{name}"),
+            "--for=condition=Ready",
+            "--timeout=60s",
+        ]);
+    }
+    node.kubectl_ok(&[
+        "wait",
+        "-n",
+        "samples",
+        "conninfo/slack-as-destination",
+        "--for=jsonpath={.status.conditions[?(@.type==\"Ready\")].reason}=RequirementsNotMet",
+        "--timeout=60s",
+    ]);
+
+    // 3. kubectl logs: JSON lines from the kubelet.
+    let logs = node.kubectl_ok(&["logs", "-n", NAMESPACE, &format!("deployment/{FULLNAME}")]);
+    let lines: Vec<Value> = logs
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["message"] == "cache synced, controller ready"),
+        "{logs}"
+    );
+
+    // 4. /metrics through a port-forward (the kubelet's streaming server).
+    let (forward, port) = node.port_forward(&format!("deployment/{FULLNAME}"));
+    let mut metrics = String::new();
+    node.eventually("/metrics through the port-forward", || {
+        match ureq::get(&format!("http://127.0.0.1:{port}/metrics")).call() {
+            Ok(mut response) => {
+                metrics = response.body_mut().read_to_string().unwrap_or_default();
+                true
+            }
+            Err(e) => {
+                eprintln!("port-forward not answering yet: {e}");
+                false
+            }
+        }
+    });
+    assert!(
+        metrics.contains("appflow_connector_operator_ready 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "appflow_connector_operator_connectorinfos{condition=\"RequirementsMet\",status=\"False\"} 1"
+        ),
+        "{metrics}"
+    );
+    drop(forward);
+
+    // 5. An upgrade with a changed value rolls the pod.
+    release("upgrade", &["--set", "controller.concurrency=2"]);
+    node.eventually("the upgraded pod alone", || {
+        let now = node.ready_pods();
+        now.len() == 1 && now != pods
+    });
+    let deployment = node.json(&["get", "deployment", "-n", NAMESPACE, FULLNAME]);
+    let args = deployment["spec"]["template"]["spec"]["containers"][0]["args"].to_string();
+    assert!(args.contains("--concurrency=2"), "{args}");
+
+    // 6. Two replicas: one leads; deleting the leader's pod hands over to the other.
+    release(
+        "upgrade",
+        &[
+            "--set",
+            "controller.concurrency=2",
+            "--set",
+            "replicaCount=2",
+        ],
+    );
+    node.eventually("two Ready pods", || node.ready_pods().len() == 2);
+    let pods = node.ready_pods();
+    node.eventually("a leader among them", || {
+        pods.contains(&node.lease_holder())
+    });
+    let leader = node.lease_holder();
+    let began = Instant::now();
+    node.kubectl_ok(&["delete", "pod", "-n", NAMESPACE, &leader, "--wait=false"]);
+    let standby = pods
+        .iter()
+        .find(|p| **p != leader)
+        .expect("standby")
+        .clone();
+    node.eventually("the standby to lead", || node.lease_holder() == standby);
+    eprintln!(
+        "leader pod deleted -> {standby} leads after {:.1}s",
+        began.elapsed().as_secs_f64()
+    );
+    // The new leader still answers: a refresh is described and written.
+    node.kubectl_ok(&[
+        "annotate",
+        "-n",
+        "samples",
+        "conninfo/datadog",
+        "appflow.connectorinfo.dev/refresh=after-handover",
+    ]);
+    node.kubectl_ok(&[
+        "wait",
+        "-n",
+        "samples",
+        "conninfo/datadog",
+        "--for=jsonpath={.status.lastHandledRefresh}=after-handover",
+        "--timeout=60s",
+    ]);
+
+    // 7. Uninstall leaves no operator object and no operator process.
+    node.helm(&[
+        "uninstall",
+        RELEASE,
+        "-n",
+        NAMESPACE,
+        "--wait",
+        "--timeout",
+        "120s",
+    ]);
+    node.eventually("the operator pods gone", || {
+        node.json(&["get", "pods", "-n", NAMESPACE])["items"]
+            .as_array()
+            .is_some_and(|items| items.is_empty())
+    });
+    let left = node.kubectl_ok(&[
+        "get",
+        "deployment,replicaset,serviceaccount,role,rolebinding,service,lease,configmap,secret",
+        "-n",
+        NAMESPACE,
+        "-l",
+        "app.kubernetes.io/instance=appflow",
+        "-o",
+        "name",
+    ]);
+    assert!(left.trim().is_empty(), "left behind: {left}");
+    node.eventually("no operator process on the node", || {
+        operator_processes().is_empty()
+    });
+}
