@@ -97,17 +97,7 @@ pub async fn command(args: DescribeArgs) -> ExitCode {
     let appflow = std::sync::Arc::new(AppFlow::load(&args.aws.settings()).await);
     // The controller's own observation path, once, for a new object.
     let cache = DescribeCache::default();
-    let admitted = observe::admit(&object.spec, &Policy::default());
-    let observed = observe::observe(
-        &appflow,
-        &cache,
-        &object,
-        admitted,
-        None,
-        Policy::default().stalled_after,
-        jiff::Timestamp::now(),
-    )
-    .await;
+    let observed = observe::observe_once(&appflow, &cache, &object, &Policy::default()).await;
     // This cache has no rate limit, so every describe is answered.
     let Ok(observed) = observed else {
         eprintln!("error: rate limited");

@@ -182,6 +182,27 @@ pub async fn observe(
     })
 }
 
+/// [`observe`] for an object judged once, as `describe` and `check` do: admitted by `policy`,
+/// no pending refresh request, now.
+pub async fn observe_once(
+    appflow: &Arc<AppFlow>,
+    cache: &DescribeCache,
+    object: &ConnectorInfo,
+    policy: &Policy,
+) -> Result<Observed, RateLimited> {
+    let admitted = admit(&object.spec, policy);
+    observe(
+        appflow,
+        cache,
+        object,
+        admitted,
+        None,
+        policy.stalled_after,
+        Timestamp::now(),
+    )
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

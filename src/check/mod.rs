@@ -146,18 +146,7 @@ async fn described(
             object.spec.requirements = Some(required.clone());
             object.metadata.generation = Some(1);
             object.status = None;
-            let admitted = observe::admit(&object.spec, policy);
-            let observed = observe::observe(
-                appflow,
-                cache,
-                &object,
-                admitted,
-                None,
-                policy.stalled_after,
-                jiff::Timestamp::now(),
-            )
-            .await;
-            match observed {
+            match observe::observe_once(appflow, cache, &object, policy).await {
                 Ok(observed) => {
                     let judged =
                         verdict::judge(Some(&observed.computed.status), Some(1), &required);

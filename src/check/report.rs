@@ -156,6 +156,18 @@ pub struct InputProblem {
     pub message: String,
 }
 
+impl InputProblem {
+    /// `file:line`, as [`InputError::location`] says it.
+    fn location(&self) -> String {
+        InputError {
+            file: self.file.clone(),
+            line: self.line,
+            message: String::new(),
+        }
+        .location()
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Summary {
@@ -263,14 +275,8 @@ impl Report {
             ]);
         }
         for problem in &self.input_errors {
-            let location = InputError {
-                file: problem.file.clone(),
-                line: problem.line,
-                message: String::new(),
-            }
-            .location();
             rows.push([
-                location,
+                problem.location(),
                 "-".into(),
                 "-".into(),
                 "InputError".into(),
@@ -367,13 +373,7 @@ impl Report {
             status
                 .set_message(problem.message.as_str())
                 .set_type("InputError");
-            let location = InputError {
-                file: problem.file.clone(),
-                line: problem.line,
-                message: String::new(),
-            }
-            .location();
-            let mut case = TestCase::new(location, status);
+            let mut case = TestCase::new(problem.location(), status);
             case.set_classname(problem.file.as_deref().unwrap_or("<stdin>"));
             suite.add_test_case(case);
         }

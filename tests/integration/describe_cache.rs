@@ -36,19 +36,9 @@ async fn concurrent_objects_naming_one_connector_share_one_call() {
             let (appflow, cache) = (appflow.clone(), cache.clone());
             tokio::spawn(async move {
                 let object = object(&format!("o{i}"), ConnectorType::Slack);
-                let policy = Policy::default();
-                let admitted = observe::admit(&object.spec, &policy);
-                let observed = observe::observe(
-                    &appflow,
-                    &cache,
-                    &object,
-                    admitted,
-                    None,
-                    policy.stalled_after,
-                    jiff::Timestamp::now(),
-                )
-                .await
-                .expect("no rate limit");
+                let observed = observe::observe_once(&appflow, &cache, &object, &Policy::default())
+                    .await
+                    .expect("no rate limit");
                 (observed.source, observed.computed.is_ready())
             })
         })
@@ -83,17 +73,7 @@ async fn the_client_rate_limit_stays_under_the_account_quota() {
     for connector_type in types {
         let object = object("o", connector_type);
         loop {
-            match observe::observe(
-                &appflow,
-                &cache,
-                &object,
-                observe::admit(&object.spec, &Policy::default()),
-                None,
-                Policy::default().stalled_after,
-                jiff::Timestamp::now(),
-            )
-            .await
-            {
+            match observe::observe_once(&appflow, &cache, &object, &Policy::default()).await {
                 Ok(observed) => {
                     assert!(observed.computed.is_ready(), "{connector_type}");
                     break;

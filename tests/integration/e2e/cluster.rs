@@ -46,32 +46,12 @@ impl Cluster {
     pub fn start_without_crd() -> Cluster {
         let control_plane =
             ControlPlane::start().expect("control plane (run hack/controlplane/build.sh)");
-        let mut emulator = Command::new(emulator_bin())
-            .args(["--listen", "127.0.0.1:0", "--data"])
-            .arg(Path::new(REPO).join("hack/demo/emulator-data.yaml"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn emulator");
-        let mut first_line = String::new();
-        BufReader::new(emulator.stdout.take().expect("emulator stdout"))
-            .read_line(&mut first_line)
-            .expect("emulator address");
-        let emulator_url = first_line
-            .trim()
-            .rsplit(' ')
-            .next()
-            .expect("url")
-            .to_owned();
-        assert!(
-            emulator_url.starts_with("http://127.0.0.1:"),
-            "{first_line}"
-        );
+        let (emulator, emulator_url) = spawn_emulator("127.0.0.1");
         let operator_log = control_plane.work_dir().join("operator.log");
         Cluster {
             control_plane,
             emulator_url,
-            _emulator: Proc(emulator),
+            _emulator: emulator,
             operator: None,
             metrics_port: 0,
             operator_log,
@@ -450,6 +430,33 @@ impl Cluster {
             .as_u64()
             .unwrap_or(0)
     }
+}
+
+/// The emulator process on a free port of `address`, with the demo data (the custom connector
+/// the samples name), and its URL.
+pub fn spawn_emulator(address: &str) -> (Proc, String) {
+    let mut emulator = Command::new(emulator_bin())
+        .args(["--listen", &format!("{address}:0"), "--data"])
+        .arg(Path::new(REPO).join("hack/demo/emulator-data.yaml"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn emulator");
+    let mut first_line = String::new();
+    BufReader::new(emulator.stdout.take().expect("emulator stdout"))
+        .read_line(&mut first_line)
+        .expect("emulator address");
+    let url = first_line
+        .trim()
+        .rsplit(' ')
+        .next()
+        .expect("url")
+        .to_owned();
+    assert!(
+        url.starts_with(&format!("http://{address}:")),
+        "{first_line}"
+    );
+    (Proc(emulator), url)
 }
 
 /// The `appflow-emulator` binary: `$APPFLOW_EMULATOR_BIN`, else the one cargo built beside this

@@ -136,6 +136,8 @@ fn runbook_links_follow_the_base_url() {
         "metrics.prometheusRule.runbookBaseUrl=https://wiki.example.com/appflow",
     ]));
     let rules = rules(&rendered);
+    let runbooks = std::fs::read_to_string(Path::new(REPO).join("docs/monitoring.md"))
+        .expect("docs/monitoring.md");
     for rule in rules["groups"][0]["rules"].as_array().expect("rules") {
         let alert = rule["alert"].as_str().expect("alert");
         assert_eq!(
@@ -143,8 +145,6 @@ fn runbook_links_follow_the_base_url() {
             format!("https://wiki.example.com/appflow#{}", alert.to_lowercase()),
         );
         // The runbook exists: docs/monitoring.md has a section per alert.
-        let runbooks = std::fs::read_to_string(Path::new(REPO).join("docs/monitoring.md"))
-            .expect("docs/monitoring.md");
         assert!(runbooks.contains(&format!("### {alert}")), "{alert}");
     }
 }

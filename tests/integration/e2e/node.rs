@@ -8,12 +8,12 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::cluster::{Proc, REPO, emulator_bin};
+use super::cluster::{Proc, REPO, spawn_emulator};
 use super::helm::helm_ok;
 use crate::support::controlplane::ControlPlane;
 
@@ -48,25 +48,10 @@ impl Node {
         let control_plane =
             ControlPlane::start_with_node(&[&image_archive()]).expect("control plane with a node");
         // Only the node's bridge exists once the launcher is up: the emulator listens there.
-        let mut emulator = Command::new(emulator_bin())
-            .args(["--listen", &format!("{NODE_IP}:0"), "--data"])
-            .arg(Path::new(REPO).join("hack/demo/emulator-data.yaml"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn emulator");
-        let mut first = String::new();
-        BufReader::new(emulator.stdout.take().expect("stdout"))
-            .read_line(&mut first)
-            .expect("emulator address");
-        let emulator_url = first.trim().rsplit(' ').next().expect("url").to_owned();
-        assert!(
-            emulator_url.starts_with(&format!("http://{NODE_IP}:")),
-            "{first}"
-        );
+        let (emulator, emulator_url) = spawn_emulator(NODE_IP);
         Node {
             control_plane,
-            _emulator: Proc(emulator),
+            _emulator: emulator,
             emulator_url,
         }
     }
