@@ -92,7 +92,8 @@ hostile-worst-case:
 ## Regenerate the CRD from the Rust types, then the chart's copy and deploy/manifests
 ## (tests fail when any of them drift).
 crd:
-	cargo run --quiet -- crd > crds/connectorinfos.appflow.connectorinfo.dev.yaml
+	cargo run --quiet -- crd connectorinfos > crds/connectorinfos.appflow.connectorinfo.dev.yaml
+	cargo run --quiet -- crd appflowaccounts > crds/appflowaccounts.appflow.connectorinfo.dev.yaml
 	hack/render-manifests.sh
 
 ## Regenerate deploy/manifests from the chart.

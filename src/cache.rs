@@ -220,6 +220,14 @@ impl DescribeCache {
         }
     }
 
+    /// Whether any object uses a key of this identity and region (so its SDK client stays).
+    pub fn uses(&self, identity: &str, region: &str) -> bool {
+        self.lock()
+            .user_counts
+            .keys()
+            .any(|key| key.identity == identity && key.region == region)
+    }
+
     /// One user fewer for `key`; drops its entry with the last one.
     fn release(state: &mut State, key: &Key) -> bool {
         let count = state.user_counts.entry(key.clone()).or_default();

@@ -50,8 +50,8 @@ pub fn invoked_as_plugin(argv0: &std::path::Path) -> bool {
 pub enum Command {
     /// Run the controller against the cluster of the current kubeconfig or in-cluster config.
     Run(Box<RunArgs>),
-    /// Print the ConnectorInfo CRD as YAML.
-    Crd,
+    /// Print the CRDs as YAML (both, as one multi-document stream, unless one is named).
+    Crd(CrdArgs),
     /// Describe one connector and print the status the operator would write
     /// (exit 0 when Ready would be True, 1 when False, 2 for usage errors).
     Describe(DescribeArgs),
@@ -59,6 +59,20 @@ pub enum Command {
     /// and the controller would, or the live objects with --from-cluster (exit 0 when every
     /// one would be Ready, 1 when any would not, 2 for usage errors or unreadable input).
     Check(Box<CheckArgs>),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CrdArgs {
+    /// Only this CRD.
+    #[arg(value_enum)]
+    pub name: Option<CrdName>,
+}
+
+/// The CRDs the operator defines, by plural name.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CrdName {
+    Connectorinfos,
+    Appflowaccounts,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -127,6 +141,15 @@ pub struct RunArgs {
     /// ConnectorInfos reconciled at the same time.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
+    /// ConnectorInfos in namespaces that no AppFlowAccount binds: described with the
+    /// operator's own identity, or refused (a terminal InvalidRequest naming the missing
+    /// binding).
+    #[arg(long, value_enum, default_value_t = UnmappedNamespaces::OperatorIdentity, env = "APPFLOW_OPERATOR_UNMAPPED_NAMESPACES")]
+    pub unmapped_namespaces: UnmappedNamespaces,
+    /// Watch AppFlowAccount bindings and namespaces (cluster-wide read of both). `false`: every
+    /// namespace uses the operator's own identity, and `--unmapped-namespaces=deny` is refused.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub account_bindings: bool,
     #[command(flatten)]
     pub leader: LeaderArgs,
     #[command(flatten)]
@@ -173,6 +196,22 @@ pub struct LogArgs {
     /// Log filter (tracing EnvFilter syntax), e.g. `info` or `appflow_connector_operator=debug`.
     #[arg(long, default_value = "info", env = "APPFLOW_OPERATOR_LOG_LEVEL", value_parser = parse_log_filter)]
     pub log_level: String,
+}
+
+/// `--unmapped-namespaces`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnmappedNamespaces {
+    OperatorIdentity,
+    Deny,
+}
+
+impl From<UnmappedNamespaces> for crate::account::Unmapped {
+    fn from(value: UnmappedNamespaces) -> Self {
+        match value {
+            UnmappedNamespaces::OperatorIdentity => Self::OperatorIdentity,
+            UnmappedNamespaces::Deny => Self::Deny,
+        }
+    }
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

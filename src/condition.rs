@@ -1,7 +1,8 @@
 //! Typed condition types and statuses over `metav1.Condition`, whose fields are strings on
 //! the wire. The one list of condition types, in the order status shows them.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::crd::ConnectorInfoStatus;
 
@@ -91,6 +92,36 @@ pub fn find(status: &ConnectorInfoStatus, type_: ConditionType) -> Option<&Condi
 /// The status of the condition of this type, if present.
 pub fn status_of(status: &ConnectorInfoStatus, type_: ConditionType) -> Option<ConditionStatus> {
     find(status, type_).map(|c| ConditionStatus::parse(&c.status))
+}
+
+/// Merges one condition into a list, as the conventions ask: `lastTransitionTime` is kept
+/// unless the status flips; every condition carries the generation it describes.
+pub fn merge(
+    conditions: &mut Vec<Condition>,
+    type_: &str,
+    status: ConditionStatus,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+    now: Timestamp,
+) {
+    let existing = conditions.iter().position(|c| c.type_ == type_);
+    let transition_time = match existing.map(|i| &conditions[i]) {
+        Some(old) if old.status == status.as_str() => old.last_transition_time.clone(),
+        _ => Time(now),
+    };
+    let new = Condition {
+        type_: type_.to_owned(),
+        status: status.as_str().to_owned(),
+        reason: reason.to_owned(),
+        message: message.to_owned(),
+        observed_generation: generation,
+        last_transition_time: transition_time,
+    };
+    match existing {
+        Some(i) => conditions[i] = new,
+        None => conditions.push(new),
+    }
 }
 
 #[cfg(test)]

@@ -9,11 +9,12 @@ use futures::{Future, StreamExt, TryStreamExt};
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller as KubeController};
 use kube::runtime::events::{Event, EventType, Reporter};
-use kube::runtime::reflector::{self, Store};
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{PredicateConfig, WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use tracing::{debug, info, instrument, warn};
 
+use crate::account::watch::{self as account_watch, Accounts, Watches};
 use crate::appflow::AppFlow;
 use crate::cache::{DescribeCache, RateLimited};
 use crate::crd::ConnectorInfo;
@@ -47,6 +48,8 @@ pub struct Context {
     pub refresh_requests: RefreshRequests,
     /// Only the leader describes and writes; a standby keeps its cache warm.
     pub leadership: Leadership,
+    /// Which AWS identity and regions each namespace's objects are described with.
+    pub accounts: Arc<Accounts>,
 }
 
 /// How the reconciler behaves, from the command line.
@@ -63,6 +66,8 @@ pub struct ContextSettings {
     pub event_concurrency: usize,
     /// Whether this replica leads (default: always).
     pub leadership: Leadership,
+    /// The AppFlowAccount bindings (default: none, the operator's identity everywhere).
+    pub accounts: Option<Arc<Accounts>>,
 }
 
 impl Context {
@@ -86,6 +91,9 @@ impl Context {
                 settings.leadership.clone(),
             ),
             leadership: settings.leadership,
+            accounts: settings
+                .accounts
+                .unwrap_or_else(|| Arc::new(Accounts::off())),
             client,
             appflow,
             metrics,
@@ -127,17 +135,29 @@ pub async fn reconcile_once(
     let namespace = obj.namespace().ok_or(Error::MissingNamespace)?;
     let uid = obj.uid().unwrap_or_default();
 
-    // Described for this generation and not due yet (a start-up or a relist): no AWS call,
-    // just the requeue at its due time, so a restart does not describe the whole fleet.
+    // Which identity and regions the namespace's binding gives (an empty cache would read
+    // as "unbound", so it is waited for once).
+    ctx.accounts.ready().await;
+    let access = ctx.accounts.resolve(&namespace);
+    let admitted = observe::admit(&obj.spec, &ctx.policy, access, ctx.appflow.default_region());
+
+    // Described for this generation, by the same binding and account, and not due yet (a
+    // start-up or a relist): no AWS call, just the requeue at its due time, so a restart does
+    // not describe the whole fleet.
     let now = jiff::Timestamp::now();
-    let admitted = observe::admit(&obj.spec, &ctx.policy);
-    if let Ok(refresh) = admitted {
+    if let Ok(admitted) = &admitted {
         let previous = obj.status.as_ref();
+        let account_id = ctx.appflow.account_id(&admitted.access.identity).await;
+        let origin = status::Origin {
+            account_id: account_id.as_deref(),
+            binding: admitted.access.binding.as_deref(),
+        };
         match status::freshness(
             previous,
             obj.metadata.generation,
             obj.refresh_request(),
-            refresh,
+            admitted.refresh,
+            origin,
             now,
         ) {
             Freshness::FreshFor(due) => {
@@ -206,6 +226,8 @@ pub async fn reconcile_once(
         && ctx.cache.used_by(&uid, key)
     {
         ctx.metrics.describe_cache_eviction();
+        ctx.appflow
+            .retain_clients(|identity, region| ctx.cache.uses(identity, region));
     }
     let computed = observed.computed;
 
@@ -330,6 +352,8 @@ fn spec_or_refresh(obj: &ConnectorInfo) -> Option<u64> {
 pub struct RunSettings {
     pub watch_namespace: Option<String>,
     pub concurrency: u16,
+    /// The binding and namespace watches behind `Context::accounts`, if bindings are on.
+    pub account_watches: Option<Watches>,
 }
 
 /// The controller, ready to run: its cache (for metrics) and the loop itself.
@@ -381,6 +405,10 @@ pub fn controller(
                 forget.refresh_requests.forget(&uid);
                 if forget.cache.forget(&uid) {
                     forget.metrics.describe_cache_eviction();
+                    // Clients (and assumed-role credentials) no object uses any more go too.
+                    forget
+                        .appflow
+                        .retain_clients(|identity, region| forget.cache.uses(identity, region));
                 }
             }
             _ => {}
@@ -388,10 +416,44 @@ pub fn controller(
         .applied_objects()
         .predicate_filter(spec_or_refresh, PredicateConfig::default());
 
-    let run = KubeController::for_stream(stream, reader.clone())
+    let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
+    let mut controller = KubeController::for_stream(stream, reader.clone())
         .with_config(ControllerConfig::default().concurrency(settings.concurrency))
         // A replica that starts leading reconciles everything it only watched as a standby.
-        .reconcile_all_on(ctx.leadership.acquisitions())
+        .reconcile_all_on(ctx.leadership.acquisitions());
+    let mut status_writer = None;
+    if let Some(watches) = settings.account_watches {
+        // A binding's new generation (or its deletion) may change any namespace's access; a
+        // namespace's labels change only its own objects'.
+        let everything = reader.clone();
+        let in_namespace = reader.clone();
+        controller = controller
+            .watches_stream(watches.bindings, move |_| {
+                everything
+                    .state()
+                    .iter()
+                    .map(|o| ObjectRef::from_obj(&**o))
+                    .collect::<Vec<_>>()
+            })
+            .watches_stream(watches.namespaces, move |ns| {
+                let name = ns.name_any();
+                in_namespace
+                    .state()
+                    .iter()
+                    .filter(|o| o.metadata.namespace.as_deref() == Some(name.as_str()))
+                    .map(|o| ObjectRef::from_obj(&**o))
+                    .collect::<Vec<_>>()
+            });
+        status_writer = Some(account_watch::maintain_status(
+            ctx.client.clone(),
+            ctx.appflow.clone(),
+            ctx.accounts.clone(),
+            ctx.leadership.clone(),
+            FIELD_MANAGER,
+            shutdown.clone(),
+        ));
+    }
+    let run = controller
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
@@ -402,7 +464,12 @@ pub fn controller(
     Controller {
         store: reader,
         run: Box::pin(async move {
-            run.await;
+            match status_writer {
+                Some(status_writer) => {
+                    futures::future::join(run, status_writer).await;
+                }
+                None => run.await,
+            }
             info!("controller stopped");
         }),
     }

@@ -38,6 +38,7 @@ pub const REFRESH_ANNOTATION: &str = "appflow.connectorinfo.dev/refresh";
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     printcolumn = r#"{"name":"Last Synced","type":"date","priority":1,"jsonPath":".status.lastSyncedTime"}"#,
     printcolumn = r#"{"name":"Last Changed","type":"date","priority":1,"jsonPath":".status.lastChangedTime"}"#,
+    printcolumn = r#"{"name":"Account","type":"string","priority":1,"jsonPath":".status.accountId"}"#,
     validation = kube::core::cel::Rule::new(LABEL_REQUIRED_RULE)
         .message(LABEL_REQUIRED_MESSAGE)
         .field_path(".spec.connectorLabel")
@@ -192,6 +193,15 @@ pub struct ConnectorInfoStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_handled_refresh: Option<String>,
 
+    /// The AWS account whose DescribeConnector answer `connectorConfiguration` mirrors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+
+    /// The AppFlowAccount binding whose identity described the connector; absent when the
+    /// operator's own identity did for an unbound namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_binding: Option<String>,
+
     /// Authentication modes the connector supports, summarised from the configuration.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub auth_modes: Vec<AuthMode>,
@@ -213,7 +223,7 @@ pub struct ConnectorInfoStatus {
 }
 
 /// `metav1.Condition` list keyed by `type`, as Kubernetes API conventions ask.
-fn conditions_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+pub(crate) fn conditions_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
     let mut schema = generator.subschema_for::<Vec<Condition>>();
     schema.insert("x-kubernetes-list-type".into(), "map".into());
     schema.insert(
@@ -234,10 +244,17 @@ impl ConnectorInfo {
     }
 }
 
-/// The CRD as YAML, exactly as `appflow-connector-operator crd` prints it.
+/// The ConnectorInfo CRD as YAML, exactly as `appflow-connector-operator crd connectorinfos`
+/// prints it.
 pub fn crd_yaml() -> Result<String, serde_yaml_ng::Error> {
     use kube::CustomResourceExt;
     serde_yaml_ng::to_string(&ConnectorInfo::crd())
+}
+
+/// The AppFlowAccount CRD as YAML (`crd appflowaccounts`).
+pub fn account_crd_yaml() -> Result<String, serde_yaml_ng::Error> {
+    use kube::CustomResourceExt;
+    serde_yaml_ng::to_string(&crate::account::AppFlowAccount::crd())
 }
 
 #[cfg(test)]
@@ -432,9 +449,9 @@ mod tests {
     fn checked_in_crd_matches_generated() {
         let generated = crd_yaml().unwrap();
         let on_disk = include_str!("../crds/connectorinfos.appflow.connectorinfo.dev.yaml");
-        assert!(
-            generated == on_disk,
-            "crds/ is stale: run `cargo run -- crd > crds/connectorinfos.appflow.connectorinfo.dev.yaml`"
-        );
+        assert!(generated == on_disk, "crds/ is stale: run `make crd`");
+        let generated = account_crd_yaml().unwrap();
+        let on_disk = include_str!("../crds/appflowaccounts.appflow.connectorinfo.dev.yaml");
+        assert!(generated == on_disk, "crds/ is stale: run `make crd`");
     }
 }

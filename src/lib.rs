@@ -1,6 +1,7 @@
 //! appflow-connector-operator: mirrors Amazon AppFlow's DescribeConnector into
 //! `ConnectorInfo` resources.
 
+pub mod account;
 pub mod admission;
 pub mod appflow;
 pub mod cache;
@@ -59,6 +60,10 @@ mod tests {
     fn core_modules_use_neither_the_aws_sdk_nor_a_kube_client() {
         let core = [
             ("crd.rs", include_str!("crd.rs")),
+            ("account/crd.rs", include_str!("account/crd.rs")),
+            ("account/identity.rs", include_str!("account/identity.rs")),
+            ("account/resolve.rs", include_str!("account/resolve.rs")),
+            ("account/status.rs", include_str!("account/status.rs")),
             ("mirror.rs", include_str!("mirror.rs")),
             ("status.rs", include_str!("status.rs")),
             ("condition.rs", include_str!("condition.rs")),

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use appflow_connector_operator::cli::{self, Command};
+use appflow_connector_operator::cli::{self, Command, CrdName};
 use appflow_connector_operator::{check, crd, describe, operator};
 
 fn main() -> ExitCode {
@@ -19,7 +19,7 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async move {
         match cli.command {
-            Command::Crd => match crd::crd_yaml() {
+            Command::Crd(args) => match crds(args.name) {
                 Ok(yaml) => {
                     print!("{yaml}");
                     ExitCode::SUCCESS
@@ -39,5 +39,14 @@ fn main() -> ExitCode {
                 }
             },
         }
+    })
+}
+
+/// The named CRD, or both as one multi-document stream (`crd | kubectl apply -f -`).
+fn crds(name: Option<CrdName>) -> Result<String, serde_yaml_ng::Error> {
+    Ok(match name {
+        Some(CrdName::Connectorinfos) => crd::crd_yaml()?,
+        Some(CrdName::Appflowaccounts) => crd::account_crd_yaml()?,
+        None => format!("{}---\n{}", crd::crd_yaml()?, crd::account_crd_yaml()?),
     })
 }

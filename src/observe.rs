@@ -10,6 +10,7 @@ use futures::FutureExt;
 use jiff::Timestamp;
 use tracing::warn;
 
+use crate::account::{Access, Identity};
 use crate::appflow::AppFlow;
 use crate::cache::{self, DescribeCache, Key, RateLimited, Source};
 use crate::crd::{ConnectorInfo, ConnectorInfoSpec};
@@ -17,7 +18,7 @@ use crate::interval;
 use crate::outcome::DescribeFailure;
 use crate::policy::AllowedRegions;
 use crate::reason::Reason;
-use crate::status::{self, Computed, Observation};
+use crate::status::{self, Computed, Observation, Origin};
 
 /// `--stalled-after`'s default.
 pub const DEFAULT_STALLED_AFTER: Duration = Duration::from_secs(600);
@@ -42,12 +43,40 @@ impl Default for Policy {
     }
 }
 
-/// Pure: the refresh interval to use for a spec, or the reason it must not be described.
-pub fn admit(spec: &ConnectorInfoSpec, policy: &Policy) -> Result<Duration, DescribeFailure> {
+/// An object cleared for describing: its refresh interval and who describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Admitted {
+    pub refresh: Duration,
+    pub access: Access,
+}
+
+/// Pure: the refresh interval and access to use for an object, or the reason it must not be
+/// described. `access` is its namespace's binding (or why it has none); `default_region` the
+/// operator's.
+pub fn admit(
+    spec: &ConnectorInfoSpec,
+    policy: &Policy,
+    access: Result<Access, String>,
+    default_region: Option<&str>,
+) -> Result<Admitted, DescribeFailure> {
+    let refused = |message: String| DescribeFailure::local(Reason::InvalidRequest, message);
+    let access = access.map_err(refused)?;
     policy
         .allowed_regions
         .check(spec.region.as_deref())
-        .map_err(|message| DescribeFailure::local(Reason::InvalidRequest, message))?;
+        .map_err(refused)?;
+    access
+        .check_region(spec.region.as_deref(), default_region)
+        .map_err(refused)?;
+    let refresh = refresh_interval(spec, policy)?;
+    Ok(Admitted { refresh, access })
+}
+
+/// Pure: the refresh interval of a spec: its own, clamped, or the policy's default.
+fn refresh_interval(
+    spec: &ConnectorInfoSpec,
+    policy: &Policy,
+) -> Result<Duration, DescribeFailure> {
     let Some(text) = &spec.refresh_interval else {
         return Ok(interval::clamp(policy.default_refresh).interval);
     };
@@ -79,9 +108,13 @@ pub struct Observed {
 
 /// The describe cache key of a spec: the identity, the region it is described in, the type
 /// and the label.
-pub fn cache_key(spec: &ConnectorInfoSpec, default_region: Option<&str>) -> Key {
+pub fn cache_key(
+    spec: &ConnectorInfoSpec,
+    default_region: Option<&str>,
+    identity: &Identity,
+) -> Key {
     Key {
-        identity: DEFAULT_IDENTITY.to_owned(),
+        identity: identity.key(),
         region: spec
             .region
             .as_deref()
@@ -92,9 +125,6 @@ pub fn cache_key(spec: &ConnectorInfoSpec, default_region: Option<&str>) -> Key 
         label: spec.connector_label.clone(),
     }
 }
-
-/// The operator's own AWS identity (the only one until multi-account access).
-pub const DEFAULT_IDENTITY: &str = "operator";
 
 /// How old a shared answer may be for an object: less than its earliest jittered refresh, so
 /// its refresh really asks AWS; objects that refresh only on change take answers younger
@@ -116,7 +146,7 @@ pub async fn observe(
     appflow: &Arc<AppFlow>,
     cache: &DescribeCache,
     object: &ConnectorInfo,
-    admitted: Result<Duration, DescribeFailure>,
+    admitted: Result<Admitted, DescribeFailure>,
     refresh_seen: Option<Instant>,
     stalled_after: Duration,
     now: Timestamp,
@@ -125,18 +155,22 @@ pub async fn observe(
     let spec = &object.spec;
     let previous = object.status.as_ref();
     let refresh_request = object.refresh_request();
+    let mut account_id = None;
+    let mut binding = None;
     let (outcome, refresh, key, source, call) = match admitted {
         // A refused object is described again only when it changes: no interval applies.
         Err(refused) => (Err(refused), Duration::ZERO, None, None, None),
-        Ok(refresh) => {
-            let key = cache_key(spec, appflow.default_region());
+        Ok(Admitted { refresh, access }) => {
+            let identity = access.identity;
+            let key = cache_key(spec, appflow.default_region(), &identity);
             let forced = status::refresh_forced(refresh_request, previous);
             let fetch = {
-                let (appflow, key) = (appflow.clone(), key.clone());
+                let (appflow, key, identity) = (appflow.clone(), key.clone(), identity.clone());
                 move || {
                     async move {
                         appflow
                             .describe_connector(
+                                &identity,
                                 Some(key.region.as_str()).filter(|r| !r.is_empty()),
                                 &key.connector_type,
                                 key.label.as_deref(),
@@ -160,6 +194,10 @@ pub async fn observe(
                     .map_or_else(|e| e.reason, |_| Reason::Described);
                 (reason, seen.elapsed())
             });
+            if outcome.is_ok() {
+                account_id = appflow.account_id(&identity).await;
+            }
+            binding = access.binding;
             (outcome, refresh, Some(key), Some(source), call)
         }
     };
@@ -172,6 +210,10 @@ pub async fn observe(
         refresh_interval: refresh,
         stalled_after,
         now,
+        origin: Origin {
+            account_id: account_id.as_deref(),
+            binding: binding.as_deref(),
+        },
     });
     Ok(Observed {
         computed,
@@ -182,15 +224,20 @@ pub async fn observe(
     })
 }
 
-/// [`observe`] for an object judged once, as `describe` and `check` do: admitted by `policy`,
-/// no pending refresh request, now.
+/// [`observe`] for an object judged once, as `describe` and `check` do: admitted by `policy`
+/// with the operator's own identity, no pending refresh request, now.
 pub async fn observe_once(
     appflow: &Arc<AppFlow>,
     cache: &DescribeCache,
     object: &ConnectorInfo,
     policy: &Policy,
 ) -> Result<Observed, RateLimited> {
-    let admitted = admit(&object.spec, policy);
+    let admitted = admit(
+        &object.spec,
+        policy,
+        Ok(Access::operator()),
+        appflow.default_region(),
+    );
     observe(
         appflow,
         cache,
@@ -225,10 +272,10 @@ mod tests {
             allowed_regions: AllowedRegions::new(["us-east-1"]),
             ..Policy::default()
         };
-        let refused = admit(&spec(Some("eu-west-1"), None), &policy).unwrap_err();
+        let refused = admit(&spec(Some("eu-west-1"), None), &policy, operator(), None).unwrap_err();
         assert_eq!(refused.reason, Reason::InvalidRequest);
         assert!(refused.message.contains("allowed regions: us-east-1"));
-        let refused = admit(&spec(None, Some("soon")), &policy).unwrap_err();
+        let refused = admit(&spec(None, Some("soon")), &policy, operator(), None).unwrap_err();
         assert_eq!(refused.reason, Reason::InvalidRequest);
         assert!(
             refused.message.contains("spec.refreshInterval 'soon'"),
@@ -237,22 +284,61 @@ mod tests {
         );
     }
 
+    fn operator() -> Result<Access, String> {
+        Ok(Access::operator())
+    }
+
     #[test]
     fn intervals_are_clamped_and_defaulted() {
         let policy = Policy::default();
+        let refresh =
+            |spec: ConnectorInfoSpec| admit(&spec, &policy, operator(), None).map(|a| a.refresh);
+        assert_eq!(refresh(spec(None, None)), Ok(Duration::from_secs(3600)));
+        assert_eq!(refresh(spec(None, Some("1ms"))), Ok(interval::MIN));
         assert_eq!(
-            admit(&spec(None, None), &policy),
-            Ok(Duration::from_secs(3600))
-        );
-        assert_eq!(admit(&spec(None, Some("1ms")), &policy), Ok(interval::MIN));
-        assert_eq!(
-            admit(
-                &spec(Some("us-east-1"), Some("99999999999999999999h")),
-                &policy
-            ),
+            refresh(spec(Some("us-east-1"), Some("99999999999999999999h"))),
             Ok(interval::MAX)
         );
-        assert_eq!(admit(&spec(None, Some("0s")), &policy), Ok(Duration::ZERO));
+        assert_eq!(refresh(spec(None, Some("0s"))), Ok(Duration::ZERO));
+    }
+
+    #[test]
+    fn unbound_namespaces_and_binding_regions_are_refused_before_any_call() {
+        let policy = Policy::default();
+        let denied = admit(
+            &spec(None, None),
+            &policy,
+            Err("namespace x is not bound".into()),
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(denied.reason, Reason::InvalidRequest);
+        assert_eq!(denied.message, "namespace x is not bound");
+        let access = Access {
+            identity: crate::account::Identity::Operator,
+            regions: AllowedRegions::new(["eu-west-1"]),
+            binding: Some("eu".into()),
+        };
+        let refused = admit(
+            &spec(Some("us-east-1"), None),
+            &policy,
+            Ok(access.clone()),
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            refused.message.contains("AppFlowAccount eu"),
+            "{}",
+            refused.message
+        );
+        let admitted = admit(
+            &spec(Some("eu-west-1"), None),
+            &policy,
+            Ok(access.clone()),
+            None,
+        )
+        .unwrap();
+        assert_eq!(admitted.access, access);
     }
 
     mod hostile {
@@ -310,8 +396,8 @@ mod tests {
                     default_refresh: Duration::from_secs(default_secs),
                     ..Policy::default()
                 };
-                let admitted = admit(&spec, &policy);
-                let refresh = admitted.clone().unwrap_or(Duration::ZERO);
+                let admitted = admit(&spec, &policy, Ok(Access::operator()), None);
+                let refresh = admitted.clone().map_or(Duration::ZERO, |a| a.refresh);
                 prop_assert!(refresh.is_zero() || (interval::MIN..=interval::MAX).contains(&refresh));
 
                 let outcome = admitted.and_then(|_| outcome(outcome_index));
@@ -327,6 +413,7 @@ mod tests {
                     outcome: &outcome,
                     refresh_interval: refresh,
                     stalled_after: policy.stalled_after,
+                    origin: Default::default(),
                     now: jiff::Timestamp::now(),
                 });
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tracing::{error, info};
 
+use crate::account::{self, Unmapped};
 use crate::appflow::AppFlow;
 use crate::cli::RunArgs;
 use crate::controller::{self, Context, ContextSettings, RunSettings};
@@ -31,6 +32,10 @@ pub enum RunError {
     Shutdown(String),
     #[error(transparent)]
     LeaderElection(#[from] crate::leader::ElectionError),
+    #[error(
+        "--unmapped-namespaces=deny needs the AppFlowAccount bindings: drop --account-bindings=false"
+    )]
+    DenyWithoutBindings,
 }
 
 type Task = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
@@ -47,9 +52,19 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     #[cfg(feature = "failpoints")]
     let _failpoints = fail::FailScenario::setup();
 
+    let unmapped = Unmapped::from(args.unmapped_namespaces);
+    if !args.account_bindings && unmapped == Unmapped::Deny {
+        return Err(RunError::DenyWithoutBindings);
+    }
     let client = kube::Client::try_default()
         .await
         .map_err(RunError::KubeClient)?;
+    let (accounts, account_watches) = if args.account_bindings {
+        let (accounts, watches) = account::watch::watch(&client, unmapped);
+        (Some(Arc::new(accounts)), Some(watches))
+    } else {
+        (None, None)
+    };
     let appflow = Arc::new(AppFlow::load(&args.aws.settings()).await);
     info!(
         region = appflow.default_region().unwrap_or("<none>"),
@@ -93,6 +108,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
             instance: args.pod.pod_name.clone(),
             event_concurrency: args.concurrency.into(),
             leadership,
+            accounts,
         },
     ));
 
@@ -113,6 +129,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         RunSettings {
             watch_namespace: args.watch_namespace,
             concurrency: args.concurrency,
+            account_watches,
         },
         ready.clone(),
         stopped(stop_rx.clone()),

@@ -30,15 +30,18 @@ impl AllowedRegions {
     pub fn check(&self, region: Option<&str>) -> Result<(), String> {
         match region {
             Some(region) if !self.is_any() && !self.0.contains(region) => Err(format!(
-                "spec.region {region} is not allowed by this operator; allowed regions: {} (remove spec.region to use the operator's region)",
-                self.0
-                    .iter()
-                    .map(String::as_str)
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                "spec.region {region} is not allowed by this operator; allowed regions: {self} (remove spec.region to use the operator's region)"
             )),
             _ => Ok(()),
         }
+    }
+}
+
+/// The allowed regions, comma-separated, in order.
+impl std::fmt::Display for AllowedRegions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let regions: Vec<&str> = self.0.iter().map(String::as_str).collect();
+        f.write_str(&regions.join(", "))
     }
 }
 

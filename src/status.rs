@@ -38,6 +38,29 @@ pub struct Observation<'a> {
     /// A retried failure older than this also sets `Stalled` (`--stalled-after`).
     pub stalled_after: Duration,
     pub now: Timestamp,
+    /// Who answered a successful describe.
+    pub origin: Origin<'a>,
+}
+
+/// Who describes an object: the account and the binding that chose it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Origin<'a> {
+    /// The AWS account, when known.
+    pub account_id: Option<&'a str>,
+    /// The AppFlowAccount binding; `None` for the operator's identity in an unbound namespace.
+    pub binding: Option<&'a str>,
+}
+
+impl Origin<'_> {
+    /// Whether a status mirrors an answer from somewhere else: another binding, or another
+    /// account (when both are known).
+    pub fn differs_from(&self, status: &ConnectorInfoStatus) -> bool {
+        let other_account = matches!(
+            (self.account_id, status.account_id.as_deref()),
+            (Some(ours), Some(theirs)) if ours != theirs
+        );
+        self.binding != status.account_binding.as_deref() || other_account
+    }
 }
 
 /// An Event's type.
@@ -147,6 +170,13 @@ pub fn compute(obs: &Observation) -> Computed {
             if should_move_sync_time(obs, &previous, &mirror) {
                 status.last_synced_time = Some(Time(obs.now));
             }
+            let same_binding = obs.origin.binding == previous.account_binding.as_deref();
+            status.account_id = obs
+                .origin
+                .account_id
+                .map(str::to_owned)
+                .or_else(|| status.account_id.take().filter(|_| same_binding));
+            status.account_binding = obs.origin.binding.map(str::to_owned);
             status.auth_modes = requirements::auth_modes(config);
             status.auth_modes_summary = Some(
                 status
@@ -331,11 +361,16 @@ pub fn freshness(
     generation: Option<i64>,
     refresh_request: Option<&str>,
     refresh: Duration,
+    origin: Origin,
     now: Timestamp,
 ) -> Freshness {
     let Some(previous) = previous else {
         return Freshness::Stale;
     };
+    // Another binding or account now: the mirror is someone else's answer.
+    if origin.differs_from(previous) {
+        return Freshness::Stale;
+    }
     let synced_now = condition::find(previous, Synced).is_some_and(|c| {
         ConditionStatus::parse(&c.status) == ConditionStatus::True
             && c.observed_generation == generation
@@ -377,7 +412,8 @@ fn should_move_sync_time(
     let recovered = condition::status_of(previous, Synced) != Some(ConditionStatus::True);
     let spec_changed = previous.observed_generation != obs.generation;
     let forced = refresh_forced(obs.refresh_request, Some(previous));
-    let changed = previous.connector_configuration.as_deref() != Some(config);
+    let changed = previous.connector_configuration.as_deref() != Some(config)
+        || obs.origin.differs_from(previous);
     let elapsed = obs.now.duration_since(last).unsigned_abs();
     let interval = obs.refresh_interval;
     let due = !interval.is_zero() && elapsed >= interval.saturating_sub(interval / 10);
@@ -403,26 +439,15 @@ impl ConditionSetter<'_> {
         reason: &str,
         message: &str,
     ) {
-        let existing = self
-            .conditions
-            .iter()
-            .position(|c| c.type_ == type_.as_str());
-        let transition_time = match existing.map(|i| &self.conditions[i]) {
-            Some(old) if old.status == status.as_str() => old.last_transition_time.clone(),
-            _ => Time(self.now),
-        };
-        let new = Condition {
-            type_: type_.as_str().to_owned(),
-            status: status.as_str().to_owned(),
-            reason: reason.to_owned(),
-            message: message.to_owned(),
-            observed_generation: self.generation,
-            last_transition_time: transition_time,
-        };
-        match existing {
-            Some(i) => self.conditions[i] = new,
-            None => self.conditions.push(new),
-        }
+        condition::merge(
+            self.conditions,
+            type_.as_str(),
+            status,
+            reason,
+            message,
+            self.generation,
+            self.now,
+        );
     }
 }
 
@@ -506,6 +531,7 @@ mod tests {
             outcome: &Ok(config.clone()),
             refresh_interval: HOUR,
             stalled_after: STALLED_AFTER,
+            origin: Default::default(),
             now: Timestamp::now(),
         });
         let written = serde_json::to_vec(&computed.status).unwrap();
@@ -550,6 +576,7 @@ mod tests {
             outcome: &Ok(huge),
             refresh_interval: HOUR,
             stalled_after: STALLED_AFTER,
+            origin: Default::default(),
             now: Timestamp::now(),
         });
         assert_eq!(computed.status.connector_configuration, Some(kept));
@@ -640,6 +667,7 @@ mod tests {
                 outcome: &outcome,
                 refresh_interval: HOUR,
                 stalled_after: STALLED_AFTER,
+                origin: Default::default(),
                 now,
             });
             self.status = Some(computed.status.clone());
@@ -841,7 +869,14 @@ mod tests {
         let mut run = Run::new(spec(None));
         let described = run.step(Ok(oauth_config()), at(0)).status;
         let fresh = |status: &ConnectorInfoStatus, generation, request, secs| {
-            freshness(Some(status), Some(generation), request, HOUR, at(secs))
+            freshness(
+                Some(status),
+                Some(generation),
+                request,
+                HOUR,
+                Origin::default(),
+                at(secs),
+            )
         };
         assert_eq!(
             fresh(&described, 1, None, 600),
@@ -868,12 +903,13 @@ mod tests {
                 Some(1),
                 None,
                 Duration::ZERO,
+                Origin::default(),
                 at(9_999_999)
             ),
             Freshness::FreshUntilChange
         );
         assert_eq!(
-            freshness(None, Some(1), None, HOUR, at(0)),
+            freshness(None, Some(1), None, HOUR, Origin::default(), at(0)),
             Freshness::Stale
         );
         let failed = run.step(Err(failure(Reason::Throttled)), at(60)).status;
@@ -882,6 +918,59 @@ mod tests {
             Freshness::Stale,
             "retry failures"
         );
+    }
+
+    #[test]
+    fn a_new_binding_or_account_makes_the_mirror_stale_and_is_recorded() {
+        let team = Origin {
+            account_id: Some("222222222222"),
+            binding: Some("team-a"),
+        };
+        let mut observation = |previous: Option<&ConnectorInfoStatus>, origin, outcome| {
+            compute(&Observation {
+                generation: Some(1),
+                spec: &spec(None),
+                refresh_request: None,
+                previous,
+                outcome: &outcome,
+                refresh_interval: HOUR,
+                stalled_after: STALLED_AFTER,
+                now: at(0),
+                origin,
+            })
+            .status
+        };
+        let described = observation(None, team, Ok(oauth_config()));
+        assert_eq!(described.account_id.as_deref(), Some("222222222222"));
+        assert_eq!(described.account_binding.as_deref(), Some("team-a"));
+        let fresh = |origin| freshness(Some(&described), Some(1), None, HOUR, origin, at(60));
+        assert!(matches!(fresh(team), Freshness::FreshFor(_)));
+        assert_eq!(
+            fresh(Origin::default()),
+            Freshness::Stale,
+            "binding removed"
+        );
+        let moved = Origin {
+            account_id: Some("333333333333"),
+            ..team
+        };
+        assert_eq!(
+            fresh(moved),
+            Freshness::Stale,
+            "role moved to another account"
+        );
+        let unknown = Origin {
+            account_id: None,
+            ..team
+        };
+        assert!(
+            matches!(fresh(unknown), Freshness::FreshFor(_)),
+            "unknown is not different"
+        );
+        // A failure keeps the answer's origin with the answer it describes.
+        let failed = observation(Some(&described), moved, Err(failure(Reason::AccessDenied)));
+        assert_eq!(failed.account_id.as_deref(), Some("222222222222"));
+        assert_eq!(failed.account_binding.as_deref(), Some("team-a"));
     }
 
     #[test]

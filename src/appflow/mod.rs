@@ -1,7 +1,7 @@
 //! The one place that talks to AppFlow: SDK clients per region and the classification of
 //! every DescribeConnector outcome into a condition reason.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,7 +18,12 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
 mod convert;
+mod credentials;
 
+use credentials::Credentials;
+
+use crate::account::Identity;
+use crate::account::status::Assumption;
 use crate::mirror::ConnectorConfiguration;
 use crate::outcome::DescribeFailure;
 use crate::reason::Reason;
@@ -50,10 +55,12 @@ impl Default for AwsSettings {
     }
 }
 
-/// Shared AppFlow access: one SDK client per region, built once.
+/// Shared AppFlow access: one SDK client per (identity, region), built on first use and
+/// dropped when no object uses it any more.
 pub struct AppFlow {
     base: SdkConfig,
-    clients: Mutex<HashMap<String, Client>>,
+    clients: Mutex<HashMap<(String, String), Client>>,
+    credentials: Credentials,
 }
 
 impl AppFlow {
@@ -85,6 +92,7 @@ impl AppFlow {
 
     pub fn from_sdk_config(base: SdkConfig) -> Self {
         Self {
+            credentials: Credentials::new(base.clone()),
             base,
             clients: Mutex::default(),
         }
@@ -94,25 +102,61 @@ impl AppFlow {
         self.base.region().map(Region::as_ref)
     }
 
-    fn client(&self, region: &str) -> Client {
-        let mut clients = self
-            .clients
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        clients
-            .entry(region.to_owned())
-            .or_insert_with(|| {
-                let config = aws_sdk_appflow::config::Builder::from(&self.base)
-                    .region(Region::new(region.to_owned()))
-                    .build();
-                Client::from_conf(config)
-            })
+    async fn client(&self, identity: &Identity, region: &str) -> Client {
+        let key = (identity.key(), region.to_owned());
+        if let Some(client) = lock(&self.clients).get(&key) {
+            return client.clone();
+        }
+        // Every client of one identity shares its credentials provider, so the SDK's identity
+        // cache holds one set of (assumed) credentials per identity, renewed before expiry.
+        let mut config = aws_sdk_appflow::config::Builder::from(&self.base)
+            .region(Region::new(region.to_owned()));
+        if let Some(provider) = self.credentials.provider(identity).await {
+            config = config.credentials_provider(provider);
+        }
+        lock(&self.clients)
+            .entry(key)
+            .or_insert_with(|| Client::from_conf(config.build()))
             .clone()
     }
 
-    /// Calls DescribeConnector in `region` (or the default region).
+    /// Drops the clients (and role credentials) of (identity key, region) pairs no object
+    /// uses any more.
+    pub fn retain_clients(&self, in_use: impl Fn(&str, &str) -> bool) {
+        let mut clients = lock(&self.clients);
+        clients.retain(|(identity, region), _| in_use(identity, region));
+        let identities: HashSet<&str> = clients
+            .keys()
+            .map(|(identity, _)| identity.as_str())
+            .collect();
+        self.credentials
+            .retain(|identity| identities.contains(identity));
+    }
+
+    /// How many SDK clients are alive (for tests and metrics).
+    pub fn client_count(&self) -> usize {
+        lock(&self.clients).len()
+    }
+
+    /// The account an identity acts in: a role's from its ARN, the operator's own from STS
+    /// GetCallerIdentity (asked once, again after a failure only a minute later).
+    pub async fn account_id(&self, identity: &Identity) -> Option<String> {
+        match identity.known_account() {
+            Some(account) => Some(account.to_owned()),
+            None => self.credentials.operator_account().await,
+        }
+    }
+
+    /// Tries the identity now (AssumeRole for a role, GetCallerIdentity for the operator's
+    /// own), for a binding's status.
+    pub async fn try_identity(&self, identity: &Identity) -> Assumption {
+        self.credentials.try_identity(identity).await
+    }
+
+    /// Calls DescribeConnector in `region` (or the default region) as `identity`.
     pub async fn describe_connector(
         &self,
+        identity: &Identity,
         region: Option<&str>,
         connector_type: &str,
         connector_label: Option<&str>,
@@ -125,7 +169,8 @@ impl AppFlow {
         };
         let raw = RawBody::default();
         let response = self
-            .client(region)
+            .client(identity, region)
+            .await
             .describe_connector()
             .connector_type(connector_type.into())
             .set_connector_label(connector_label.map(str::to_owned))
@@ -133,7 +178,11 @@ impl AppFlow {
             .interceptor(raw.clone())
             .send()
             .await
-            .map_err(|e| classify_sdk_error(&e))?;
+            .map_err(|e| match identity {
+                Identity::Role(role) => credentials::assume_role_failure(&e, &role.arn)
+                    .unwrap_or_else(|| classify_sdk_error(&e, "AppFlow")),
+                Identity::Operator => classify_sdk_error(&e, "AppFlow"),
+            })?;
         let mut config = response
             .connector_configuration()
             .map(ConnectorConfiguration::from)
@@ -148,6 +197,13 @@ impl AppFlow {
         }
         Ok(config)
     }
+}
+
+/// Locks a mutex whose data stays consistent even if a holder panicked.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Keeps the raw body of a successful response, for members the SDK's model predates.
@@ -258,6 +314,7 @@ fn is_credentials_error(error: &(dyn std::error::Error + 'static)) -> bool {
 /// Reduces an SDK error to its facts and classifies it.
 fn classify_sdk_error<E>(
     error: &SdkError<E, aws_smithy_runtime_api::http::Response>,
+    service_name: &str,
 ) -> DescribeFailure
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
@@ -280,7 +337,7 @@ where
                     .unwrap_or_else(|| match &code {
                         Some(_) => "no message".to_owned(),
                         None => format!(
-                            "unreadable answer from AppFlow (HTTP {status}): {}",
+                            "unreadable answer from {service_name} (HTTP {status}): {}",
                             source_chain(service.err())
                         ),
                     });
@@ -296,7 +353,7 @@ where
         SdkError::TimeoutError(_) => (
             Failure::Unreachable,
             None,
-            "DescribeConnector timed out".to_owned(),
+            format!("the call to {service_name} timed out"),
         ),
         SdkError::DispatchFailure(dispatch) => {
             let what = if dispatch.is_timeout() {
@@ -307,13 +364,19 @@ where
             (
                 Failure::Unreachable,
                 None,
-                format!("connection to AppFlow {what}: {}", source_chain(error)),
+                format!(
+                    "connection to {service_name} {what}: {}",
+                    source_chain(error)
+                ),
             )
         }
         SdkError::ResponseError(_) => (
             Failure::Unparseable,
             None,
-            format!("unreadable answer from AppFlow: {}", source_chain(error)),
+            format!(
+                "unreadable answer from {service_name}: {}",
+                source_chain(error)
+            ),
         ),
         _ => (
             Failure::Construction,

@@ -217,6 +217,7 @@ async fn failure_keeps_configuration_and_backs_off() {
             outcome: &Ok(Default::default()),
             refresh_interval: Duration::from_secs(3600),
             stalled_after: Duration::from_secs(600),
+            origin: Default::default(),
             // Described two hours ago: due again.
             now: jiff::Timestamp::now()
                 .checked_sub(jiff::SignedDuration::from_hours(2))

@@ -13,6 +13,7 @@ use crate::support::process;
 pub const BIN: &str = env!("CARGO_BIN_EXE_appflow-connector-operator");
 pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
 pub const CRD: &str = "crds/connectorinfos.appflow.connectorinfo.dev.yaml";
+pub const ACCOUNT_CRD: &str = "crds/appflowaccounts.appflow.connectorinfo.dev.yaml";
 
 /// A child process killed and reaped on drop.
 pub struct Proc(pub Child);
@@ -37,7 +38,9 @@ impl Cluster {
     /// Starts everything and installs the CRD; the operator is started by `start_operator`.
     pub fn start() -> Cluster {
         let cluster = Cluster::start_without_crd();
-        cluster.kubectl_ok(&["apply", "--server-side", "-f", &format!("{REPO}/{CRD}")]);
+        for crd in [CRD, ACCOUNT_CRD] {
+            cluster.kubectl_ok(&["apply", "--server-side", "-f", &format!("{REPO}/{crd}")]);
+        }
         cluster.wait_crd_served();
         cluster
     }
@@ -58,17 +61,22 @@ impl Cluster {
         }
     }
 
-    /// Waits until the ConnectorInfo CRD is established and served.
+    /// Waits until both CRDs are established and served.
     pub fn wait_crd_served(&self) {
         self.kubectl_ok(&[
             "wait",
             "--for=condition=Established",
             "crd/connectorinfos.appflow.connectorinfo.dev",
+            "crd/appflowaccounts.appflow.connectorinfo.dev",
             "--timeout=60s",
         ]);
         // Established does not mean discovery and OpenAPI publish it yet; kubectl needs both.
-        self.eventually("the CRD to be served", || {
+        self.eventually("the CRDs to be served", || {
             self.kubectl(&["explain", "conninfo.spec"]).status.success()
+                && self
+                    .kubectl(&["explain", "afaccount.spec"])
+                    .status
+                    .success()
         });
     }
 

@@ -15,11 +15,10 @@ use std::process::{Command, Output};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::cluster::{CRD, Cluster, REPO};
+use super::cluster::{ACCOUNT_CRD, CRD, Cluster, REPO};
 
 const CHART: &str = "charts/appflow-connector-operator";
-const CHART_CRD: &str =
-    "charts/appflow-connector-operator/crds/connectorinfos.appflow.connectorinfo.dev.yaml";
+const CHART_CRDS: &str = "charts/appflow-connector-operator/crds";
 /// With this release name the objects are called `<RELEASE>-appflow-connector-operator`.
 const RELEASE: &str = "appflow";
 const FULLNAME: &str = "appflow-appflow-connector-operator";
@@ -148,11 +147,20 @@ fn operator_rules() -> Value {
 
 #[test]
 fn chart_crd_is_identical_to_crds() {
-    let root = std::fs::read(format!("{REPO}/{CRD}")).expect("root CRD");
-    let chart = std::fs::read(format!("{REPO}/{CHART_CRD}")).expect("chart CRD");
-    assert!(
-        root == chart,
-        "{CHART_CRD} differs from {CRD}: run hack/render-manifests.sh"
+    for crd in [CRD, ACCOUNT_CRD] {
+        let root = std::fs::read(format!("{REPO}/{crd}")).expect("root CRD");
+        let file = Path::new(crd).file_name().unwrap().to_str().unwrap();
+        let chart = std::fs::read(format!("{REPO}/{CHART_CRDS}/{file}")).expect("chart CRD");
+        assert!(
+            root == chart,
+            "{CHART_CRDS}/{file} differs from {crd}: run hack/render-manifests.sh"
+        );
+    }
+    let in_chart = std::fs::read_dir(format!("{REPO}/{CHART_CRDS}")).expect("chart crds/");
+    assert_eq!(
+        in_chart.count(),
+        2,
+        "{CHART_CRDS} holds exactly the two CRDs"
     );
 }
 
@@ -188,10 +196,12 @@ fn deploy_manifests_are_in_sync_with_the_chart() {
             "deploy/manifests/{name} is out of date: run hack/render-manifests.sh"
         );
     }
-    // The plain manifests carry the same CRD as crds/.
-    let crd = std::fs::read_to_string(format!("{REPO}/{CRD}")).expect("CRD");
+    // The plain manifests carry the same CRDs as crds/.
     let manifest_crd = std::fs::read_to_string(committed.join("crd.yaml")).expect("crd.yaml");
-    assert!(manifest_crd.ends_with(&crd), "deploy/manifests/crd.yaml");
+    for crd in [CRD, ACCOUNT_CRD] {
+        let crd = std::fs::read_to_string(format!("{REPO}/{crd}")).expect("CRD");
+        assert!(manifest_crd.contains(&crd), "deploy/manifests/crd.yaml");
+    }
 }
 
 #[test]

@@ -1,0 +1,268 @@
+//! The I/O of multi-account access: watches of AppFlowAccounts and Namespaces (their caches
+//! resolve every ConnectorInfo's access; their changes re-trigger the ConnectorInfos they
+//! affect) and the writer of the bindings' status.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::stream::BoxStream;
+use futures::{Future, StreamExt};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, predicates, watcher};
+use kube::{Client, ResourceExt};
+use tokio::sync::Notify;
+use tracing::{debug, info, warn};
+
+use super::crd::AppFlowAccount;
+use super::resolve::{self, Access, Binding, Unmapped};
+use super::status::{self, Assumption, BindingObservation};
+use crate::appflow::AppFlow;
+use crate::leader::Leadership;
+
+/// How often a binding's role is tried again when nothing changed.
+pub const RECHECK: Duration = Duration::from_secs(300);
+
+/// What resolves a namespace to its access: the caches of bindings and namespaces, and the
+/// `--unmapped-namespaces` policy.
+pub struct Accounts {
+    stores: Option<(Store<AppFlowAccount>, Store<Namespace>)>,
+    unmapped: Unmapped,
+    /// Woken on every binding or namespace event (the status writer waits on it).
+    changed: Arc<Notify>,
+}
+
+impl Accounts {
+    /// No bindings: every namespace uses the operator's own identity (`describe`, `check`,
+    /// and installs run with `--account-bindings=false`).
+    pub fn off() -> Self {
+        Self {
+            stores: None,
+            unmapped: Unmapped::OperatorIdentity,
+            changed: Arc::default(),
+        }
+    }
+
+    /// Waits until both caches hold the cluster's bindings and namespaces: until then no
+    /// namespace can be resolved (an empty cache would read as "unbound").
+    pub async fn ready(&self) {
+        if let Some((bindings, namespaces)) = &self.stores {
+            // An error means the watch task is gone; the operator exits then anyway.
+            let _ = bindings.wait_until_ready().await;
+            let _ = namespaces.wait_until_ready().await;
+        }
+    }
+
+    /// The bindings, ready to match.
+    pub fn bindings(&self) -> Vec<Binding> {
+        let Some((bindings, _)) = &self.stores else {
+            return Vec::new();
+        };
+        let mut bindings: Vec<Binding> = bindings.state().iter().map(|b| Binding::new(b)).collect();
+        bindings.sort_by(|a, b| a.name.cmp(&b.name));
+        bindings
+    }
+
+    /// The access of objects in `namespace` (see [`resolve::resolve`]).
+    pub fn resolve(&self, namespace: &str) -> Result<Access, String> {
+        let Some((_, namespaces)) = &self.stores else {
+            return Ok(Access::operator());
+        };
+        let labels = namespaces
+            .get(&reflector::ObjectRef::new(namespace))
+            .map(|ns| ns.labels().clone())
+            // Not in the cache yet: the label the API server puts on every namespace.
+            .unwrap_or_else(|| name_label(namespace));
+        resolve::resolve(
+            &self.bindings(),
+            &resolve::Namespace {
+                name: namespace,
+                labels: &labels,
+            },
+            self.unmapped,
+        )
+    }
+}
+
+impl std::fmt::Debug for Accounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Accounts")
+            .field("bindings", &self.stores.is_some())
+            .field("unmapped", &self.unmapped)
+            .finish()
+    }
+}
+
+fn name_label(namespace: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([(
+        "kubernetes.io/metadata.name".to_owned(),
+        namespace.to_owned(),
+    )])
+}
+
+/// The watch streams that fill [`Accounts`]' caches; polled by the ConnectorInfo controller,
+/// which they trigger. Bindings pass on a new generation or deletion, namespaces on a label
+/// change or deletion.
+pub struct Watches {
+    pub bindings: BoxStream<'static, Result<AppFlowAccount, watcher::Error>>,
+    pub namespaces: BoxStream<'static, Result<Namespace, watcher::Error>>,
+}
+
+/// Starts caching bindings and namespaces.
+pub fn watch(client: &Client, unmapped: Unmapped) -> (Accounts, Watches) {
+    let changed = Arc::new(Notify::new());
+    let (binding_store, binding_writer) = reflector::store();
+    let (namespace_store, namespace_writer) = reflector::store();
+    let notify = changed.clone();
+    let bindings = watcher(
+        Api::<AppFlowAccount>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .modify(|b| b.metadata.managed_fields = None)
+    .reflect(binding_writer)
+    .inspect(move |_| notify.notify_one())
+    .touched_objects()
+    .predicate_filter(predicates::generation, Default::default())
+    .boxed();
+    let notify = changed.clone();
+    let namespaces = watcher(
+        Api::<Namespace>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .modify(|ns| {
+        ns.metadata.managed_fields = None;
+        ns.metadata.annotations = None;
+        ns.spec = None;
+    })
+    .reflect(namespace_writer)
+    .inspect(move |_| notify.notify_one())
+    .touched_objects()
+    .predicate_filter(labels_hash, Default::default())
+    .boxed();
+    (
+        Accounts {
+            stores: Some((binding_store, namespace_store)),
+            unmapped,
+            changed,
+        },
+        Watches {
+            bindings,
+            namespaces,
+        },
+    )
+}
+
+fn labels_hash(ns: &Namespace) -> Option<u64> {
+    let mut hasher = DefaultHasher::new();
+    ns.labels().hash(&mut hasher);
+    Some(hasher.finish())
+}
+
+/// Keeps every binding's status true: the namespaces it matches, its conflicts, whether its
+/// role can be assumed (tried on every change of the binding and every [`RECHECK`]). Only the
+/// leader writes; a status is patched only when it changed. Ends when `shutdown` resolves.
+pub async fn maintain_status(
+    client: Client,
+    appflow: Arc<AppFlow>,
+    accounts: Arc<Accounts>,
+    leadership: Leadership,
+    field_manager: &'static str,
+    shutdown: impl Future<Output = ()>,
+) {
+    let Some((binding_store, namespace_store)) = accounts.stores.clone() else {
+        return;
+    };
+    let api: Api<AppFlowAccount> = Api::all(client);
+    let mut tried: HashMap<String, (Option<i64>, Instant, Assumption)> = HashMap::new();
+    let work = async {
+        accounts.ready().await;
+        info!("AppFlowAccount bindings cached");
+        loop {
+            if leadership.is_leading() {
+                let resources = binding_store.state();
+                let namespaces = namespace_store.state();
+                let bindings = accounts.bindings();
+                let named: Vec<resolve::Namespace> = namespaces
+                    .iter()
+                    .map(|ns| resolve::Namespace {
+                        name: ns.metadata.name.as_deref().unwrap_or_default(),
+                        labels: ns.labels(),
+                    })
+                    .collect();
+                let matched = resolve::matches_and_conflicts(&bindings, &named);
+                tried.retain(|name, _| resources.iter().any(|r| r.name_any() == *name));
+                for resource in &resources {
+                    let name = resource.name_any();
+                    let Some(binding) = bindings.iter().find(|b| b.name == name) else {
+                        continue;
+                    };
+                    let generation = resource.metadata.generation;
+                    let assumption = match tried.get(&name) {
+                        Some((tried_for, at, assumption))
+                            if *tried_for == generation && at.elapsed() < RECHECK =>
+                        {
+                            assumption.clone()
+                        }
+                        _ => {
+                            let assumption = appflow.try_identity(&binding.identity).await;
+                            if let Assumption::Failed { message } = &assumption {
+                                warn!(binding = %name, %message, "the binding's identity cannot be used");
+                            }
+                            tried.insert(
+                                name.clone(),
+                                (generation, Instant::now(), assumption.clone()),
+                            );
+                            assumption
+                        }
+                    };
+                    let computed = status::compute(&BindingObservation {
+                        generation,
+                        previous: resource.status.as_ref(),
+                        identity: &binding.identity,
+                        assumption: &assumption,
+                        matched: &matched.get(name.as_str()).cloned().unwrap_or_default(),
+                        selector_problem: binding.selector_problem(),
+                        now: jiff::Timestamp::now(),
+                    });
+                    if resource.status.as_ref() == Some(&computed) || !leadership.is_leading() {
+                        continue;
+                    }
+                    let patch = serde_json::json!({
+                        "apiVersion": "appflow.connectorinfo.dev/v1alpha1",
+                        "kind": "AppFlowAccount",
+                        "status": computed,
+                    });
+                    match api
+                        .patch_status(
+                            &name,
+                            &PatchParams::apply(field_manager).force(),
+                            &Patch::Apply(&patch),
+                        )
+                        .await
+                    {
+                        Ok(_) => debug!(binding = %name, "binding status written"),
+                        Err(e) => {
+                            warn!(binding = %name, error = %e, "writing the binding's status failed")
+                        }
+                    }
+                }
+            }
+            // A change, or the next recheck; a status write wakes this once more and then
+            // finds nothing to write.
+            let _ = tokio::time::timeout(
+                RECHECK.min(Duration::from_secs(60)),
+                accounts.changed.notified(),
+            )
+            .await;
+        }
+    };
+    tokio::select! {
+        () = work => {}
+        () = shutdown => {}
+    }
+}
