@@ -926,7 +926,7 @@ mod tests {
             account_id: Some("222222222222"),
             binding: Some("team-a"),
         };
-        let mut observation = |previous: Option<&ConnectorInfoStatus>, origin, outcome| {
+        let observation = |previous: Option<&ConnectorInfoStatus>, origin, outcome| {
             compute(&Observation {
                 generation: Some(1),
                 spec: &spec(None),

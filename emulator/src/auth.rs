@@ -1,14 +1,21 @@
 //! SigV4 `Authorization` header parsing. The signature itself is not
 //! verified; the header's structure and credential scope are, with the
-//! errors the AWS front end sends.
+//! errors the AWS front end sends (as a JSON service names them; the awsQuery
+//! names are in `query.rs`).
 
 use axum::http::HeaderMap;
 
+use crate::identity::CredentialError;
 use crate::wire::ApiError;
 
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+/// The credential scope's service for AppFlow.
 pub const SERVICE: &str = "appflow";
+/// The credential scope's service for STS.
+pub const STS_SERVICE: &str = "sts";
 pub const TERMINATOR: &str = "aws4_request";
+/// The header that carries a temporary credential's session token.
+pub const SECURITY_TOKEN_HEADER: &str = "x-amz-security-token";
 
 /// The parsed `Authorization` header.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,8 +37,8 @@ fn invalid(message: impl Into<String>) -> ApiError {
 }
 
 /// Parses `AWS4-HMAC-SHA256 Credential=AKID/DATE/REGION/SERVICE/aws4_request,
-/// SignedHeaders=a;b, Signature=hex` and checks the credential scope.
-pub fn parse_authorization(value: &str) -> Result<SigV4, ApiError> {
+/// SignedHeaders=a;b, Signature=hex` and checks the credential scope against `service`.
+pub fn parse_authorization(value: &str, service_expected: &str) -> Result<SigV4, ApiError> {
     let value = value.trim();
     let (algorithm, rest) = match value.split_once(char::is_whitespace) {
         Some((a, r)) => (a, r.trim()),
@@ -110,9 +117,9 @@ pub fn parse_authorization(value: &str) -> Result<SigV4, ApiError> {
     if region.is_empty() {
         return Err(invalid("Credential should be scoped to a valid region."));
     }
-    if service != SERVICE {
+    if service != service_expected {
         return Err(invalid(format!(
-            "Credential should be scoped to correct service: '{SERVICE}'."
+            "Credential should be scoped to correct service: '{service_expected}'."
         )));
     }
     if terminator != TERMINATOR {
@@ -140,8 +147,8 @@ pub fn parse_authorization(value: &str) -> Result<SigV4, ApiError> {
 }
 
 /// Checks a request's headers: a SigV4 `Authorization` header scoped to
-/// `appflow`, plus the date header SigV4 needs.
-pub fn check_request(headers: &HeaderMap) -> Result<SigV4, ApiError> {
+/// `service`, plus the date header SigV4 needs.
+pub fn check_request(headers: &HeaderMap, service: &str) -> Result<SigV4, ApiError> {
     let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
         return Err(ApiError::new(
             "MissingAuthenticationTokenException",
@@ -151,13 +158,31 @@ pub fn check_request(headers: &HeaderMap) -> Result<SigV4, ApiError> {
     let Ok(value) = value.to_str() else {
         return Err(incomplete("Authorization header is not valid ASCII."));
     };
-    let sig = parse_authorization(value)?;
+    let sig = parse_authorization(value, service)?;
     if !headers.contains_key("x-amz-date") && !headers.contains_key(axum::http::header::DATE) {
         return Err(incomplete(
             "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.",
         ));
     }
     Ok(sig)
+}
+
+/// The `x-amz-security-token` header, if present and readable.
+pub fn security_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(SECURITY_TOKEN_HEADER)
+        .and_then(|v| v.to_str().ok())
+}
+
+/// Refused credentials as the front end answers a JSON service's request.
+impl From<CredentialError> for ApiError {
+    fn from(e: CredentialError) -> Self {
+        let code = match e {
+            CredentialError::Expired => "ExpiredTokenException",
+            CredentialError::InvalidToken => "UnrecognizedClientException",
+        };
+        ApiError::new(code, e.to_string())
+    }
 }
 
 #[cfg(test)]
@@ -169,7 +194,7 @@ mod tests {
 
     #[test]
     fn parses_a_botocore_header() {
-        let s = parse_authorization(GOOD).expect("valid");
+        let s = parse_authorization(GOOD, SERVICE).expect("valid");
         assert_eq!(s.access_key_id, "AKIDEXAMPLE");
         assert_eq!(s.date, "20240101");
         assert_eq!(s.region, "us-east-1");
@@ -181,7 +206,7 @@ mod tests {
     #[test]
     fn parses_without_spaces_and_in_any_order() {
         let h = "AWS4-HMAC-SHA256 Signature=abcd,SignedHeaders=host,Credential=AK/20240101/eu-west-1/appflow/aws4_request";
-        let s = parse_authorization(h).expect("valid");
+        let s = parse_authorization(h, SERVICE).expect("valid");
         assert_eq!(s.region, "eu-west-1");
         assert_eq!(s.signature, "abcd");
     }
@@ -189,7 +214,7 @@ mod tests {
     #[test]
     fn wrong_service() {
         let h = GOOD.replace("/appflow/", "/s3/");
-        let e = parse_authorization(&h).expect_err("wrong service");
+        let e = parse_authorization(&h, SERVICE).expect_err("wrong service");
         assert_eq!(e.code, "InvalidSignatureException");
         assert_eq!(e.status, StatusCode::FORBIDDEN);
         assert_eq!(
@@ -200,12 +225,14 @@ mod tests {
 
     #[test]
     fn wrong_terminator_and_date() {
-        let e = parse_authorization(&GOOD.replace("aws4_request", "aws5_request")).expect_err("x");
+        let e = parse_authorization(&GOOD.replace("aws4_request", "aws5_request"), SERVICE)
+            .expect_err("x");
         assert_eq!(e.code, "InvalidSignatureException");
         assert!(e.message.contains("valid terminator"));
-        let e = parse_authorization(&GOOD.replace("20240101", "2024-01-01")).expect_err("x");
+        let e =
+            parse_authorization(&GOOD.replace("20240101", "2024-01-01"), SERVICE).expect_err("x");
         assert_eq!(e.code, "InvalidSignatureException");
-        let e = parse_authorization(&GOOD.replace("/us-east-1/", "//")).expect_err("x");
+        let e = parse_authorization(&GOOD.replace("/us-east-1/", "//"), SERVICE).expect_err("x");
         assert!(e.message.contains("valid region"));
     }
 
@@ -213,6 +240,7 @@ mod tests {
     fn missing_parts() {
         let e = parse_authorization(
             "AWS4-HMAC-SHA256 Credential=AK/20240101/us-east-1/appflow/aws4_request",
+            SERVICE,
         )
         .expect_err("incomplete");
         assert_eq!(e.code, "IncompleteSignatureException");
@@ -221,38 +249,67 @@ mod tests {
         assert!(e.message.contains("requires 'SignedHeaders' parameter"));
         assert!(!e.message.contains("requires 'Credential'"));
 
-        let e = parse_authorization("AWS4-HMAC-SHA256 Credential=AK/us-east-1/appflow/aws4_request, SignedHeaders=host, Signature=ab")
+        let e = parse_authorization("AWS4-HMAC-SHA256 Credential=AK/us-east-1/appflow/aws4_request, SignedHeaders=host, Signature=ab", SERVICE)
             .expect_err("short scope");
         assert_eq!(e.code, "IncompleteSignatureException");
 
-        let e = parse_authorization("AWS4-HMAC-SHA256 garbage").expect_err("no k=v");
+        let e = parse_authorization("AWS4-HMAC-SHA256 garbage", SERVICE).expect_err("no k=v");
         assert_eq!(e.code, "IncompleteSignatureException");
 
-        let e = parse_authorization("Bearer abc").expect_err("other scheme");
+        let e = parse_authorization("Bearer abc", SERVICE).expect_err("other scheme");
         assert_eq!(e.code, "IncompleteSignatureException");
-        let e = parse_authorization("").expect_err("empty");
+        let e = parse_authorization("", SERVICE).expect_err("empty");
         assert_eq!(e.code, "IncompleteSignatureException");
     }
 
     #[test]
     fn empty_access_key() {
-        let e = parse_authorization(&GOOD.replace("AKIDEXAMPLE", "")).expect_err("x");
+        let e = parse_authorization(&GOOD.replace("AKIDEXAMPLE", ""), SERVICE).expect_err("x");
         assert_eq!(e.code, "UnrecognizedClientException");
     }
 
     #[test]
     fn request_headers() {
         let mut h = HeaderMap::new();
-        let e = check_request(&h).expect_err("missing");
+        let e = check_request(&h, SERVICE).expect_err("missing");
         assert_eq!(e.code, "MissingAuthenticationTokenException");
         assert_eq!(e.status, StatusCode::FORBIDDEN);
         assert_eq!(e.message, "Missing Authentication Token");
 
         h.insert("authorization", HeaderValue::from_static(GOOD));
-        let e = check_request(&h).expect_err("no date");
+        let e = check_request(&h, SERVICE).expect_err("no date");
         assert_eq!(e.code, "IncompleteSignatureException");
 
         h.insert("x-amz-date", HeaderValue::from_static("20240101T000000Z"));
-        assert_eq!(check_request(&h).expect("ok").region, "us-east-1");
+        assert_eq!(check_request(&h, SERVICE).expect("ok").region, "us-east-1");
+        let e = check_request(&h, STS_SERVICE).expect_err("scoped to appflow");
+        assert_eq!(
+            e.message,
+            "Credential should be scoped to correct service: 'sts'."
+        );
+        assert_eq!(security_token(&h), None);
+        h.insert(SECURITY_TOKEN_HEADER, HeaderValue::from_static("tok"));
+        assert_eq!(security_token(&h), Some("tok"));
+    }
+
+    #[test]
+    fn refused_credentials() {
+        let e = ApiError::from(CredentialError::Expired);
+        assert_eq!(
+            (e.code.as_str(), e.status, e.message.as_str()),
+            (
+                "ExpiredTokenException",
+                StatusCode::FORBIDDEN,
+                "The security token included in the request is expired"
+            )
+        );
+        let e = ApiError::from(CredentialError::InvalidToken);
+        assert_eq!(
+            (e.code.as_str(), e.message.as_str()),
+            (
+                "UnrecognizedClientException",
+                "The security token included in the request is invalid."
+            )
+        );
     }
 }

@@ -1,7 +1,16 @@
-//! The data file: custom connectors, overrides of vended connectors, faults.
+//! The data file: accounts and their custom connectors, IAM roles for STS,
+//! overrides of vended connectors, faults.
 //!
 //! ```yaml
-//! accountId: "123456789012"          # optional, used in default ARNs
+//! accountId: "123456789012"          # optional: the default account
+//! accounts:                          # further accounts, each with its own custom connectors
+//!   - accountId: "222222222222"
+//!     customConnectors: [{label: team-b-crm}]
+//! roles:                             # what STS AssumeRole hands out
+//!   - arn: arn:aws:iam::222222222222:role/appflow-observer
+//!     externalId: team-b             # optional
+//!     assumable: true                # optional, default true
+//!     sessionDurationSeconds: 20     # optional
 //! customConnectors:
 //!   - label: acme-crm
 //!     description: Acme CRM            # shorthand for connectorDescription
@@ -20,6 +29,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::iam::{RoleSpec, is_account_id};
 use crate::model::Model;
 use crate::{CUSTOM_CONNECTOR, VENDED_CONNECTOR_TYPES};
 
@@ -175,11 +185,18 @@ pub fn check_override_key(key: &str) -> Result<(), EmulatorError> {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EmulatorData {
-    /// Account id used in default ARNs (`123456789012` if absent).
+    /// The default account (`123456789012` if absent): requests signed with a
+    /// key STS did not issue act in it; its custom connectors are `customConnectors`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_id: Option<String>,
     #[serde(default)]
     pub custom_connectors: Vec<CustomConnectorSpec>,
+    /// Further accounts, each with its own custom connectors.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<AccountData>,
+    /// IAM roles that STS `AssumeRole` hands out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<RoleSpec>,
     /// Per vended connector type, members laid over the catalog entry.
     #[serde(default)]
     pub overrides: BTreeMap<String, Map<String, Value>>,
@@ -192,6 +209,30 @@ pub struct EmulatorData {
     /// Seeded random faults on any call (a soak's unreliable AWS).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub random_faults: Option<RandomFaultSpec>,
+}
+
+/// An account besides the default one, with its own custom connectors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AccountData {
+    pub account_id: String,
+    #[serde(default)]
+    pub custom_connectors: Vec<CustomConnectorSpec>,
+}
+
+/// Checks custom connector labels and that each appears once.
+fn check_connectors(connectors: &[CustomConnectorSpec]) -> Result<(), EmulatorError> {
+    let mut seen = BTreeSet::new();
+    for c in connectors {
+        c.check()?;
+        if !seen.insert(c.label.as_str()) {
+            return Err(EmulatorError::Invalid(format!(
+                "custom connector label '{}' appears more than once",
+                c.label
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Each DescribeConnector call fails with probability `rate`, as one of four faults drawn
@@ -259,6 +300,13 @@ fn default_burst() -> u32 {
 }
 
 impl EmulatorData {
+    /// The default account's id: `accountId`, else `123456789012`.
+    pub fn default_account_id(&self) -> &str {
+        self.account_id
+            .as_deref()
+            .unwrap_or(crate::catalog::DEFAULT_ACCOUNT_ID)
+    }
+
     /// Reads and checks a data file (YAML or JSON).
     pub fn from_file(path: &Path) -> Result<Self, EmulatorError> {
         let text = std::fs::read_to_string(path).map_err(|source| EmulatorError::Read {
@@ -295,19 +343,38 @@ impl EmulatorData {
             random.check()?;
         }
         if let Some(account) = &self.account_id
-            && (account.is_empty() || !account.bytes().all(|b| b.is_ascii_digit()))
+            && !is_account_id(account)
         {
             return Err(EmulatorError::Invalid(format!(
-                "accountId '{account}' is not a string of digits"
+                "accountId '{account}' is not 12 digits"
             )));
         }
-        let mut seen = BTreeSet::new();
-        for c in &self.custom_connectors {
-            c.check()?;
-            if !seen.insert(c.label.as_str()) {
+        check_connectors(&self.custom_connectors)?;
+        let mut accounts = BTreeSet::from([self.default_account_id()]);
+        for account in &self.accounts {
+            let id = account.account_id.as_str();
+            if !is_account_id(id) {
                 return Err(EmulatorError::Invalid(format!(
-                    "custom connector label '{}' appears more than once",
-                    c.label
+                    "accounts: accountId '{id}' is not 12 digits"
+                )));
+            }
+            if !accounts.insert(id) {
+                return Err(EmulatorError::Invalid(format!(
+                    "accounts: account {id} appears more than once (or is the default accountId)"
+                )));
+            }
+            check_connectors(&account.custom_connectors).map_err(|e| match e {
+                EmulatorError::Invalid(m) => EmulatorError::Invalid(format!("account {id}: {m}")),
+                other => other,
+            })?;
+        }
+        let mut arns = BTreeSet::new();
+        for role in &self.roles {
+            role.check(|id| accounts.contains(id))?;
+            if !arns.insert(role.arn.as_str()) {
+                return Err(EmulatorError::Invalid(format!(
+                    "role {} appears more than once",
+                    role.arn
                 )));
             }
         }
@@ -339,16 +406,24 @@ impl EmulatorData {
     /// tests can feed clients deliberately odd values.
     pub fn warnings(&self) -> Vec<String> {
         let model = Model::get();
-        let account = self
-            .account_id
-            .as_deref()
-            .unwrap_or(crate::catalog::DEFAULT_ACCOUNT_ID);
         let mut out = Vec::new();
-        for c in &self.custom_connectors {
-            let mut cfg = crate::catalog::custom_default(&c.label, "us-east-1", account, 0.0);
-            crate::merge::merge_into(&mut cfg, &c.overlay());
-            for p in model.validate("ConnectorConfiguration", &Value::Object(cfg)) {
-                out.push(format!("custom connector {}: {p}", c.label));
+        let accounts = std::iter::once((self.default_account_id(), &self.custom_connectors)).chain(
+            self.accounts
+                .iter()
+                .map(|a| (a.account_id.as_str(), &a.custom_connectors)),
+        );
+        for (account, connectors) in accounts {
+            for c in connectors {
+                let mut cfg = crate::catalog::custom_default(&c.label, "us-east-1", account, 0.0);
+                crate::merge::merge_into(&mut cfg, &c.overlay());
+                for p in model.validate("ConnectorConfiguration", &Value::Object(cfg)) {
+                    let where_ = if account == self.default_account_id() {
+                        String::new()
+                    } else {
+                        format!(" (account {account})")
+                    };
+                    out.push(format!("custom connector {}{where_}: {p}", c.label));
+                }
             }
         }
         for (t, overlay) in &self.overrides {
@@ -475,6 +550,36 @@ faults:
                 "not a vended connector type",
             ),
             ("accountId: abc", "accountId"),
+            ("accountId: '1234'", "not 12 digits"),
+            ("accounts: [{accountId: '12345678901'}]", "not 12 digits"),
+            (
+                "accounts: [{accountId: '123456789012'}]",
+                "appears more than once",
+            ),
+            (
+                "accounts: [{accountId: '222222222222'}, {accountId: '222222222222'}]",
+                "appears more than once",
+            ),
+            (
+                "accounts: [{accountId: '222222222222', customConnectors: [{label: ab}, {label: ab}]}]",
+                "account 222222222222: custom connector label 'ab' appears more than once",
+            ),
+            (
+                "roles: [{arn: 'arn:aws:iam::333333333333:role/r'}]",
+                "account 333333333333",
+            ),
+            (
+                "roles: [{arn: 'arn:aws:iam::123456789012:user/u'}]",
+                "not an IAM role ARN",
+            ),
+            (
+                "roles: [{arn: 'arn:aws:iam::123456789012:role/r', externalId: 'x'}]",
+                "externalId 'x'",
+            ),
+            (
+                "roles: [{arn: 'arn:aws:iam::123456789012:role/r'}, {arn: 'arn:aws:iam::123456789012:role/r'}]",
+                "appears more than once",
+            ),
         ] {
             let e = EmulatorData::from_yaml_str(yaml).expect_err(yaml);
             assert!(e.to_string().contains(needle), "{yaml}: {e}");
@@ -485,10 +590,43 @@ faults:
             "faults: {Slack: {count: -1}}",
             "customConnectors: [{description: no label}]",
             "[1, 2]",
+            "accounts: [{accountId: '222222222222', connectors: []}]",
+            "roles: [{arn: 'arn:aws:iam::123456789012:role/r', trust: x}]",
         ] {
             let e = EmulatorData::from_yaml_str(yaml).expect_err(yaml);
             assert!(matches!(e, EmulatorError::Parse { .. }), "{yaml}: {e}");
         }
+    }
+
+    #[test]
+    fn accounts_and_roles() {
+        let d = EmulatorData::from_yaml_str(
+            r#"
+accounts:
+  - accountId: "222222222222"
+    customConnectors: [{label: team-b, supportedTriggerTypes: [Hourly]}]
+roles:
+  - arn: arn:aws:iam::222222222222:role/appflow-observer
+    externalId: team-b
+    sessionDurationSeconds: 20
+  - arn: arn:aws:iam::123456789012:role/path/local
+    assumable: false
+"#,
+        )
+        .expect("valid");
+        assert_eq!(d.default_account_id(), "123456789012");
+        assert_eq!(d.accounts[0].custom_connectors[0].label, "team-b");
+        assert!(d.roles[0].assumable);
+        assert_eq!(d.roles[0].external_id.as_deref(), Some("team-b"));
+        assert_eq!(d.roles[0].session_duration_seconds, Some(20));
+        assert!(!d.roles[1].assumable);
+        let w = d.warnings().join("\n");
+        assert!(
+            w.contains("custom connector team-b (account 222222222222)"),
+            "{w}"
+        );
+        let json_text = serde_json::to_string(&d).expect("serialize");
+        assert_eq!(EmulatorData::from_yaml_str(&json_text).expect("json"), d);
     }
 
     #[test]

@@ -7,6 +7,11 @@
 //! `{"message": ...}` body, a SigV4 `Authorization` header check, and
 //! AWS-style request validation.
 //!
+//! It is also a multi-account AWS: STS (`AssumeRole`, `GetCallerIdentity`)
+//! answers over awsQuery on `POST /` and issues temporary credentials; a
+//! DescribeConnector call signed with them acts in the role's account, any
+//! other key acts in the default account.
+//!
 //! The vended connectors come from a built-in catalog (`catalog.yaml`);
 //! custom connectors, per-connector overrides and fault injection come from a
 //! data file (see [`EmulatorData`]) and can be changed at runtime through the
@@ -18,16 +23,26 @@ mod catalog;
 mod data;
 mod faults;
 pub mod harness;
+mod iam;
+mod identity;
 mod merge;
 mod model;
+mod query;
+mod registry;
 mod server;
+mod sts;
+#[cfg(test)]
+mod sts_routes_tests;
+#[cfg(test)]
+mod test_support;
 mod validate;
 mod wire;
 
 pub use data::{
-    AccountSpec, CustomConnectorSpec, EmulatorData, EmulatorError, FaultSpec, RandomFaultSpec,
-    RateLimitSpec,
+    AccountData, AccountSpec, CustomConnectorSpec, EmulatorData, EmulatorError, FaultSpec,
+    RandomFaultSpec, RateLimitSpec,
 };
+pub use iam::RoleSpec;
 pub use server::{router, serve};
 
 /// The connector type that is resolved through `connectorLabel`.

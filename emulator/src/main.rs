@@ -12,13 +12,13 @@ use clap::Parser;
 #[command(
     name = "appflow-emulator",
     version,
-    about = "Amazon AppFlow DescribeConnector over AWS's restJson1 wire protocol, for tests and demos"
+    about = "Amazon AppFlow DescribeConnector (restJson1) and STS AssumeRole/GetCallerIdentity (awsQuery) for several AWS accounts, for tests and demos"
 )]
 struct Cli {
     /// Address to listen on (port 0 picks a free port; the address is printed on stdout).
     #[arg(long, default_value = "127.0.0.1:4566")]
     listen: SocketAddr,
-    /// YAML or JSON file with custom connectors, overrides and faults.
+    /// YAML or JSON file with accounts, roles, custom connectors, overrides and faults.
     #[arg(long)]
     data: Option<PathBuf>,
     /// Latency added to every DescribeConnector answer, in milliseconds (overrides the data

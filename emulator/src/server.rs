@@ -1,13 +1,15 @@
 //! HTTP routes, shared state and the server loop.
 //!
-//! * `POST /describe-connector` — the AppFlow operation.
+//! * `POST /describe-connector` — the AppFlow operation, in the caller's account.
+//! * `POST /` — STS (awsQuery): `AssumeRole`, `GetCallerIdentity`.
 //! * `GET /_emulator/health` — `{"status": "ok"}`.
-//! * `GET /_emulator/stats` — `{"calls": {key: n}, "total": n, "faults": {...}}`.
+//! * `GET /_emulator/stats` — `{"calls": {key: n}, "total": n, "faults": {...}, "accounts": {...}, "sts": {...}}`.
 //! * `POST /_emulator/reset` — clears the call counters.
 //! * `POST /_emulator/faults` — `{"key": ..., "fault": {...} | null}`.
-//! * `POST /_emulator/connectors` — registers or replaces a custom connector.
-//! * `DELETE /_emulator/connectors/{label}` — deregisters one.
+//! * `POST /_emulator/connectors` — registers or replaces a custom connector (`accountId` optional).
+//! * `DELETE /_emulator/connectors/{label}[?accountId=...]` — deregisters one.
 //! * `POST /_emulator/overrides` — `{"connectorType": ..., "override": {...} | null}`.
+//! * `POST /_emulator/roles` — adds or replaces an IAM role STS hands out.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -16,7 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -31,7 +33,10 @@ use crate::data::{
     check_override_key,
 };
 use crate::faults::{FaultOutcome, FaultTable, RandomFaults};
+use crate::iam::RoleSpec;
 use crate::merge::merge_into;
+use crate::registry::{Accounts, CustomEntry};
+use crate::sts::Sts;
 use crate::validate::{ValidRequest, parse_body, validate};
 use crate::wire::{
     ApiError, JSON_CONTENT_TYPE, REQUEST_ID_HEADER, json_response, new_request_id, raw_response,
@@ -41,14 +46,9 @@ use crate::{auth, catalog};
 /// Body of a 200 answer under a `garbageBody` fault.
 pub const GARBAGE_BODY: &str = "<html><body>502 Bad Gateway (emulated garbage)</body></html>";
 
-struct CustomEntry {
-    spec: CustomConnectorSpec,
-    registered_at: f64,
-}
-
 struct Inner {
-    account_id: String,
-    custom: BTreeMap<String, CustomEntry>,
+    accounts: Accounts,
+    sts: Sts,
     overrides: BTreeMap<String, Map<String, Value>>,
     faults: FaultTable,
     random_faults: Option<RandomFaults>,
@@ -106,20 +106,37 @@ pub fn router(data: EmulatorData) -> Router {
     }
     let registered_at = now_epoch_seconds();
     let account = data.account.clone();
-    let mut custom = BTreeMap::new();
-    for spec in data.custom_connectors {
-        if let Err(e) = spec.check() {
-            warn!(error = %e, "skipping custom connector");
-            continue;
+    let mut accounts = Accounts::new(data.default_account_id().to_string());
+    let default_id = accounts.default_id().to_string();
+    let per_account = std::iter::once((default_id, data.custom_connectors)).chain(
+        data.accounts
+            .into_iter()
+            .map(|a| (a.account_id, a.custom_connectors)),
+    );
+    for (account_id, connectors) in per_account {
+        let custom = &mut accounts.entry(&account_id).custom;
+        for spec in connectors {
+            if let Err(e) = spec.check() {
+                warn!(error = %e, "skipping custom connector");
+                continue;
+            }
+            custom.insert(
+                spec.label.clone(),
+                CustomEntry {
+                    spec,
+                    registered_at,
+                },
+            );
         }
-        custom.insert(
-            spec.label.clone(),
-            CustomEntry {
-                spec,
-                registered_at,
-            },
-        );
     }
+    let roles = data.roles.into_iter().filter(|role| {
+        let ok = role.check(|id| accounts.contains(id)).is_ok();
+        if !ok {
+            warn!(role = %role.arn, "skipping role");
+        }
+        ok
+    });
+    let sts = Sts::new(roles.collect::<Vec<_>>());
     let mut faults = BTreeMap::new();
     for (key, fault) in data.faults {
         match check_fault_key(&key).and_then(|()| fault.check()) {
@@ -142,10 +159,8 @@ pub fn router(data: EmulatorData) -> Router {
         .collect();
     let state = AppState(
         Arc::new(Mutex::new(Inner {
-            account_id: data
-                .account_id
-                .unwrap_or_else(|| catalog::DEFAULT_ACCOUNT_ID.to_string()),
-            custom,
+            accounts,
+            sts,
             overrides,
             faults: FaultTable::new(&faults),
             random_faults: data.random_faults.and_then(|spec| match spec.check() {
@@ -164,6 +179,7 @@ pub fn router(data: EmulatorData) -> Router {
 
     Router::new()
         .route("/describe-connector", post(describe_connector))
+        .route("/", post(sts_call))
         .route("/_emulator/health", get(health))
         .route("/_emulator/stats", get(stats))
         .route("/_emulator/reset", post(reset))
@@ -175,6 +191,7 @@ pub fn router(data: EmulatorData) -> Router {
             delete(deregister_connector),
         )
         .route("/_emulator/overrides", post(set_override))
+        .route("/_emulator/roles", post(set_role))
         .fallback(unknown_operation)
         .method_not_allowed_fallback(unknown_operation)
         .with_state(state)
@@ -206,14 +223,36 @@ async fn unknown_operation(req: Request) -> Response {
     .into_response()
 }
 
-/// The configuration served for a valid request, or `None` for an
-/// unregistered custom connector.
-fn resolve(inner: &Inner, req: &ValidRequest, region: &str) -> Option<Map<String, Value>> {
+/// `POST /`: STS over awsQuery.
+async fn sts_call(
+    State(state): State<AppState>,
+    axum::Extension(RequestId(request_id)): axum::Extension<RequestId>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut inner = state.lock();
+    let Inner { accounts, sts, .. } = &mut *inner;
+    sts.respond(
+        &headers,
+        &body,
+        SystemTime::now(),
+        accounts.default_id(),
+        &request_id,
+    )
+}
+
+/// The configuration served for a valid request in `account_id`, or `None`
+/// for a custom connector not registered there.
+fn resolve(
+    inner: &Inner,
+    account_id: &str,
+    req: &ValidRequest,
+    region: &str,
+) -> Option<Map<String, Value>> {
     match &req.label {
         Some(label) => {
-            let entry = inner.custom.get(label)?;
-            let mut cfg =
-                catalog::custom_default(label, region, &inner.account_id, entry.registered_at);
+            let entry = inner.accounts.get(account_id)?.custom.get(label)?;
+            let mut cfg = catalog::custom_default(label, region, account_id, entry.registered_at);
             merge_into(&mut cfg, &entry.spec.overlay());
             Some(cfg)
         }
@@ -258,13 +297,28 @@ async fn describe(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Described, (Option<String>, ApiError)> {
-    let sig = auth::check_request(headers).map_err(|e| (None, e))?;
+    let sig = auth::check_request(headers, auth::SERVICE).map_err(|e| (None, e))?;
+    let account_id = {
+        let inner = state.lock();
+        inner
+            .sts
+            .sessions()
+            .caller(
+                &sig.access_key_id,
+                auth::security_token(headers),
+                SystemTime::now(),
+                inner.accounts.default_id(),
+            )
+            .map_err(|e| (None, ApiError::from(e)))?
+            .account_id
+    };
     let parsed = parse_body(body).map_err(|e| (None, e))?;
     let key = parsed.key();
     {
         let mut inner = state.lock();
         *inner.calls.entry(key.clone()).or_insert(0) += 1;
         inner.total += 1;
+        inner.accounts.count(&account_id, &key);
     }
     if let Some(latency) = state.1.latency() {
         tokio::time::sleep(latency).await;
@@ -304,7 +358,7 @@ async fn describe(
             FaultOutcome::Normal => {}
         }
     }
-    let cfg = resolve(&state.lock(), &req, &sig.region);
+    let cfg = resolve(&state.lock(), &account_id, &req, &sig.region);
     match cfg {
         Some(cfg) => Ok((
             Some(key),
@@ -332,6 +386,11 @@ async fn health() -> Response {
 
 async fn stats(State(state): State<AppState>) -> Response {
     let inner = state.lock();
+    let default_custom = inner
+        .accounts
+        .get(inner.accounts.default_id())
+        .map(|a| a.custom.keys().collect::<Vec<_>>())
+        .unwrap_or_default();
     json_response(
         StatusCode::OK,
         &json!({
@@ -340,7 +399,10 @@ async fn stats(State(state): State<AppState>) -> Response {
             "throttled": inner.throttled,
             "faults": inner.faults.status(),
             "randomFaults": inner.random_faults.as_ref().map(RandomFaults::status),
-            "customConnectors": inner.custom.keys().collect::<Vec<_>>(),
+            "customConnectors": default_custom,
+            "defaultAccountId": inner.accounts.default_id(),
+            "accounts": inner.accounts.status(),
+            "sts": inner.sts.status(SystemTime::now()),
         }),
     )
 }
@@ -349,6 +411,8 @@ async fn reset(State(state): State<AppState>) -> Response {
     let mut inner = state.lock();
     inner.calls.clear();
     inner.total = 0;
+    inner.accounts.reset_counts();
+    inner.sts.reset();
     info!("stats reset");
     json_response(StatusCode::OK, &json!({"reset": true}))
 }
@@ -413,10 +477,33 @@ async fn set_fault(State(state): State<AppState>, body: Bytes) -> Response {
     )
 }
 
+/// The account a control request names (`accountId`), else the default one;
+/// 400 if the account is unknown.
+fn control_account(inner: &Inner, account_id: Option<String>) -> Result<String, ApiError> {
+    let id = account_id.unwrap_or_else(|| inner.accounts.default_id().to_string());
+    if inner.accounts.contains(&id) {
+        Ok(id)
+    } else {
+        Err(ApiError::validation(format!(
+            "Unknown account {id}: declare it under accounts in the data file"
+        )))
+    }
+}
+
+/// `POST /_emulator/connectors`: a data-file entry plus an optional `accountId`.
 async fn register_connector(State(state): State<AppState>, body: Bytes) -> Response {
-    let spec: CustomConnectorSpec = match control_body(&body) {
+    let mut entry: Map<String, Value> = match control_body(&body) {
         Ok(r) => r,
         Err(e) => return e.into_response(),
+    };
+    let account_id = match entry.remove("accountId") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(id)) => Some(id),
+        Some(other) => return control_error(format!("accountId must be a string, not {other}")),
+    };
+    let spec: CustomConnectorSpec = match serde_json::from_value(Value::Object(entry)) {
+        Ok(spec) => spec,
+        Err(e) => return control_error(format!("Invalid control request body: {e}")),
     };
     if let Err(e) = spec.check() {
         return control_error(e);
@@ -430,8 +517,14 @@ async fn register_connector(State(state): State<AppState>, body: Bytes) -> Respo
         warn!(warning = %w, "registered connector does not satisfy the AppFlow model");
     }
     let label = spec.label.clone();
-    let replaced = state
-        .lock()
+    let mut inner = state.lock();
+    let account_id = match control_account(&inner, account_id) {
+        Ok(id) => id,
+        Err(e) => return e.into_response(),
+    };
+    let replaced = inner
+        .accounts
+        .entry(&account_id)
         .custom
         .insert(
             label.clone(),
@@ -441,28 +534,67 @@ async fn register_connector(State(state): State<AppState>, body: Bytes) -> Respo
             },
         )
         .is_some();
-    info!(label = %label, replaced, "custom connector registered");
+    info!(label = %label, account_id = %account_id, replaced, "custom connector registered");
     json_response(
         StatusCode::OK,
-        &json!({"registered": label, "replaced": replaced, "warnings": warnings}),
+        &json!({"registered": label, "accountId": account_id, "replaced": replaced, "warnings": warnings}),
     )
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct AccountQuery {
+    #[serde(default)]
+    account_id: Option<String>,
 }
 
 async fn deregister_connector(
     State(state): State<AppState>,
     Path(label): Path<String>,
+    Query(query): Query<AccountQuery>,
 ) -> Response {
-    let removed = state.lock().custom.remove(&label).is_some();
-    info!(label = %label, removed, "custom connector deregistered");
+    let mut inner = state.lock();
+    let account_id = match control_account(&inner, query.account_id) {
+        Ok(id) => id,
+        Err(e) => return e.into_response(),
+    };
+    let removed = inner
+        .accounts
+        .entry(&account_id)
+        .custom
+        .remove(&label)
+        .is_some();
+    info!(label = %label, account_id = %account_id, removed, "custom connector deregistered");
     if removed {
-        json_response(StatusCode::OK, &json!({"deregistered": label}))
+        json_response(
+            StatusCode::OK,
+            &json!({"deregistered": label, "accountId": account_id}),
+        )
     } else {
         ApiError::new(
             "ResourceNotFoundException",
-            format!("No custom connector with label {label} is registered."),
+            format!(
+                "No custom connector with label {label} is registered in account {account_id}."
+            ),
         )
         .into_response()
     }
+}
+
+/// `POST /_emulator/roles`: adds or replaces a role (a data-file `roles` entry).
+async fn set_role(State(state): State<AppState>, body: Bytes) -> Response {
+    let role: RoleSpec = match control_body(&body) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let mut inner = state.lock();
+    if let Err(e) = role.check(|id| inner.accounts.contains(id)) {
+        return control_error(e);
+    }
+    let arn = role.arn.clone();
+    let replaced = inner.sts.put_role(role);
+    info!(role = %arn, replaced, "role set");
+    json_response(StatusCode::OK, &json!({"role": arn, "replaced": replaced}))
 }
 
 #[derive(Deserialize)]
@@ -506,68 +638,7 @@ async fn set_override(State(state): State<AppState>, body: Bytes) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::body::{Body, to_bytes};
-    use axum::http::Request as HttpRequest;
-    use tower::ServiceExt;
-
-    const AUTH: &str = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240101/eu-west-1/appflow/aws4_request, SignedHeaders=host;x-amz-date, Signature=00ff";
-
-    struct Reply {
-        status: u16,
-        headers: HeaderMap,
-        body: Vec<u8>,
-    }
-
-    impl Reply {
-        fn json(&self) -> Value {
-            serde_json::from_slice(&self.body).unwrap_or(Value::Null)
-        }
-        fn header(&self, name: &str) -> Option<&str> {
-            self.headers.get(name).and_then(|v| v.to_str().ok())
-        }
-        fn error_type(&self) -> Option<&str> {
-            self.header("x-amzn-ErrorType")
-        }
-    }
-
-    async fn send(app: &Router, method: &str, uri: &str, auth: Option<&str>, body: &str) -> Reply {
-        let mut b = HttpRequest::builder()
-            .method(method)
-            .uri(uri)
-            .header("content-type", "application/json")
-            .header("x-amz-date", "20240101T000000Z");
-        if let Some(a) = auth {
-            b = b.header("authorization", a);
-        }
-        let req = b.body(Body::from(body.to_string())).expect("request");
-        let resp = app.clone().oneshot(req).await.expect("infallible");
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let body = to_bytes(resp.into_body(), 1 << 22)
-            .await
-            .expect("body")
-            .to_vec();
-        Reply {
-            status,
-            headers,
-            body,
-        }
-    }
-
-    async fn describe(app: &Router, body: Value) -> Reply {
-        send(
-            app,
-            "POST",
-            "/describe-connector",
-            Some(AUTH),
-            &body.to_string(),
-        )
-        .await
-    }
-
-    fn app_with(yaml: &str) -> Router {
-        router(EmulatorData::from_yaml_str(yaml).expect("data"))
-    }
+    use crate::test_support::{AUTH, app_with, describe, send};
 
     #[tokio::test]
     async fn vended_connector_wire_format() {

@@ -84,7 +84,8 @@ pub fn parse_body(body: &[u8]) -> Result<DescribeRequest, ApiError> {
     })
 }
 
-fn violation(value: Option<&str>, member: &str, constraint: &str) -> String {
+/// One constraint violation, AWS-style (`Value 'x' at 'member' failed to satisfy constraint: ...`).
+pub fn violation(value: Option<&str>, member: &str, constraint: &str) -> String {
     let value = match value {
         Some(v) => format!("'{v}'"),
         None => "null".to_string(),

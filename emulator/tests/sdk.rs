@@ -29,6 +29,13 @@ impl Emulator {
     }
 
     fn client(&self, retries: bool) -> Client {
+        self.client_as(
+            Credentials::new("AKIDEXAMPLE", "secret", None, None, "test"),
+            retries,
+        )
+    }
+
+    fn client_as(&self, credentials: Credentials, retries: bool) -> Client {
         let retry = if retries {
             RetryConfig::standard()
                 .with_max_attempts(3)
@@ -40,13 +47,7 @@ impl Emulator {
             .behavior_version(BehaviorVersion::latest())
             .endpoint_url(&self.base)
             .region(Region::new("us-west-2"))
-            .credentials_provider(Credentials::new(
-                "AKIDEXAMPLE",
-                "secret",
-                None,
-                None,
-                "test",
-            ))
+            .credentials_provider(credentials)
             .retry_config(retry)
             .build();
         Client::from_conf(config)
@@ -276,5 +277,282 @@ async fn faults_seen_through_the_sdk() {
     .await;
     assert!(call().await.is_err());
     call().await.expect("healthy again");
+    emu.stop().await;
+}
+
+// --- STS and accounts, through aws-sdk-sts -------------------------------------------
+
+const ACCOUNTS: &str = r#"
+customConnectors: [{label: home-crm}]
+accounts:
+  - accountId: "222222222222"
+    customConnectors: [{label: team-b-crm}]
+roles:
+  - arn: arn:aws:iam::222222222222:role/appflow-observer
+  - arn: arn:aws:iam::222222222222:role/guarded
+    externalId: team-b
+  - arn: arn:aws:iam::222222222222:role/brief
+    sessionDurationSeconds: 2
+"#;
+
+impl Emulator {
+    fn sts(&self, credentials: Credentials) -> aws_sdk_sts::Client {
+        let config = aws_sdk_sts::Config::builder()
+            .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+            .endpoint_url(&self.base)
+            .region(aws_sdk_sts::config::Region::new("us-east-1"))
+            .credentials_provider(credentials)
+            .retry_config(aws_sdk_sts::config::retry::RetryConfig::disabled())
+            .build();
+        aws_sdk_sts::Client::from_conf(config)
+    }
+}
+
+fn base_credentials() -> Credentials {
+    Credentials::new("AKIDEXAMPLE", "secret", None, None, "test")
+}
+
+/// The SDK's credentials from an `AssumeRole` answer.
+fn issued(out: &aws_sdk_sts::operation::assume_role::AssumeRoleOutput) -> Credentials {
+    let c = out.credentials().expect("credentials");
+    Credentials::new(
+        c.access_key_id(),
+        c.secret_access_key(),
+        Some(c.session_token().to_string()),
+        None,
+        "assumed",
+    )
+}
+
+fn describe_custom(
+    client: &Client,
+    label: &str,
+) -> impl Future<
+    Output = Result<
+        aws_sdk_appflow::operation::describe_connector::DescribeConnectorOutput,
+        aws_sdk_appflow::error::SdkError<
+            DescribeConnectorError,
+            aws_sdk_appflow::config::http::HttpResponse,
+        >,
+    >,
+> {
+    client
+        .describe_connector()
+        .connector_type(ConnectorType::Customconnector)
+        .connector_label(label)
+        .send()
+}
+
+#[tokio::test]
+async fn assumed_role_sees_its_accounts_connectors() {
+    let emu = Emulator::start(ACCOUNTS).await;
+    let sts = emu.sts(base_credentials());
+    let out = sts
+        .assume_role()
+        .role_arn("arn:aws:iam::222222222222:role/appflow-observer")
+        .role_session_name("operator")
+        .duration_seconds(900)
+        .send()
+        .await
+        .expect("assume role");
+    assert!(out.request_id().is_some_and(|id| id.len() == 36));
+    let user = out.assumed_role_user().expect("user");
+    assert_eq!(
+        user.arn(),
+        "arn:aws:sts::222222222222:assumed-role/appflow-observer/operator"
+    );
+    assert!(user.assumed_role_id().ends_with(":operator"));
+    let creds = out.credentials().expect("credentials");
+    assert!(creds.access_key_id().starts_with("ASIA"));
+    assert_eq!(creds.access_key_id().len(), 20);
+    assert_eq!(creds.secret_access_key().len(), 40);
+    let left = creds.expiration().secs()
+        - std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or_default();
+    assert!((890..=900).contains(&left), "{left}");
+
+    let team_b = emu.client_as(issued(&out), false);
+    let cfg = describe_custom(&team_b, "team-b-crm")
+        .await
+        .expect("team-b connector")
+        .connector_configuration
+        .expect("cfg");
+    assert_eq!(
+        cfg.connector_arn(),
+        Some("arn:aws:appflow:us-west-2:222222222222:connector/team-b-crm")
+    );
+    let err = describe_custom(&team_b, "home-crm")
+        .await
+        .expect_err("other account's connector")
+        .into_service_error();
+    assert!(
+        matches!(err, DescribeConnectorError::ResourceNotFoundException(_)),
+        "{err:?}"
+    );
+    // The default credentials still act in the default account.
+    describe_custom(&emu.client(false), "home-crm")
+        .await
+        .expect("default account");
+    let err = describe_custom(&emu.client(false), "team-b-crm")
+        .await
+        .expect_err("not in the default account")
+        .into_service_error();
+    assert!(matches!(
+        err,
+        DescribeConnectorError::ResourceNotFoundException(_)
+    ));
+
+    // GetCallerIdentity, for both identities.
+    let me = sts.get_caller_identity().send().await.expect("identity");
+    assert_eq!(me.account(), Some("123456789012"));
+    assert_eq!(me.arn(), Some("arn:aws:iam::123456789012:user/emulator"));
+    let me = emu
+        .sts(issued(&out))
+        .get_caller_identity()
+        .send()
+        .await
+        .expect("assumed identity");
+    assert_eq!(me.account(), Some("222222222222"));
+    assert_eq!(
+        me.arn(),
+        Some("arn:aws:sts::222222222222:assumed-role/appflow-observer/operator")
+    );
+    assert!(me.user_id().is_some_and(|u| u.starts_with("AROA")));
+    emu.stop().await;
+}
+
+#[tokio::test]
+async fn sts_errors_seen_through_the_sdk() {
+    let emu = Emulator::start(ACCOUNTS).await;
+    let sts = emu.sts(base_credentials());
+    let guarded = "arn:aws:iam::222222222222:role/guarded";
+    let err = sts
+        .assume_role()
+        .role_arn(guarded)
+        .role_session_name("operator")
+        .send()
+        .await
+        .expect_err("external id missing")
+        .into_service_error();
+    assert_eq!(err.code(), Some("AccessDenied"));
+    assert_eq!(
+        err.message(),
+        Some(
+            "User: arn:aws:iam::123456789012:user/emulator is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::222222222222:role/guarded"
+        )
+    );
+    assert!(err.meta().request_id().is_some());
+    let err = sts
+        .assume_role()
+        .role_arn(guarded)
+        .role_session_name("operator")
+        .external_id("team-x")
+        .send()
+        .await
+        .expect_err("wrong external id")
+        .into_service_error();
+    assert_eq!(err.code(), Some("AccessDenied"));
+    sts.assume_role()
+        .role_arn(guarded)
+        .role_session_name("operator")
+        .external_id("team-b")
+        .send()
+        .await
+        .expect("right external id");
+
+    // The role made unassumable at run time.
+    let r = emu
+        .control(
+            "/_emulator/roles",
+            r#"{"arn": "arn:aws:iam::222222222222:role/guarded", "externalId": "team-b", "assumable": false}"#,
+        )
+        .await;
+    assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+    let err = sts
+        .assume_role()
+        .role_arn(guarded)
+        .role_session_name("operator")
+        .external_id("team-b")
+        .send()
+        .await
+        .expect_err("unassumable")
+        .into_service_error();
+    assert_eq!(err.code(), Some("AccessDenied"));
+
+    // The Rust SDK does not validate client-side; the emulator does.
+    let err = sts
+        .assume_role()
+        .role_arn(guarded)
+        .role_session_name("has space")
+        .duration_seconds(60)
+        .send()
+        .await
+        .expect_err("invalid")
+        .into_service_error();
+    assert_eq!(err.code(), Some("ValidationError"));
+    assert!(
+        err.message()
+            .is_some_and(|m| m.starts_with("2 validation errors detected: ")),
+        "{err:?}"
+    );
+    emu.stop().await;
+}
+
+#[tokio::test]
+async fn expired_credentials() {
+    let emu = Emulator::start(ACCOUNTS).await;
+    let out = emu
+        .sts(base_credentials())
+        .assume_role()
+        .role_arn("arn:aws:iam::222222222222:role/brief")
+        .role_session_name("operator")
+        .duration_seconds(3600)
+        .send()
+        .await
+        .expect("assume role");
+    let expires = out.credentials().expect("creds").expiration().secs();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default();
+    assert!(expires - now <= 2, "sessionDurationSeconds wins");
+    let client = emu.client_as(issued(&out), false);
+    describe_custom(&client, "team-b-crm")
+        .await
+        .expect("fresh credentials");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let err = describe_custom(&client, "team-b-crm")
+        .await
+        .expect_err("expired")
+        .into_service_error();
+    assert_eq!(err.code(), Some("ExpiredTokenException"));
+    assert_eq!(
+        err.message(),
+        Some("The security token included in the request is expired")
+    );
+    let err = emu
+        .sts(issued(&out))
+        .get_caller_identity()
+        .send()
+        .await
+        .expect_err("expired")
+        .into_service_error();
+    assert_eq!(err.code(), Some("ExpiredToken"));
+    // The key without its session token.
+    let c = out.credentials().expect("creds");
+    let tokenless = Credentials::new(
+        c.access_key_id(),
+        c.secret_access_key(),
+        None,
+        None,
+        "tokenless",
+    );
+    let err = describe_custom(&emu.client_as(tokenless, false), "team-b-crm")
+        .await
+        .expect_err("no token")
+        .into_service_error();
+    assert_eq!(err.code(), Some("UnrecognizedClientException"));
     emu.stop().await;
 }

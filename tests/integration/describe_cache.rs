@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use appflow_connector_operator::account::Identity;
 use appflow_connector_operator::cache::{DescribeCache, RateLimited, Source};
 use appflow_connector_operator::crd::{ConnectorInfo, ConnectorInfoSpec, ConnectorType};
 use appflow_connector_operator::observe::{self, Policy};
@@ -107,7 +108,9 @@ async fn the_emulator_throttles_beyond_the_account_quota() {
     let appflow = emulator.appflow(emulator.settings()).await;
     let mut reasons = Vec::new();
     for _ in 0..4 {
-        let outcome = appflow.describe_connector(None, "Slack", None).await;
+        let outcome = appflow
+            .describe_connector(&Identity::Operator, None, "Slack", None)
+            .await;
         reasons.push(outcome.err().map(|e| e.reason));
     }
     use appflow_connector_operator::reason::Reason::Throttled;

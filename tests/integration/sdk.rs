@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use appflow_connector_operator::account::Identity;
 use appflow_connector_operator::reason::Reason;
 use serde_json::json;
 
@@ -13,7 +14,7 @@ async fn vended_connector_is_described_faithfully() {
     let emulator = Emulator::start(DATA).await;
     let appflow = emulator.appflow(emulator.settings()).await;
     let config = appflow
-        .describe_connector(None, "Salesforce", None)
+        .describe_connector(&Identity::Operator, None, "Salesforce", None)
         .await
         .expect("describe");
     assert_eq!(config.connector_type.as_deref(), Some("Salesforce"));
@@ -38,7 +39,12 @@ async fn custom_connector_from_data_file() {
     let emulator = Emulator::start(DATA).await;
     let appflow = emulator.appflow(emulator.settings()).await;
     let config = appflow
-        .describe_connector(None, "CustomConnector", Some("acme-crm"))
+        .describe_connector(
+            &Identity::Operator,
+            None,
+            "CustomConnector",
+            Some("acme-crm"),
+        )
         .await
         .expect("describe");
     assert_eq!(config.connector_label.as_deref(), Some("acme-crm"));
@@ -52,7 +58,7 @@ async fn custom_connector_from_data_file() {
     );
 
     let missing = appflow
-        .describe_connector(None, "CustomConnector", Some("nobody"))
+        .describe_connector(&Identity::Operator, None, "CustomConnector", Some("nobody"))
         .await
         .unwrap_err();
     assert_eq!(missing.reason, Reason::ConnectorNotFound);
@@ -81,7 +87,7 @@ async fn every_error_code_maps_to_its_reason() {
             )
             .await;
         let error = appflow
-            .describe_connector(None, "Slack", None)
+            .describe_connector(&Identity::Operator, None, "Slack", None)
             .await
             .unwrap_err();
         assert_eq!(error.reason, reason, "{code}: {error}");
@@ -107,7 +113,7 @@ async fn fault_with_count_recovers() {
     for _ in 0..2 {
         assert_eq!(
             appflow
-                .describe_connector(None, "Zendesk", None)
+                .describe_connector(&Identity::Operator, None, "Zendesk", None)
                 .await
                 .unwrap_err()
                 .reason,
@@ -116,7 +122,7 @@ async fn fault_with_count_recovers() {
     }
     assert!(
         appflow
-            .describe_connector(None, "Zendesk", None)
+            .describe_connector(&Identity::Operator, None, "Zendesk", None)
             .await
             .is_ok()
     );
@@ -140,7 +146,7 @@ async fn sdk_retries_a_transient_fault_once() {
         .await;
     assert!(
         appflow
-            .describe_connector(None, "Datadog", None)
+            .describe_connector(&Identity::Operator, None, "Datadog", None)
             .await
             .is_ok()
     );
@@ -160,7 +166,7 @@ async fn latency_beyond_timeout_is_unreachable() {
         .set_fault("Marketo", json!({"latencyMs": 3000}))
         .await;
     let error = appflow
-        .describe_connector(None, "Marketo", None)
+        .describe_connector(&Identity::Operator, None, "Marketo", None)
         .await
         .unwrap_err();
     assert_eq!(error.reason, Reason::ServiceUnreachable, "{error}");
@@ -174,7 +180,7 @@ async fn garbage_body_is_invalid_response() {
         .set_fault("Snowflake", json!({"garbageBody": true}))
         .await;
     let error = appflow
-        .describe_connector(None, "Snowflake", None)
+        .describe_connector(&Identity::Operator, None, "Snowflake", None)
         .await
         .unwrap_err();
     assert_eq!(error.reason, Reason::InvalidResponse, "{error}");
@@ -190,7 +196,7 @@ async fn closed_port_is_unreachable() {
     settings.endpoint_url = Some(url);
     let appflow = emulator.appflow(settings).await;
     let error = appflow
-        .describe_connector(None, "Slack", None)
+        .describe_connector(&Identity::Operator, None, "Slack", None)
         .await
         .unwrap_err();
     assert_eq!(error.reason, Reason::ServiceUnreachable, "{error}");
@@ -202,7 +208,7 @@ async fn metadata_the_sdk_does_not_model_is_kept() {
     let emulator = Emulator::start(data).await;
     let appflow = emulator.appflow(emulator.settings()).await;
     let config = appflow
-        .describe_connector(None, "Zendesk", None)
+        .describe_connector(&Identity::Operator, None, "Zendesk", None)
         .await
         .expect("describe");
     let metadata = config.connector_metadata.expect("metadata");

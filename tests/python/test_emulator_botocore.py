@@ -10,6 +10,7 @@ target/debug/appflow-emulator (`cargo build -p appflow-emulator`).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -125,30 +126,35 @@ class Emulator:
         return self.control("GET", "/_emulator/stats")
 
 
+@contextlib.contextmanager
+def running_emulator(workdir: Path, data_yaml: str):
+    """The emulator binary serving `data_yaml` on a free port, stopped on exit."""
+    data = workdir / "data.yaml"
+    data.write_text(data_yaml)
+    port = free_port()
+    with open(workdir / "emulator.log", "wb") as log:
+        proc = subprocess.Popen(
+            [str(emulator_binary()), "--listen", f"127.0.0.1:{port}", "--data", str(data)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        try:
+            wait_for_port(port, proc)
+            yield Emulator(f"http://127.0.0.1:{port}")
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+
+
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("appflow-emulator")
-    data = workdir / "data.yaml"
-    data.write_text(DATA_YAML)
-    port = free_port()
-    log = open(workdir / "emulator.log", "wb")
-    proc = subprocess.Popen(
-        [str(emulator_binary()), "--listen", f"127.0.0.1:{port}", "--data", str(data)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(port, proc)
-        yield Emulator(f"http://127.0.0.1:{port}")
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        log.close()
+    with running_emulator(tmp_path_factory.mktemp("appflow-emulator"), DATA_YAML) as emu:
+        yield emu
 
 
 def make_client(emulator: Emulator, **config):
