@@ -43,9 +43,10 @@ read -r -t 30 line <&"$emu_out"
 endpoint=${line##* }
 echo "    $endpoint"
 
-echo "==> installing the CRD"
-kubectl apply --server-side -f crds/connectorinfos.appflow.connectorinfo.dev.yaml >/dev/null
-kubectl wait --for=condition=Established crd/connectorinfos.appflow.connectorinfo.dev --timeout=60s >/dev/null
+echo "==> installing the CRDs"
+kubectl apply --server-side -f crds/ >/dev/null
+kubectl wait --for=condition=Established crd/connectorinfos.appflow.connectorinfo.dev \
+  crd/appflowaccounts.appflow.connectorinfo.dev --timeout=60s >/dev/null
 
 echo "==> starting the operator (log: $work/operator.log)"
 AWS_ACCESS_KEY_ID=AKIDDEMO AWS_SECRET_ACCESS_KEY=demo AWS_EC2_METADATA_DISABLED=true \
@@ -58,6 +59,14 @@ kubectl apply -f deploy/samples/
 kubectl wait --for=condition=Ready conninfo/salesforce conninfo/datadog conninfo/snowflake conninfo/acme-crm --timeout=90s
 kubectl wait --for=jsonpath='{.status.conditions[?(@.type=="Ready")].reason}'=RequirementsNotMet \
   conninfo/slack-as-destination --timeout=90s
+
+echo "==> applying deploy/samples/accounts (two teams, two AWS accounts)"
+kubectl apply -f deploy/samples/accounts/
+kubectl wait --for=condition=Ready -n team-a conninfo/crm --timeout=90s
+kubectl wait --for=condition=Ready -n team-b conninfo/erp --timeout=90s
+kubectl wait --for=condition=Ready afaccount/team-a afaccount/team-b --timeout=90s
+kubectl get afaccount
+kubectl get conninfo -A -o wide
 
 echo
 kubectl get conninfo -o wide

@@ -12,7 +12,7 @@ use futures::{Future, StreamExt};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, predicates, watcher};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use tokio::sync::Notify;
 use tracing::{debug, info, warn};
@@ -125,8 +125,9 @@ pub fn watch(client: &Client, unmapped: Unmapped) -> (Accounts, Watches) {
     .modify(|b| b.metadata.managed_fields = None)
     .reflect(binding_writer)
     .inspect(move |_| notify.notify_one())
-    .touched_objects()
-    .predicate_filter(predicates::generation, Default::default())
+    .filter_map(changes(|b: &AppFlowAccount| {
+        b.metadata.generation.map_or(0, i64::cast_unsigned)
+    }))
     .boxed();
     let notify = changed.clone();
     let namespaces = watcher(
@@ -141,8 +142,7 @@ pub fn watch(client: &Client, unmapped: Unmapped) -> (Accounts, Watches) {
     })
     .reflect(namespace_writer)
     .inspect(move |_| notify.notify_one())
-    .touched_objects()
-    .predicate_filter(labels_hash, Default::default())
+    .filter_map(changes(labels_hash))
     .boxed();
     (
         Accounts {
@@ -157,10 +157,36 @@ pub fn watch(client: &Client, unmapped: Unmapped) -> (Accounts, Watches) {
     )
 }
 
-fn labels_hash(ns: &Namespace) -> Option<u64> {
+fn labels_hash(ns: &Namespace) -> u64 {
     let mut hasher = DefaultHasher::new();
     ns.labels().hash(&mut hasher);
-    Some(hasher.finish())
+    hasher.finish()
+}
+
+/// Passes an object when what `fingerprint` reads of it changed, and every deletion (which a
+/// plain predicate filter would drop, the deleted object being unchanged); errors pass too.
+fn changes<K: kube::Resource>(
+    fingerprint: fn(&K) -> u64,
+) -> impl FnMut(
+    Result<watcher::Event<K>, watcher::Error>,
+) -> std::future::Ready<Option<Result<K, watcher::Error>>> {
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    move |event| {
+        let passed = match event {
+            Err(e) => Some(Err(e)),
+            Ok(watcher::Event::Apply(obj) | watcher::Event::InitApply(obj)) => {
+                let print = fingerprint(&obj);
+                let key = obj.meta().uid.clone().unwrap_or_default();
+                (seen.insert(key, print) != Some(print)).then_some(Ok(obj))
+            }
+            Ok(watcher::Event::Delete(obj)) => {
+                seen.remove(obj.meta().uid.as_deref().unwrap_or_default());
+                Some(Ok(obj))
+            }
+            Ok(watcher::Event::Init | watcher::Event::InitDone) => None,
+        };
+        std::future::ready(passed)
+    }
 }
 
 /// Keeps every binding's status true: the namespaces it matches, its conflicts, whether its

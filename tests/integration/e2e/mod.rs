@@ -1,6 +1,7 @@
 //! End-to-end: the real kube-apiserver (built from Go modules), the AppFlow emulator and the
 //! operator binary as separate processes, driven with the real kubectl.
 
+mod accounts;
 mod changes;
 mod check;
 mod cluster;
