@@ -14,7 +14,7 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 use tracing::{debug, info, warn};
 
 use super::crd::AppFlowAccount;
@@ -30,6 +30,9 @@ pub const RECHECK: Duration = Duration::from_secs(300);
 /// `--unmapped-namespaces` policy.
 pub struct Accounts {
     stores: Option<(Store<AppFlowAccount>, Store<Namespace>)>,
+    /// Whether each cache has its initial list (bindings, namespaces). Not the stores' own
+    /// readiness future: it wakes one waiter only, and many reconciles wait at start-up.
+    listed: [Arc<watch::Sender<bool>>; 2],
     unmapped: Unmapped,
     /// Woken on every binding or namespace event (the status writer waits on it).
     changed: Arc<Notify>,
@@ -41,6 +44,10 @@ impl Accounts {
     pub fn off() -> Self {
         Self {
             stores: None,
+            listed: [
+                Arc::new(watch::Sender::new(true)),
+                Arc::new(watch::Sender::new(true)),
+            ],
             unmapped: Unmapped::OperatorIdentity,
             changed: Arc::default(),
         }
@@ -49,10 +56,9 @@ impl Accounts {
     /// Waits until both caches hold the cluster's bindings and namespaces: until then no
     /// namespace can be resolved (an empty cache would read as "unbound").
     pub async fn ready(&self) {
-        if let Some((bindings, namespaces)) = &self.stores {
-            // An error means the watch task is gone; the operator exits then anyway.
-            let _ = bindings.wait_until_ready().await;
-            let _ = namespaces.wait_until_ready().await;
+        for listed in &self.listed {
+            // An error means the watch is gone; the operator exits then anyway.
+            let _ = listed.subscribe().wait_for(|done| *done).await;
         }
     }
 
@@ -116,7 +122,12 @@ pub fn watch(client: &Client, unmapped: Unmapped) -> (Accounts, Watches) {
     let changed = Arc::new(Notify::new());
     let (binding_store, binding_writer) = reflector::store();
     let (namespace_store, namespace_writer) = reflector::store();
+    let listed = [
+        Arc::new(watch::Sender::new(false)),
+        Arc::new(watch::Sender::new(false)),
+    ];
     let notify = changed.clone();
+    let bindings_listed = listed[0].clone();
     let bindings = watcher(
         Api::<AppFlowAccount>::all(client.clone()),
         watcher::Config::default(),
@@ -124,12 +135,18 @@ pub fn watch(client: &Client, unmapped: Unmapped) -> (Accounts, Watches) {
     .default_backoff()
     .modify(|b| b.metadata.managed_fields = None)
     .reflect(binding_writer)
-    .inspect(move |_| notify.notify_one())
+    .inspect(move |event| {
+        if matches!(event, Ok(watcher::Event::InitDone)) {
+            bindings_listed.send_replace(true);
+        }
+        notify.notify_one();
+    })
     .filter_map(changes(|b: &AppFlowAccount| {
         b.metadata.generation.map_or(0, i64::cast_unsigned)
     }))
     .boxed();
     let notify = changed.clone();
+    let namespaces_listed = listed[1].clone();
     let namespaces = watcher(
         Api::<Namespace>::all(client.clone()),
         watcher::Config::default(),
@@ -141,12 +158,18 @@ pub fn watch(client: &Client, unmapped: Unmapped) -> (Accounts, Watches) {
         ns.spec = None;
     })
     .reflect(namespace_writer)
-    .inspect(move |_| notify.notify_one())
+    .inspect(move |event| {
+        if matches!(event, Ok(watcher::Event::InitDone)) {
+            namespaces_listed.send_replace(true);
+        }
+        notify.notify_one();
+    })
     .filter_map(changes(labels_hash))
     .boxed();
     (
         Accounts {
             stores: Some((binding_store, namespace_store)),
+            listed,
             unmapped,
             changed,
         },

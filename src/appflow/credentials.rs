@@ -81,7 +81,7 @@ impl Credentials {
         if lock(&self.operator_account_failed).is_some_and(|at| at.elapsed() < ACCOUNT_RETRY) {
             return None;
         }
-        match self.caller_account(None).await {
+        match self.caller_account().await {
             Ok(account) => Some(
                 self.operator_account
                     .get_or_init(|| async { account })
@@ -96,16 +96,9 @@ impl Credentials {
         }
     }
 
-    /// GetCallerIdentity with the base credentials or `provider`'s.
-    async fn caller_account(
-        &self,
-        provider: Option<SharedCredentialsProvider>,
-    ) -> Result<String, String> {
-        let mut config = aws_sdk_sts::config::Builder::from(&self.base);
-        if let Some(provider) = provider {
-            config = config.credentials_provider(provider);
-        }
-        aws_sdk_sts::Client::from_conf(config.build())
+    /// GetCallerIdentity with the operator's own credentials.
+    async fn caller_account(&self) -> Result<String, String> {
+        aws_sdk_sts::Client::new(&self.base)
             .get_caller_identity()
             .send()
             .await

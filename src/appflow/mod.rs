@@ -112,7 +112,9 @@ impl AppFlow {
         let mut config = aws_sdk_appflow::config::Builder::from(&self.base)
             .region(Region::new(region.to_owned()));
         if let Some(provider) = self.credentials.provider(identity).await {
-            config = config.credentials_provider(provider);
+            // `set_`, not `credentials_provider()`, which would wrap the provider in a new
+            // one with a cache partition of its own: credentials shared by no other client.
+            config.set_credentials_provider(Some(provider));
         }
         lock(&self.clients)
             .entry(key)

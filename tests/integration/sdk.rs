@@ -218,3 +218,116 @@ async fn metadata_the_sdk_does_not_model_is_kept() {
         json!({"oAuthScopes": ["read"]})
     );
 }
+
+/// Two accounts behind the emulator's STS: the roles the operator assumes, one refusing it.
+const ACCOUNTS: &str = r#"
+accountId: "123456789012"
+accounts:
+  - accountId: "222222222222"
+    customConnectors: [{label: team-a-crm}]
+roles:
+  - arn: arn:aws:iam::222222222222:role/observer
+    externalId: team-a-7f3c
+  - arn: arn:aws:iam::222222222222:role/locked
+    assumable: false
+"#;
+
+fn role(arn: &str, external_id: Option<&str>) -> Identity {
+    Identity::Role(appflow_connector_operator::account::identity::Role {
+        arn: arn.to_owned(),
+        external_id: external_id.map(str::to_owned),
+        session_duration: None,
+    })
+}
+
+#[tokio::test]
+async fn assumed_roles_answer_from_their_account_through_one_client_per_identity_and_region() {
+    use appflow_connector_operator::account::status::Assumption;
+
+    let emulator = Emulator::start(ACCOUNTS).await;
+    let appflow = emulator.appflow(emulator.settings()).await;
+    let team_a = role(
+        "arn:aws:iam::222222222222:role/observer",
+        Some("team-a-7f3c"),
+    );
+
+    // The role's account has the custom connector; the operator's own does not.
+    let config = appflow
+        .describe_connector(&team_a, None, "CustomConnector", Some("team-a-crm"))
+        .await
+        .expect("described in account 222222222222");
+    assert_eq!(config.connector_label.as_deref(), Some("team-a-crm"));
+    let own = appflow
+        .describe_connector(
+            &Identity::Operator,
+            None,
+            "CustomConnector",
+            Some("team-a-crm"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(own.reason, Reason::ConnectorNotFound);
+    assert_eq!(
+        appflow.account_id(&team_a).await.as_deref(),
+        Some("222222222222")
+    );
+    assert_eq!(
+        appflow.account_id(&Identity::Operator).await.as_deref(),
+        Some("123456789012"),
+        "GetCallerIdentity"
+    );
+
+    // Assumed credentials are cached: more describes, in two regions, one AssumeRole.
+    for region in ["us-east-1", "eu-west-1", "us-east-1"] {
+        appflow
+            .describe_connector(&team_a, Some(region), "Slack", None)
+            .await
+            .expect("vended connector");
+    }
+    let stats = emulator.stats().await;
+    assert_eq!(
+        stats["sts"]["assumeRole"]["arn:aws:iam::222222222222:role/observer"]["succeeded"], 1,
+        "{stats}"
+    );
+    assert_eq!(stats["accounts"]["222222222222"]["total"], 4, "{stats}");
+    assert_eq!(
+        appflow.client_count(),
+        3,
+        "(team-a, us-east-1), (team-a, eu-west-1), (operator, us-east-1)"
+    );
+    appflow.retain_clients(|identity, region| identity == "operator" || region == "eu-west-1");
+    assert_eq!(appflow.client_count(), 2);
+    appflow.retain_clients(|identity, _| identity == "operator");
+    assert_eq!(appflow.client_count(), 1);
+
+    // A refused role: AccessDenied, naming the role and STS's words, never credentials.
+    let locked = role("arn:aws:iam::222222222222:role/locked", None);
+    let refused = appflow
+        .describe_connector(&locked, None, "Slack", None)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.reason, Reason::AccessDenied);
+    assert_eq!(refused.code.as_deref(), Some("AccessDenied"));
+    assert!(
+        refused
+            .message
+            .starts_with("cannot assume role arn:aws:iam::222222222222:role/locked: User: "),
+        "{}",
+        refused.message
+    );
+    assert!(!refused.to_string().contains("test-secret"));
+    // The wrong external id is refused the same way; the binding check says so too.
+    let wrong_id = role("arn:aws:iam::222222222222:role/observer", Some("guess"));
+    match appflow.try_identity(&wrong_id).await {
+        Assumption::Failed { message } => {
+            assert!(message.starts_with("AccessDenied: User: "), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        appflow.try_identity(&team_a).await,
+        Assumption::Succeeded {
+            account_id: Some("222222222222".into())
+        }
+    );
+}

@@ -85,6 +85,8 @@ fn value_files() -> BTreeMap<String, PathBuf> {
         "pdb",
         "static-credentials",
         "irsa",
+        "no-account-bindings",
+        "deny-unmapped",
     ] {
         assert!(files.contains_key(name), "ci/{name}-values.yaml is missing");
     }
@@ -137,6 +139,15 @@ fn args(deployment: &Value) -> Vec<String> {
 }
 
 /// The operator's rules, whatever the scope: exactly these, nothing else.
+/// The `-accounts` ClusterRole: read bindings and namespaces, write only the bindings' status.
+fn account_rules() -> Value {
+    json!([
+        {"apiGroups": ["appflow.connectorinfo.dev"], "resources": ["appflowaccounts"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": ["appflow.connectorinfo.dev"], "resources": ["appflowaccounts/status"], "verbs": ["get", "patch"]},
+        {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]},
+    ])
+}
+
 fn operator_rules() -> Value {
     json!([
         {"apiGroups": ["appflow.connectorinfo.dev"], "resources": ["connectorinfos"], "verbs": ["get", "list", "watch"]},
@@ -275,6 +286,12 @@ fn chart_lints_strict_and_renders_each_documented_combination() {
                     ]),
                     "{name}"
                 );
+            } else if role["metadata"]["name"] == format!("{FULLNAME}-accounts") {
+                assert_eq!(
+                    role["kind"], "ClusterRole",
+                    "{name}: bindings are cluster-scoped"
+                );
+                assert_eq!(role["rules"], account_rules(), "{name}");
             } else {
                 assert_eq!(role["rules"], operator_rules(), "{name}");
             }
@@ -286,7 +303,10 @@ fn chart_lints_strict_and_renders_each_documented_combination() {
                 assert_eq!(
                     kinds(&rendered),
                     [
+                        // The operator's, and the one for AppFlowAccount bindings.
                         "ClusterRole",
+                        "ClusterRole",
+                        "ClusterRoleBinding",
                         "ClusterRoleBinding",
                         "Deployment",
                         // The Lease, its Role and binding: leader election is on by default.
@@ -312,6 +332,8 @@ fn chart_lints_strict_and_renders_each_documented_combination() {
                         "--aws-burst=10",
                         "--log-level=info",
                         "--log-format=json",
+                        "--account-bindings=true",
+                        "--unmapped-namespaces=operator-identity",
                         "--leader-elect",
                         "--leader-election-id=appflow-appflow-connector-operator",
                         "--leader-election-namespace=appflow-system",
@@ -347,6 +369,9 @@ fn chart_lints_strict_and_renders_each_documented_combination() {
                 assert_eq!(
                     kinds(&rendered),
                     [
+                        // Bindings and namespaces are cluster-scoped whatever the scope.
+                        "ClusterRole",
+                        "ClusterRoleBinding",
                         "Deployment",
                         "Lease",
                         "Role",
@@ -438,6 +463,25 @@ fn chart_lints_strict_and_renders_each_documented_combination() {
                     "{args:?}"
                 );
             }
+            "no-account-bindings" => {
+                assert!(
+                    args.contains(&"--account-bindings=false".to_owned()),
+                    "{args:?}"
+                );
+                assert!(
+                    !rendered
+                        .iter()
+                        .any(|o| o["metadata"]["name"] == format!("{FULLNAME}-accounts")),
+                    "no cluster-wide read of namespaces without bindings"
+                );
+            }
+            "deny-unmapped" => {
+                assert!(
+                    args.contains(&"--unmapped-namespaces=deny".to_owned()),
+                    "{args:?}"
+                );
+                find(&rendered, "ClusterRole", &format!("{FULLNAME}-accounts"));
+            }
             other => panic!("ci/{other}-values.yaml has no assertions here"),
         }
         assert!(
@@ -504,6 +548,15 @@ fn bad_values_are_rejected_with_clear_messages() {
         (
             "leaderElection: {leaseDuration: 1s}",
             "at '/leaderElection/leaseDuration'",
+        ),
+        (
+            "accounts: {unmappedNamespaces: allow}",
+            "at '/accounts/unmappedNamespaces': value must be one of 'operator-identity', 'deny'",
+        ),
+        (
+            // Deny needs the bindings it checks namespaces against.
+            "accounts: {bindings: false, unmappedNamespaces: deny}",
+            "at '/accounts/bindings': value must be true",
         ),
         (
             // A budget that never lets the only pod go blocks every node drain.
@@ -910,6 +963,45 @@ fn helm_install_cluster_wide_rbac_suffices_and_grants_no_more() {
                 false,
             ),
             ("get", "deployments.apps", "appflow-system", false),
+            // Multi-account: read the bindings and namespaces, write only the bindings' status.
+            (
+                "list",
+                "appflowaccounts.appflow.connectorinfo.dev",
+                "",
+                true,
+            ),
+            (
+                "watch",
+                "appflowaccounts.appflow.connectorinfo.dev",
+                "",
+                true,
+            ),
+            (
+                "patch",
+                "appflowaccounts.appflow.connectorinfo.dev#status",
+                "",
+                true,
+            ),
+            (
+                "patch",
+                "appflowaccounts.appflow.connectorinfo.dev",
+                "",
+                false,
+            ),
+            (
+                "create",
+                "appflowaccounts.appflow.connectorinfo.dev",
+                "",
+                false,
+            ),
+            (
+                "delete",
+                "appflowaccounts.appflow.connectorinfo.dev",
+                "",
+                false,
+            ),
+            ("watch", "namespaces", "", true),
+            ("patch", "namespaces", "", false),
         ],
     );
     assert_forbidden(
