@@ -188,11 +188,11 @@ fn labels_hash(ns: &Namespace) -> u64 {
 
 /// Passes an object when what `fingerprint` reads of it changed, and every deletion (which a
 /// plain predicate filter would drop, the deleted object being unchanged); errors pass too.
+type Passed<K> = std::future::Ready<Option<Result<K, watcher::Error>>>;
+
 fn changes<K: kube::Resource>(
     fingerprint: fn(&K) -> u64,
-) -> impl FnMut(
-    Result<watcher::Event<K>, watcher::Error>,
-) -> std::future::Ready<Option<Result<K, watcher::Error>>> {
+) -> impl FnMut(Result<watcher::Event<K>, watcher::Error>) -> Passed<K> {
     let mut seen: HashMap<String, u64> = HashMap::new();
     move |event| {
         let passed = match event {
