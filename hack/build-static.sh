@@ -59,9 +59,11 @@ if command -v ldd >/dev/null; then
 fi
 
 "$bin" --version
-diff -u crds/connectorinfos.appflow.connectorinfo.dev.yaml <("$bin" crd) >/dev/null \
-  || fail "'$bin crd' differs from crds/connectorinfos.appflow.connectorinfo.dev.yaml"
-echo "crd:  matches crds/connectorinfos.appflow.connectorinfo.dev.yaml"
+for crd in connectorinfos appflowaccounts; do
+  diff -u "crds/$crd.appflow.connectorinfo.dev.yaml" <("$bin" crd "$crd") >/dev/null \
+    || fail "'$bin crd $crd' differs from crds/$crd.appflow.connectorinfo.dev.yaml"
+  echo "crd:  matches crds/$crd.appflow.connectorinfo.dev.yaml"
+done
 
 # The binary alone in an empty root, as the image's user 65532.
 # Absolute paths: the check runs under `env -i`, without PATH.

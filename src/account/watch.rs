@@ -4,7 +4,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::stream::BoxStream;
@@ -36,6 +37,9 @@ pub struct Accounts {
     unmapped: Unmapped,
     /// Woken on every binding or namespace event (the status writer waits on it).
     changed: Arc<Notify>,
+    /// Counts binding events, so the matchers built from the cache are rebuilt only after one.
+    binding_events: Arc<AtomicU64>,
+    prepared: Mutex<(u64, Arc<Vec<Binding>>)>,
 }
 
 impl Accounts {
@@ -50,6 +54,8 @@ impl Accounts {
             ],
             unmapped: Unmapped::OperatorIdentity,
             changed: Arc::default(),
+            binding_events: Arc::default(),
+            prepared: Mutex::default(),
         }
     }
 
@@ -62,14 +68,20 @@ impl Accounts {
         }
     }
 
-    /// The bindings, ready to match.
-    pub fn bindings(&self) -> Vec<Binding> {
-        let Some((bindings, _)) = &self.stores else {
-            return Vec::new();
+    /// The bindings, ready to match, sorted by name (built again only after a binding event).
+    pub fn bindings(&self) -> Arc<Vec<Binding>> {
+        let Some((store, _)) = &self.stores else {
+            return Arc::default();
         };
-        let mut bindings: Vec<Binding> = bindings.state().iter().map(|b| Binding::new(b)).collect();
-        bindings.sort_by(|a, b| a.name.cmp(&b.name));
-        bindings
+        let events = self.binding_events.load(Ordering::Acquire);
+        let mut prepared = self.prepared.lock().unwrap_or_else(|p| p.into_inner());
+        if prepared.0 != events || events == 0 {
+            let mut bindings: Vec<Binding> =
+                store.state().iter().map(|b| Binding::new(b)).collect();
+            bindings.sort_by(|a, b| a.name.cmp(&b.name));
+            *prepared = (events, Arc::new(bindings));
+        }
+        prepared.1.clone()
     }
 
     /// The access of objects in `namespace` (see [`resolve::resolve`]).
@@ -128,6 +140,8 @@ pub fn watch(client: &Client, unmapped: Unmapped) -> (Accounts, Watches) {
     ];
     let notify = changed.clone();
     let bindings_listed = listed[0].clone();
+    let binding_events = Arc::new(AtomicU64::new(0));
+    let counter = binding_events.clone();
     let bindings = watcher(
         Api::<AppFlowAccount>::all(client.clone()),
         watcher::Config::default(),
@@ -139,6 +153,8 @@ pub fn watch(client: &Client, unmapped: Unmapped) -> (Accounts, Watches) {
         if matches!(event, Ok(watcher::Event::InitDone)) {
             bindings_listed.send_replace(true);
         }
+        // After the store took the event (`reflect` runs first).
+        counter.fetch_add(1, Ordering::AcqRel);
         notify.notify_one();
     })
     .filter_map(changes(|b: &AppFlowAccount| {
@@ -172,6 +188,8 @@ pub fn watch(client: &Client, unmapped: Unmapped) -> (Accounts, Watches) {
             listed,
             unmapped,
             changed,
+            binding_events,
+            prepared: Mutex::default(),
         },
         Watches {
             bindings,
