@@ -86,7 +86,9 @@ rootfs=$(du -sb "$root" | cut -f1)
 # runtime, no daemon): its version, and the CRD it prints is crds/'s.
 in_image() { "${buildah[@]}" run --isolation chroot --user 65532:65532 "$ctr" -- /$name "$@"; }
 in_image --version | grep -qx "$name $version" || fail "--version in the image"
-in_image crd | cmp -s - crds/connectorinfos.appflow.connectorinfo.dev.yaml || fail "crd in the image"
+for crd in connectorinfos appflowaccounts; do
+  in_image crd "$crd" | cmp -s - "crds/$crd.appflow.connectorinfo.dev.yaml" || fail "crd $crd in the image"
+done
 echo "runs in the image as 65532: $(in_image --version)"
 "${buildah[@]}" rm "$ctr" >/dev/null
 
