@@ -111,18 +111,24 @@ async fn client(kubeconfig: &Path) -> Result<kube::Client, Error> {
     Ok(kube::Client::try_from(config)?)
 }
 
+/// Installs both CRDs (the operator also watches AppFlowAccount bindings) and waits until
+/// ConnectorInfos are served.
 async fn install_crd(client: &kube::Client) -> Result<(), Error> {
-    let text =
-        std::fs::read_to_string(repo().join("crds/connectorinfos.appflow.connectorinfo.dev.yaml"))?;
-    let crd: CustomResourceDefinition = serde_yaml_ng::from_str(&text)?;
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for name in [
+        "appflowaccounts.appflow.connectorinfo.dev",
+        "connectorinfos.appflow.connectorinfo.dev",
+    ] {
+        let text = std::fs::read_to_string(repo().join(format!("crds/{name}.yaml")))?;
+        let crd: CustomResourceDefinition = serde_yaml_ng::from_str(&text)?;
+        api.patch(
+            name,
+            &PatchParams::apply("bench").force(),
+            &Patch::Apply(&crd),
+        )
+        .await?;
+    }
     let name = "connectorinfos.appflow.connectorinfo.dev";
-    api.patch(
-        name,
-        &PatchParams::apply("bench").force(),
-        &Patch::Apply(&crd),
-    )
-    .await?;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let crd = api.get(name).await?;

@@ -36,7 +36,7 @@ read -r -t 30 line <&"$emu_out"
 emulator=${line##* }
 
 crd=crds/connectorinfos.appflow.connectorinfo.dev.yaml
-kubectl apply --server-side -f "$crd" >/dev/null
+kubectl apply --server-side -f crds/ >/dev/null
 kubectl wait --for=condition=Established crd/connectorinfos.appflow.connectorinfo.dev >/dev/null
 # The CRD without the refreshInterval bounds, as before they existed.
 kubectl get crd connectorinfos.appflow.connectorinfo.dev -o json \

@@ -150,8 +150,24 @@ pub fn watch(client: &Client, unmapped: Unmapped) -> (Accounts, Watches) {
     .modify(|b| b.metadata.managed_fields = None)
     .reflect(binding_writer)
     .inspect(move |event| {
-        if matches!(event, Ok(watcher::Event::InitDone)) {
-            bindings_listed.send_replace(true);
+        match event {
+            Ok(watcher::Event::InitDone) => {
+                bindings_listed.send_replace(true);
+            }
+            // The CRD is not installed (e.g. `helm upgrade`, which never upgrades `crds/`):
+            // no bindings, said loudly, rather than no reconciles at all. The watch retries
+            // and takes the bindings once the CRD is there.
+            Err(watcher::Error::InitialListFailed(kube::Error::Api(status)))
+                if status.code == 404 =>
+            {
+                if !bindings_listed.send_replace(true) {
+                    warn!(
+                        "the AppFlowAccount CRD is not installed: every namespace is treated as unbound until it is (apply crds/appflowaccounts.appflow.connectorinfo.dev.yaml)"
+                    );
+                }
+            }
+            Err(e) => warn!(error = %e, "watching AppFlowAccounts failed; retrying"),
+            Ok(_) => {}
         }
         // After the store took the event (`reflect` runs first).
         counter.fetch_add(1, Ordering::AcqRel);
@@ -175,8 +191,12 @@ pub fn watch(client: &Client, unmapped: Unmapped) -> (Accounts, Watches) {
     })
     .reflect(namespace_writer)
     .inspect(move |event| {
-        if matches!(event, Ok(watcher::Event::InitDone)) {
-            namespaces_listed.send_replace(true);
+        match event {
+            Ok(watcher::Event::InitDone) => {
+                namespaces_listed.send_replace(true);
+            }
+            Err(e) => warn!(error = %e, "watching namespaces failed; retrying"),
+            Ok(_) => {}
         }
         notify.notify_one();
     })

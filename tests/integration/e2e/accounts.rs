@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::cluster::{Cluster, REPO};
+use super::cluster::{CRD, Cluster, REPO};
 
 const ROLE_A: &str = "arn:aws:iam::222222222222:role/appflow-connector-operator";
 const ROLE_B: &str = "arn:aws:iam::333333333333:role/appflow-connector-operator";
@@ -366,4 +366,38 @@ fn a_tenant_cannot_create_or_edit_bindings() {
     );
     forbidden(&["delete", "afaccount", "team-a"], None);
     assert_eq!(account(&cluster, "team-a")["spec"]["roleArn"], ROLE_A);
+}
+
+#[test]
+fn without_the_binding_crd_every_namespace_is_unbound_and_it_says_so() {
+    // As after a `helm upgrade`, which never installs a chart's new CRDs.
+    let mut cluster = Cluster::start_without_crd();
+    cluster.kubectl_ok(&["apply", "--server-side", "-f", &format!("{REPO}/{CRD}")]);
+    cluster.kubectl_ok(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/connectorinfos.appflow.connectorinfo.dev",
+        "--timeout=60s",
+    ]);
+    cluster.eventually("the CRD to be served", || {
+        cluster
+            .kubectl(&["explain", "conninfo.spec"])
+            .status
+            .success()
+    });
+    cluster.create_namespace("team-a");
+    cluster.start_operator(&[]);
+    cluster.apply("team-a", &custom("acme", "acme-crm"));
+    cluster.wait_ready("team-a", "acme");
+    assert_eq!(
+        cluster.get("team-a", "acme")["status"]["accountId"],
+        "123456789012"
+    );
+    assert!(
+        cluster
+            .operator_log()
+            .contains("the AppFlowAccount CRD is not installed"),
+        "{}",
+        cluster.operator_log()
+    );
 }

@@ -384,14 +384,16 @@ fn helm_install_runs_the_image_as_a_pod_and_upgrades_hands_over_and_uninstalls()
     let leader = node.lease_holder();
     let began = Instant::now();
     node.kubectl_ok(&["delete", "pod", "-n", NAMESPACE, &leader, "--wait=false"]);
-    let standby = pods
-        .iter()
-        .find(|p| **p != leader)
-        .expect("standby")
-        .clone();
-    node.eventually("the standby to lead", || node.lease_holder() == standby);
+    // Normally the standby, at once (the Lease is released on SIGTERM); on a loaded node a
+    // renewal may come too late, and then the replacement pod may win the expired Lease: either
+    // way another pod leads and works.
+    node.eventually("another pod to lead", || {
+        let holder = node.lease_holder();
+        !holder.is_empty() && holder != leader
+    });
     eprintln!(
-        "leader pod deleted -> {standby} leads after {:.1}s",
+        "leader pod deleted -> {} leads after {:.1}s",
+        node.lease_holder(),
         began.elapsed().as_secs_f64()
     );
     // The new leader still answers: a refresh is described and written.
