@@ -80,7 +80,9 @@ pub struct AwsArgs {
     /// Region for ConnectorInfos that name none (default: the AWS configuration chain).
     #[arg(long, env = "APPFLOW_OPERATOR_REGION")]
     pub region: Option<String>,
-    /// AppFlow endpoint override (VPC endpoint, emulator). AWS_ENDPOINT_URL_APPFLOW also works.
+    /// Endpoint override for every AWS service the operator calls (AppFlow, and STS for
+    /// AppFlowAccount roles), like AWS_ENDPOINT_URL: the emulator. For a VPC endpoint of one
+    /// service, set AWS_ENDPOINT_URL_APPFLOW or AWS_ENDPOINT_URL_STS instead.
     #[arg(long, env = "APPFLOW_OPERATOR_ENDPOINT_URL")]
     pub endpoint_url: Option<String>,
     /// Timeout of one AppFlow call attempt (at most 5m).
