@@ -10,7 +10,7 @@
 //! - An entry is dropped when the last object using its key is deleted or moves to another.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::future::{BoxFuture, FutureExt, Shared};
@@ -94,12 +94,29 @@ struct State {
 }
 
 /// The describe cache. `fetch` futures are only started for `Source::Called`, and only with a
-/// token from the rate limiter, if there is one: without a token, the key reserves the next
-/// one and every request for it is told when that is.
+/// token from the rate limiter of the key's identity, if there is one: without a token, the
+/// key reserves the next one and every request for it is told when that is.
 #[derive(Default)]
 pub struct DescribeCache {
     state: Mutex<State>,
-    limiter: Option<RateLimiter>,
+    limits: Option<Limits>,
+}
+
+/// One rate limiter per AWS identity (AppFlow's quota is per account: one tenant's account
+/// throttling must not slow the others), each with the same ceiling and burst.
+struct Limits {
+    template: RateLimiter,
+    per_identity: Mutex<HashMap<String, Arc<RateLimiter>>>,
+}
+
+impl Limits {
+    fn of(&self, identity: &str, now: Instant) -> Arc<RateLimiter> {
+        let mut limiters = self.per_identity.lock().unwrap_or_else(|p| p.into_inner());
+        limiters
+            .entry(identity.to_owned())
+            .or_insert_with(|| Arc::new(self.template.same_limits(now)))
+            .clone()
+    }
 }
 
 /// No token for a new AWS call yet: ask again after this long.
@@ -107,11 +124,14 @@ pub struct DescribeCache {
 pub struct RateLimited(pub Duration);
 
 impl DescribeCache {
-    /// A cache whose calls to AWS go through `limiter`.
+    /// A cache whose calls to AWS go through a limiter like `limiter` per identity.
     pub fn with_limiter(limiter: RateLimiter) -> Self {
         Self {
             state: Mutex::default(),
-            limiter: Some(limiter),
+            limits: Some(Limits {
+                template: limiter,
+                per_identity: Mutex::default(),
+            }),
         }
     }
 
@@ -129,6 +149,7 @@ impl DescribeCache {
         fetch: impl FnOnce() -> BoxFuture<'static, Outcome>,
     ) -> Result<(Outcome, Source), RateLimited> {
         let now = Instant::now();
+        let limiter = self.limits.as_ref().map(|l| l.of(&key.identity, now));
         let (started, call, source) = {
             let mut state = self.lock();
             let entry = state.entries.entry(key.clone()).or_default();
@@ -148,7 +169,7 @@ impl DescribeCache {
                 Source::Called => {
                     // One reserved token per key: every object waiting on the key comes back
                     // when it is due, and the first one then makes the call the others join.
-                    if let Some(limiter) = &self.limiter {
+                    if let Some(limiter) = &limiter {
                         match entry.reserved_at {
                             Some(at) if now < at => return Err(RateLimited(at - now)),
                             Some(_) => entry.reserved_at = None,
@@ -169,7 +190,7 @@ impl DescribeCache {
         };
         let outcome = call.await;
         self.complete(key, started, &outcome);
-        if let (Source::Called, Some(limiter)) = (source, &self.limiter) {
+        if let (Source::Called, Some(limiter)) = (source, &limiter) {
             match &outcome {
                 Err(failure) if failure.reason == Reason::Throttled => {
                     limiter.throttled(Instant::now())
@@ -247,7 +268,6 @@ impl DescribeCache {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
@@ -412,6 +432,35 @@ mod tests {
         assert!(first.is_err() && second.is_err());
         assert_eq!(source, Source::Hit);
         assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn each_identity_has_its_own_tokens() {
+        let cache = DescribeCache::with_limiter(RateLimiter::new(1.0, 1, Instant::now()));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let of = |identity: &str, label: &str| Key {
+            identity: identity.into(),
+            ..key(label)
+        };
+        assert!(
+            cache
+                .get(&of("operator", "a"), HOUR, None, counting(&calls, true))
+                .await
+                .is_ok()
+        );
+        let limited = cache
+            .get(&of("operator", "b"), HOUR, None, counting(&calls, true))
+            .await;
+        assert!(limited.is_err(), "the operator's token is spent");
+        // Another account's quota is its own: its first call goes out at once.
+        let role = "arn:aws:iam::222222222222:role/observer";
+        assert!(
+            cache
+                .get(&of(role, "b"), HOUR, None, counting(&calls, true))
+                .await
+                .is_ok()
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]

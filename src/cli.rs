@@ -122,9 +122,9 @@ pub struct RunArgs {
     /// retries go on (10s to 24h).
     #[arg(long, default_value = "10m", value_parser = parse_stalled_after)]
     pub stalled_after: std::time::Duration,
-    /// DescribeConnector calls per second at most, for the whole operator (AppFlow's quota is
-    /// per account and shared with everyone in it); lowered further while AWS throttles.
-    /// 0 turns the limit off.
+    /// DescribeConnector calls per second at most, per AWS identity: the operator's own and
+    /// each AppFlowAccount role (AppFlow's quota is per account and shared with everyone in
+    /// it); lowered further while AWS throttles that identity. 0 turns the limit off.
     #[arg(long, default_value_t = 5.0, value_parser = parse_rate)]
     pub aws_rate_limit: f64,
     /// Calls that may go out at once before the rate applies.

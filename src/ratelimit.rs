@@ -45,6 +45,11 @@ impl RateLimiter {
         }
     }
 
+    /// A new limiter with this one's ceiling and burst, its bucket full.
+    pub fn same_limits(&self, now: Instant) -> Self {
+        Self::new(self.ceiling, self.burst as u32, now)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Bucket> {
         self.bucket.lock().unwrap_or_else(|p| p.into_inner())
     }
