@@ -108,6 +108,14 @@ impl Context {
             },
         }
     }
+
+    /// A describe cache entry went with the last object using it: counted, and the SDK
+    /// clients (and assumed-role credentials) no object uses any more go too.
+    fn entry_evicted(&self) {
+        self.metrics.describe_cache_eviction();
+        self.appflow
+            .retain_clients(|identity, region| self.cache.uses(identity, region));
+    }
 }
 
 /// Describes one ConnectorInfo and writes what was learnt.
@@ -225,9 +233,7 @@ pub async fn reconcile_once(
     if let Some(key) = &observed.key
         && ctx.cache.used_by(&uid, key)
     {
-        ctx.metrics.describe_cache_eviction();
-        ctx.appflow
-            .retain_clients(|identity, region| ctx.cache.uses(identity, region));
+        ctx.entry_evicted();
     }
     let computed = observed.computed;
 
@@ -404,11 +410,7 @@ pub fn controller(
                 forget.pacing.forget(&uid);
                 forget.refresh_requests.forget(&uid);
                 if forget.cache.forget(&uid) {
-                    forget.metrics.describe_cache_eviction();
-                    // Clients (and assumed-role credentials) no object uses any more go too.
-                    forget
-                        .appflow
-                        .retain_clients(|identity, region| forget.cache.uses(identity, region));
+                    forget.entry_evicted();
                 }
             }
             _ => {}

@@ -135,7 +135,7 @@ impl AppFlow {
             .retain(|identity| identities.contains(identity));
     }
 
-    /// How many SDK clients are alive (for tests and metrics).
+    /// How many SDK clients are alive (the tests check that unused ones are dropped).
     pub fn client_count(&self) -> usize {
         lock(&self.clients).len()
     }

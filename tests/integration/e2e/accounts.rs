@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::cluster::{CRD, Cluster, REPO};
+use super::cluster::{CRD, Cluster, REPO, condition, condition_message};
 
 const ROLE_A: &str = "arn:aws:iam::222222222222:role/appflow-connector-operator";
 const ROLE_B: &str = "arn:aws:iam::333333333333:role/appflow-connector-operator";
@@ -34,26 +34,16 @@ fn account(cluster: &Cluster, name: &str) -> Value {
 }
 
 /// Waits until a binding's condition has this status and reason.
-fn wait_binding(cluster: &Cluster, name: &str, condition: &str, status: &str, reason: &str) {
-    cluster.eventually(&format!("{name} {condition}={status} ({reason})"), || {
+fn wait_binding(cluster: &Cluster, name: &str, type_: &str, status: &str, reason: &str) {
+    cluster.eventually(&format!("{name} {type_}={status} ({reason})"), || {
         let found = account(cluster, name);
-        found["status"]["conditions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|c| c["type"] == condition && c["status"] == status && c["reason"] == reason)
+        let c = condition(&found, type_);
+        c["status"] == status && c["reason"] == reason
     });
 }
 
 fn ready_message(object: &Value) -> String {
-    object["status"]["conditions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|c| c["type"] == "Ready")
-        .and_then(|c| c["message"].as_str())
-        .unwrap_or_default()
-        .to_owned()
+    condition_message(object, "Ready")
 }
 
 #[test]
@@ -149,9 +139,7 @@ fn bindings_choose_the_account_per_namespace_and_tenants_cannot() {
     assert_eq!(a["status"]["namespaceCount"], 1);
     wait_binding(&cluster, "team-c", "Ready", "False", "AccessDenied");
     let c = account(&cluster, "team-c");
-    let message = c["status"]["conditions"][0]["message"]
-        .as_str()
-        .unwrap_or_default();
+    let message = condition_message(&c, "Ready");
     assert!(message.contains(UNTRUSTED), "{message}");
     wait_binding(
         &cluster,

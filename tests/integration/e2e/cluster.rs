@@ -440,6 +440,23 @@ impl Cluster {
     }
 }
 
+/// The condition of this type in an object's status (ConnectorInfo or AppFlowAccount), or
+/// `Null`.
+pub fn condition<'a>(object: &'a Value, type_: &str) -> &'a Value {
+    object["status"]["conditions"]
+        .as_array()
+        .and_then(|conditions| conditions.iter().find(|c| c["type"] == type_))
+        .unwrap_or(&Value::Null)
+}
+
+/// The message of the condition of this type ("" without one).
+pub fn condition_message(object: &Value, type_: &str) -> String {
+    condition(object, type_)["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// The emulator process on a free port of `address`, with the demo data (the custom connector
 /// the samples name), and its URL.
 pub fn spawn_emulator(address: &str) -> (Proc, String) {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::cluster::{CRD, Cluster, REPO};
+use super::cluster::{CRD, Cluster, REPO, condition_message};
 
 const ABSURD: &str = "99999999999999999999h";
 
@@ -57,15 +57,7 @@ fn with_interval_bounds_removed(cluster: &Cluster, store: impl FnOnce()) {
 }
 
 fn synced_message(cluster: &Cluster, namespace: &str, name: &str) -> String {
-    let object = cluster.get(namespace, name);
-    object["status"]["conditions"]
-        .as_array()
-        .expect("conditions")
-        .iter()
-        .find(|c| c["type"] == "Synced")
-        .and_then(|c| c["message"].as_str())
-        .unwrap_or_default()
-        .to_owned()
+    condition_message(&cluster.get(namespace, name), "Synced")
 }
 
 #[test]
