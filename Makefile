@@ -59,9 +59,11 @@ python:
 	cargo build --bins $(TEST_FEATURES)
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider tests/python
 
-## The Argo CD health check (Lua) run in gopher-lua against real status objects.
+## The Argo CD health check (Lua) run in gopher-lua against real status objects; the control
+## plane launcher's own checks.
 go-tests:
 	cd hack/argocd && GOTOOLCHAIN=local go test ./...
+	cd hack/controlplane && GOTOOLCHAIN=local go test ./cmd/...
 
 ## The release binary as the Dockerfile builds it (fully static), checked and measured; then
 ## the image from it, built with buildah (no daemon, no registry) and checked against the

@@ -23,6 +23,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -199,17 +200,6 @@ func (cp *controlPlane) start(ctx context.Context) error {
 	if err := os.RemoveAll(dataDir); err != nil {
 		return err
 	}
-	// Hold all three listeners until every port is chosen so we never get
-	// the same port twice. Someone could still grab one before etcd or the
-	// apiserver binds it; on a test machine that is rare enough to accept.
-	ports, err := freePorts(3)
-	if err != nil {
-		return err
-	}
-	etcdPort, peerPort, apiPort := ports[0], ports[1], ports[2]
-	if cp.apiPort != 0 {
-		apiPort = cp.apiPort
-	}
 	if cp.node {
 		// The bridge carries the apiserver's address, so it comes first.
 		if err := createBridge(); err != nil {
@@ -221,13 +211,99 @@ func (cp *controlPlane) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("generating certificates: %w", err)
 	}
+	cp.readyClient, err = pki.httpClient()
+	if err != nil {
+		return err
+	}
+	if err := cp.startStorageAndAPI(ctx, pki, dataDir); err != nil {
+		return err
+	}
+	if !cp.node {
+		return nil
+	}
+	manager, err := startChild("kube-controller-manager", filepath.Join(cp.binDir, "kube-controller-manager"),
+		filepath.Join(cp.workDir, "kube-controller-manager.log"),
+		"--kubeconfig="+cp.kubeconfig,
+		"--root-ca-file="+pki.path("ca.crt"),
+		"--service-account-private-key-file="+pki.path("sa.key"),
+		"--leader-elect=false",
+		"--bind-address=127.0.0.1",
+		"--secure-port=0",
+		"--controllers=*,-nodeipam,-service-lb-controller,-cloud-node-lifecycle",
+	)
+	if err != nil {
+		return err
+	}
+	scheduler, err := startChild("kube-scheduler", filepath.Join(cp.binDir, "kube-scheduler"),
+		filepath.Join(cp.workDir, "kube-scheduler.log"),
+		"--kubeconfig="+cp.kubeconfig,
+		"--leader-elect=false",
+		"--bind-address=127.0.0.1",
+		"--secure-port=0",
+	)
+	if err != nil {
+		manager.stop(5 * time.Second)
+		return err
+	}
+	cp.controllers = []*child{manager, scheduler}
+	return cp.startNode(ctx, pki)
+}
+
+// startStorageAndAPI starts etcd and the apiserver on freshly chosen ports.
+// A chosen port can still be taken between choosing and binding it (another
+// test binding one explicitly); the process then exits with "address already
+// in use" and the attempt is repeated on new ports rather than failing a test.
+func (cp *controlPlane) startStorageAndAPI(ctx context.Context, pki *pki, dataDir string) error {
+	const attempts = 3
+	for attempt := 1; ; attempt++ {
+		err := cp.tryStartStorageAndAPI(ctx, pki, dataDir)
+		if err == nil {
+			return nil
+		}
+		conflict := portConflict(cp.etcd) || portConflict(cp.apiserver)
+		if !conflict || attempt == attempts || ctx.Err() != nil {
+			return err
+		}
+		logf("a chosen port was taken before it was bound (attempt %d of %d), retrying on new ports", attempt, attempts)
+		if cp.apiserver != nil {
+			cp.apiserver.stop(10 * time.Second)
+			cp.apiserver = nil
+		}
+		if cp.etcd != nil {
+			cp.etcd.stop(10 * time.Second)
+			cp.etcd = nil
+		}
+		if err := os.RemoveAll(dataDir); err != nil {
+			return err
+		}
+	}
+}
+
+// portConflict reports whether c exited because its port was in use.
+func portConflict(c *child) bool {
+	if c == nil {
+		return false
+	}
+	select {
+	case <-c.done:
+	default:
+		return false
+	}
+	return strings.Contains(tail(c.logPath, 40), "address already in use")
+}
+
+func (cp *controlPlane) tryStartStorageAndAPI(ctx context.Context, pki *pki, dataDir string) error {
+	ports, err := freePorts(3)
+	if err != nil {
+		return err
+	}
+	etcdPort, peerPort, apiPort := ports[0], ports[1], ports[2]
+	if cp.apiPort != 0 {
+		apiPort = cp.apiPort
+	}
 	cp.apiserverURL = "https://" + net.JoinHostPort(cp.address, strconv.Itoa(apiPort))
 	cp.kubeconfig = filepath.Join(cp.workDir, "kubeconfig")
 	if err := writeKubeconfig(cp.kubeconfig, cp.apiserverURL, pki); err != nil {
-		return err
-	}
-	cp.readyClient, err = pki.httpClient()
-	if err != nil {
 		return err
 	}
 
@@ -281,38 +357,7 @@ func (cp *controlPlane) start(ctx context.Context) error {
 		// Reach kubelets by their node IP (logs, exec, port-forward).
 		cp.apiserverArgs = append(cp.apiserverArgs, "--kubelet-preferred-address-types=InternalIP")
 	}
-	if err := cp.startAPIServer(ctx); err != nil {
-		return err
-	}
-	if !cp.node {
-		return nil
-	}
-	manager, err := startChild("kube-controller-manager", filepath.Join(cp.binDir, "kube-controller-manager"),
-		filepath.Join(cp.workDir, "kube-controller-manager.log"),
-		"--kubeconfig="+cp.kubeconfig,
-		"--root-ca-file="+pki.path("ca.crt"),
-		"--service-account-private-key-file="+pki.path("sa.key"),
-		"--leader-elect=false",
-		"--bind-address=127.0.0.1",
-		"--secure-port=0",
-		"--controllers=*,-nodeipam,-service-lb-controller,-cloud-node-lifecycle",
-	)
-	if err != nil {
-		return err
-	}
-	scheduler, err := startChild("kube-scheduler", filepath.Join(cp.binDir, "kube-scheduler"),
-		filepath.Join(cp.workDir, "kube-scheduler.log"),
-		"--kubeconfig="+cp.kubeconfig,
-		"--leader-elect=false",
-		"--bind-address=127.0.0.1",
-		"--secure-port=0",
-	)
-	if err != nil {
-		manager.stop(5 * time.Second)
-		return err
-	}
-	cp.controllers = []*child{manager, scheduler}
-	return cp.startNode(ctx, pki)
+	return cp.startAPIServer(ctx)
 }
 
 func (cp *controlPlane) startAPIServer(ctx context.Context) error {
@@ -436,15 +481,32 @@ func waitReady(ctx context.Context, c *child, client *http.Client, url string, t
 	}
 }
 
+// freePorts returns n distinct ports that are free now, chosen below the
+// kernel's ephemeral range: ports the kernel hands out (for ":0" listeners and
+// for every outgoing connection's local end) come from that range, so a port
+// chosen there could be taken by any client socket in the seconds before etcd
+// or the apiserver binds it. Below 30000 also keeps clear of NodePorts.
 func freePorts(n int) ([]int, error) {
+	const low, high = 10000, 30000
 	var ports []int
-	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
+	// Hold every listener until all ports are chosen, so none repeats.
+	var held []net.Listener
+	defer func() {
+		for _, l := range held {
+			l.Close()
 		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}()
+	for tries := 0; len(ports) < n; tries++ {
+		if tries == 1000 {
+			return nil, fmt.Errorf("no free port between %d and %d after %d tries", low, high, tries)
+		}
+		port := low + rand.IntN(high-low)
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		held = append(held, l)
+		ports = append(ports, port)
 	}
 	return ports, nil
 }
