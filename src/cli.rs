@@ -174,7 +174,7 @@ pub struct LeaderArgs {
     #[arg(long)]
     pub leader_election_namespace: Option<String>,
     /// How long a leader that stops renewing keeps the Lease (3s to 5m, whole seconds). It
-    /// renews a third of this before expiry and stops leading a sixth before it.
+    /// renews halfway through and stops leading a sixth before expiry.
     #[arg(long, default_value = "15s", value_parser = parse_lease_duration)]
     pub leader_election_lease_duration: std::time::Duration,
 }

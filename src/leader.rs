@@ -44,15 +44,17 @@ impl ElectionSettings {
             .as_secs()
     }
 
-    /// The holder renews this long before its lease would expire.
+    /// The holder renews this long before its lease would expire: half the duration, so a
+    /// renewal that is slow to be written and seen back (a loaded node) still lands well
+    /// before the fence instead of interrupting leading.
     fn renew_before_secs(&self) -> u64 {
-        (self.duration_secs() / 3).max(1)
+        self.duration_secs().div_ceil(2)
     }
 
-    /// The holder stops leading this long before its lease would expire: half the renewal
-    /// lead, so a renewal that succeeds in time never interrupts leading.
+    /// The holder stops leading this long before its lease would expire: the clock skew
+    /// tolerated between replicas.
     fn margin(&self) -> Duration {
-        Duration::from_secs(self.renew_before_secs()) / 2
+        Duration::from_secs(self.duration_secs()) / 6
     }
 }
 
@@ -298,18 +300,21 @@ mod tests {
     }
 
     #[test]
-    fn the_renewal_comes_before_the_fence() {
-        for secs in [3, 4, 15, 60, 300] {
+    fn the_renewal_comes_well_before_the_fence() {
+        for secs in [3, 4, 6, 15, 60, 300] {
             let settings = ElectionSettings {
                 lease_name: "l".into(),
                 namespace: "n".into(),
                 identity: "i".into(),
                 lease_duration: Duration::from_secs(secs),
             };
-            let renew_at = settings.duration_secs() - settings.renew_before_secs();
-            let fence_at = Duration::from_secs(settings.duration_secs()) - settings.margin();
-            assert!(Duration::from_secs(renew_at) < fence_at, "{secs}s");
-            assert!(settings.renew_before_secs() < settings.duration_secs());
+            let duration = Duration::from_secs(settings.duration_secs());
+            let renew_at = duration - Duration::from_secs(settings.renew_before_secs());
+            let fence_at = duration - settings.margin();
+            // Slack for the renewal to be written and read back before leading would stop.
+            assert!(fence_at - renew_at >= duration / 4, "{secs}s");
+            assert!(renew_at > Duration::ZERO, "{secs}s");
+            assert!(settings.margin() > Duration::ZERO, "{secs}s");
         }
     }
 
