@@ -115,9 +115,9 @@ impl Cluster {
         self.spawn_operator(&kubeconfig, &args, env);
     }
 
-    /// Runs the operator binary with exactly `args` (plus `--metrics-addr` on a free loopback
-    /// port, which `args` must not contain) under the identity of `kubeconfig`, with test AWS
-    /// credentials, and waits for its /readyz.
+    /// Runs the operator binary with exactly `args` (plus `--metrics-addr` on a loopback
+    /// port the kernel picks, which `args` must not contain) under the identity of
+    /// `kubeconfig`, with test AWS credentials, and waits for its /readyz.
     pub fn start_operator_as(&mut self, kubeconfig: &Path, args: &[&str]) {
         self.spawn_operator(kubeconfig, args, &[]);
     }
@@ -150,11 +150,13 @@ impl Cluster {
         env: &[(&str, &str)],
         log: &Path,
     ) -> Replica {
-        let port = free_port();
         let log_file = std::fs::File::create(log).expect("operator log");
-        let child = Command::new(BIN)
+        // Port 0: the operator binds a port the kernel picks and logs it. A port chosen here
+        // and released could be taken (or handed to a parallel test's operator) before the
+        // operator binds it.
+        let mut child = Command::new(BIN)
             .args(args)
-            .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
+            .args(["--metrics-addr", "127.0.0.1:0"])
             .env("KUBECONFIG", kubeconfig)
             .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
             .env("AWS_SECRET_ACCESS_KEY", "test-secret")
@@ -165,9 +167,10 @@ impl Cluster {
             .stderr(log_file)
             .spawn()
             .expect("spawn operator");
+        let metrics_port = bound_metrics_port(&mut child, log);
         Replica {
             proc: Proc(child),
-            metrics_port: port,
+            metrics_port,
             log: log.to_path_buf(),
         }
     }
@@ -564,7 +567,27 @@ impl Replica {
     }
 }
 
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
+/// The port of `/metrics` as the operator logs it once bound (it is started on port 0).
+fn bound_metrics_port(child: &mut std::process::Child, log: &Path) -> u16 {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let port = text
+            .lines()
+            .filter(|line| line.contains("serving /metrics"))
+            .find_map(|line| {
+                let after = &line[line.find("127.0.0.1:")? + "127.0.0.1:".len()..];
+                let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+                digits.parse().ok()
+            });
+        if let Some(port) = port {
+            return port;
+        }
+        let exited = child.try_wait().expect("wait operator");
+        assert!(
+            exited.is_none() && Instant::now() < deadline,
+            "operator did not serve /metrics (exit: {exited:?}); log:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(50)); // poll interval of a log line
+    }
 }
