@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from test_emulator_botocore import built_binary, emulator_binary, free_port, wait_for_port
+from test_emulator_botocore import built_binary, start_emulator, stop
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "check"
@@ -31,20 +31,11 @@ def operator_binary() -> Path:
 @pytest.fixture(scope="module")
 def endpoint(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("check-emulator")
-    port = free_port()
-    log = open(workdir / "emulator.log", "wb")
-    proc = subprocess.Popen(
-        [str(emulator_binary()), "--listen", f"127.0.0.1:{port}",
-         "--data", str(REPO / "hack" / "demo" / "emulator-data.yaml")],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-    )
+    proc, url = start_emulator(REPO / "hack" / "demo" / "emulator-data.yaml", workdir / "emulator.log")
     try:
-        wait_for_port(port, proc)
-        yield f"http://127.0.0.1:{port}"
+        yield url
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
+        stop(proc)
 
 
 def check(endpoint: str, output: str) -> subprocess.CompletedProcess:

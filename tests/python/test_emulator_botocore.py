@@ -14,7 +14,7 @@ import contextlib
 import datetime as dt
 import json
 import os
-import socket
+import re
 import subprocess
 import time
 import urllib.error
@@ -81,23 +81,35 @@ def emulator_binary() -> Path:
     return built_binary("APPFLOW_EMULATOR_BIN", "appflow-emulator", "cargo build -p appflow-emulator")
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+def start_emulator(data: Path, log: Path, timeout: float = 30.0) -> tuple[subprocess.Popen, str]:
+    """The emulator on a loopback port the kernel picks (a port chosen here and released could be
+    taken before the emulator binds it), and its URL, read from the line it prints once bound."""
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [str(emulator_binary()), "--listen", "127.0.0.1:0", "--data", str(data)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        match = re.search(r"listening on (http://127\.0\.0\.1:\d+)", log.read_text(errors="replace"))
+        if match:
+            return proc, match.group(1)
         if proc.poll() is not None:
-            raise RuntimeError(f"emulator exited early with code {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)  # poll interval, not a readiness guess
-    raise RuntimeError(f"emulator did not accept connections on port {port} within {timeout}s")
+            raise RuntimeError(f"emulator exited early with code {proc.returncode}: {log.read_text()}")
+        time.sleep(0.05)  # poll interval of a log line, not a readiness guess
+    proc.kill()
+    raise RuntimeError(f"emulator did not report its address within {timeout}s")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 class Emulator:
@@ -131,24 +143,11 @@ def running_emulator(workdir: Path, data_yaml: str):
     """The emulator binary serving `data_yaml` on a free port, stopped on exit."""
     data = workdir / "data.yaml"
     data.write_text(data_yaml)
-    port = free_port()
-    with open(workdir / "emulator.log", "wb") as log:
-        proc = subprocess.Popen(
-            [str(emulator_binary()), "--listen", f"127.0.0.1:{port}", "--data", str(data)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-        try:
-            wait_for_port(port, proc)
-            yield Emulator(f"http://127.0.0.1:{port}")
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+    proc, url = start_emulator(data, workdir / "emulator.log")
+    try:
+        yield Emulator(url)
+    finally:
+        stop(proc)
 
 
 @pytest.fixture(scope="module")
