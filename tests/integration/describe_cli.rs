@@ -182,3 +182,57 @@ async fn standard_endpoint_variable_is_honoured() {
     assert_exit(&output, 0);
     assert_eq!(emulator.calls("Datadog").await, 1);
 }
+
+/// A pipeline checks a tenant's connectors as the tenant account's role the way the AWS CLI
+/// does: a profile with `role_arn`, assumed by the SDK's default chain over its source profile.
+/// The answer comes from the role's account (a custom connector registered only there).
+#[tokio::test]
+async fn a_profile_with_a_role_describes_in_the_roles_account() {
+    let emulator = Emulator::start(include_str!("../../hack/demo/emulator-data.yaml")).await;
+    let home = tempfile::tempdir().expect("temp dir");
+    let config = home.path().join("config");
+    std::fs::write(
+        &config,
+        "[profile ci]\n\
+         aws_access_key_id = AKIDTEST\n\
+         aws_secret_access_key = test-secret\n\
+         \n\
+         [profile team-a]\n\
+         role_arn = arn:aws:iam::222222222222:role/appflow-connector-operator\n\
+         external_id = team-a-7f3c\n\
+         source_profile = ci\n",
+    )
+    .expect("AWS config");
+    let describe_as = |profile: &str| {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("describe")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", home.path())
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", &config)
+            .env("AWS_PROFILE", profile)
+            // The profile's own STS client reads its endpoint from the environment or the
+            // profile, not from --endpoint-url.
+            .env("AWS_ENDPOINT_URL", &emulator.url)
+            .args(["--region", "us-east-1", "--aws-max-attempts", "1"])
+            .args(["--connector-type", "CustomConnector"])
+            .args(["--connector-label", "team-a-crm", "-o", "json"]);
+        cmd
+    };
+
+    let as_role = describe_as("team-a").output().await.unwrap();
+    assert_exit(&as_role, 0);
+    let status: serde_json::Value = serde_json::from_slice(&as_role.stdout).expect("json");
+    assert_eq!(status["accountId"], "222222222222", "{status}");
+    assert_eq!(ready_reason(&as_role), "True/Described");
+    let stats = emulator.stats().await;
+    let assumed =
+        &stats["sts"]["assumeRole"]["arn:aws:iam::222222222222:role/appflow-connector-operator"];
+    assert_eq!(assumed["succeeded"], 1, "{stats}");
+
+    // The pipeline's own account does not have it.
+    let as_self = describe_as("ci").output().await.unwrap();
+    assert_exit(&as_self, 1);
+    assert_eq!(ready_reason(&as_self), "False/ConnectorNotFound");
+}
