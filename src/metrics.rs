@@ -13,6 +13,7 @@ use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::account::crd::AppFlowAccount;
 use crate::cache::Source;
 use crate::condition::{self, ConditionType};
 use crate::crd::ConnectorInfo;
@@ -76,12 +77,14 @@ impl Default for Metrics {
 
 impl Metrics {
     /// Registers everything under the `appflow_connector_operator` prefix, plus gauges of
-    /// conditions computed from the controller's cache at scrape time and of readiness (the
-    /// flag `/readyz` answers from).
+    /// conditions computed from the controller's caches at scrape time (ConnectorInfos, and
+    /// AppFlowAccount bindings when they are on) and of readiness (the flag `/readyz` answers
+    /// from).
     pub fn register(
         &self,
         registry: &mut Registry,
         store: Store<ConnectorInfo>,
+        bindings: Option<Store<AppFlowAccount>>,
         ready: Arc<AtomicBool>,
     ) {
         let sub = registry.sub_registry_with_prefix("appflow_connector_operator");
@@ -141,6 +144,7 @@ impl Metrics {
             self.last_configuration_change.clone(),
         );
         sub.register_collector(Box::new(ConditionGauge { store }));
+        sub.register_collector(Box::new(BindingGauge { store: bindings }));
         sub.register_collector(Box::new(ReadyGauge { ready }));
     }
 
@@ -326,6 +330,59 @@ impl Collector for ConditionGauge {
     }
 }
 
+/// `appflowaccounts_not_ready{appflowaccount,reason}`: 1 for each binding whose Ready
+/// condition is not True, by its reason; none for bindings that are Ready or not judged yet.
+/// One series per binding is affordable (bindings are few, and created by admins only) and
+/// lets an alert name the binding whose tenants cannot be described.
+#[derive(Debug)]
+struct BindingGauge {
+    store: Option<Store<AppFlowAccount>>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, Ord, PartialOrd, EncodeLabelSet)]
+struct BindingLabels {
+    appflowaccount: String,
+    reason: String,
+}
+
+/// Pure: the bindings that are not Ready, and why, sorted by name.
+fn bindings_not_ready<'a>(
+    bindings: impl Iterator<Item = &'a AppFlowAccount>,
+) -> Vec<BindingLabels> {
+    let mut not_ready: Vec<BindingLabels> = bindings
+        .filter_map(|binding| {
+            let ready = binding
+                .status
+                .as_ref()?
+                .conditions
+                .iter()
+                .find(|c| c.type_ == "Ready")?;
+            (ready.status != "True").then(|| BindingLabels {
+                appflowaccount: binding.metadata.name.clone().unwrap_or_default(),
+                reason: ready.reason.clone(),
+            })
+        })
+        .collect();
+    not_ready.sort();
+    not_ready
+}
+
+impl Collector for BindingGauge {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let bindings = self.store.as_ref().map(Store::state).unwrap_or_default();
+        let mut family = encoder.encode_descriptor(
+            "appflowaccounts_not_ready",
+            "1 for each AppFlowAccount binding whose Ready condition is not True, by its reason",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        for labels in bindings_not_ready(bindings.iter().map(AsRef::as_ref)) {
+            ConstGauge::new(1).encode(family.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+}
+
 /// `ready`: 1 once the watch cache is filled (what `/readyz` answers), else 0.
 #[derive(Debug)]
 struct ReadyGauge {
@@ -403,5 +460,44 @@ mod tests {
         assert!(!not_ready.contains_key(&ReasonLabels {
             reason: "Described"
         }));
+    }
+
+    fn binding(name: &str, ready: Option<(&str, &str)>) -> AppFlowAccount {
+        let conditions: Vec<serde_json::Value> = ready
+            .into_iter()
+            .map(|(status, reason)| {
+                serde_json::json!({"type": "Ready", "status": status, "reason": reason,
+                    "message": "", "lastTransitionTime": "2026-11-29T00:00:00Z"})
+            })
+            .collect();
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "appflow.connectorinfo.dev/v1alpha1",
+            "kind": "AppFlowAccount",
+            "metadata": {"name": name},
+            "spec": {"namespaces": ["n"], "useOperatorIdentity": true},
+            "status": {"conditions": conditions},
+        }))
+        .expect("binding")
+    }
+
+    #[test]
+    fn bindings_not_ready_are_named_with_their_reason() {
+        let bindings = [
+            binding("team-b", Some(("False", "AccessDenied"))),
+            binding("team-a", Some(("True", "Bound"))),
+            binding("new", None),
+            binding("team-c", Some(("False", "NamespaceConflict"))),
+        ];
+        let labels = |name: &str, reason: &str| BindingLabels {
+            appflowaccount: name.into(),
+            reason: reason.into(),
+        };
+        assert_eq!(
+            bindings_not_ready(bindings.iter()),
+            [
+                labels("team-b", "AccessDenied"),
+                labels("team-c", "NamespaceConflict")
+            ]
+        );
     }
 }

@@ -108,7 +108,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
             instance: args.pod.pod_name.clone(),
             event_concurrency: args.concurrency.into(),
             leadership,
-            accounts,
+            accounts: accounts.clone(),
         },
     ));
 
@@ -135,7 +135,10 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         stopped(stop_rx.clone()),
     );
     let mut registry = prometheus_client::registry::Registry::default();
-    metrics.register(&mut registry, controller.store, ready.clone());
+    let bindings = accounts
+        .as_deref()
+        .and_then(account::watch::Accounts::binding_store);
+    metrics.register(&mut registry, controller.store, bindings, ready.clone());
     let router = http::router(Arc::new(registry), ready);
     let server = tokio::spawn(http::serve(
         args.metrics_addr,

@@ -68,6 +68,11 @@ impl Accounts {
         }
     }
 
+    /// The cache of bindings (none when bindings are off), for gauges read at scrape time.
+    pub fn binding_store(&self) -> Option<Store<AppFlowAccount>> {
+        self.stores.as_ref().map(|(bindings, _)| bindings.clone())
+    }
+
     /// The bindings, ready to match, sorted by name (built again only after a binding event).
     pub fn bindings(&self) -> Arc<Vec<Binding>> {
         let Some((store, _)) = &self.stores else {

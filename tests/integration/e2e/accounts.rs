@@ -141,6 +141,18 @@ fn bindings_choose_the_account_per_namespace_and_tenants_cannot() {
     let c = account(&cluster, "team-c");
     let message = condition_message(&c, "Ready");
     assert!(message.contains(UNTRUSTED), "{message}");
+    // The gauge the AppFlowAccountNotReady alert reads names the binding, and only it.
+    let metrics = cluster.metrics();
+    assert!(
+        metrics.contains(
+            "appflow_connector_operator_appflowaccounts_not_ready{appflowaccount=\"team-c\",reason=\"AccessDenied\"} 1"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("appflowaccounts_not_ready{appflowaccount=\"team-a\""),
+        "{metrics}"
+    );
     wait_binding(
         &cluster,
         "operator-account",
