@@ -37,7 +37,19 @@ impl ConditionType {
     }
 
     pub fn parse(text: &str) -> Option<ConditionType> {
-        Self::ALL.into_iter().find(|t| t.as_str() == text)
+        match text {
+            "Ready" => Some(ConditionType::Ready),
+            "Synced" => Some(ConditionType::Synced),
+            "RequirementsMet" => Some(ConditionType::RequirementsMet),
+            "Reconciling" => Some(ConditionType::Reconciling),
+            "Stalled" => Some(ConditionType::Stalled),
+            _ => None,
+        }
+    }
+
+    /// Its position in [`ConditionType::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
     }
 }
 
@@ -62,6 +74,11 @@ impl ConditionStatus {
             ConditionStatus::False => "False",
             ConditionStatus::Unknown => "Unknown",
         }
+    }
+
+    /// Its position in [`ConditionStatus::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
     }
 
     /// Anything but `True`/`False` reads as `Unknown`.
@@ -130,8 +147,13 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for type_ in ConditionType::ALL {
+        for (position, type_) in ConditionType::ALL.into_iter().enumerate() {
             assert_eq!(ConditionType::parse(type_.as_str()), Some(type_));
+            assert_eq!(type_.index(), position);
+        }
+        assert_eq!(ConditionType::parse("ready"), None);
+        for (position, status) in ConditionStatus::ALL.into_iter().enumerate() {
+            assert_eq!(status.index(), position);
         }
         assert_eq!(ConditionType::parse("Healthy"), None);
         for status in ConditionStatus::ALL {

@@ -15,7 +15,7 @@ use prometheus_client::registry::Registry;
 
 use crate::account::crd::AppFlowAccount;
 use crate::cache::Source;
-use crate::condition::{self, ConditionType};
+use crate::condition::ConditionType;
 use crate::crd::ConnectorInfo;
 use crate::reason::Reason;
 
@@ -252,7 +252,10 @@ struct ReasonLabels {
     reason: &'static str,
 }
 
-/// Pure: the two gauges' counts over a set of statuses.
+/// Pure: the two gauges' counts over a set of statuses. One pass over each status's
+/// conditions with no string comparison beyond recognising a type and a reason: a scrape
+/// reads every object, and at 10,000 objects a lookup per condition type cost a fifth of the
+/// operator's CPU in `make bench` (which scrapes four times a second).
 fn condition_counts<'a>(
     statuses: impl Iterator<Item = &'a crate::crd::ConnectorInfoStatus>,
 ) -> (
@@ -260,46 +263,51 @@ fn condition_counts<'a>(
     std::collections::BTreeMap<ReasonLabels, i64>,
 ) {
     use crate::condition::ConditionStatus;
-    let mut conditions: std::collections::BTreeMap<ConditionLabels, i64> = ConditionType::ALL
-        .into_iter()
-        .flat_map(|condition| {
-            ConditionStatus::ALL
-                .into_iter()
-                .map(move |status| ConditionLabels {
-                    condition: condition.as_str(),
-                    status: status.as_str(),
-                })
-        })
-        .map(|labels| (labels, 0))
-        .collect();
-    // Ready is never False for `Described`: every other reason can keep an object unready.
-    let mut not_ready: std::collections::BTreeMap<ReasonLabels, i64> = Reason::ALL
-        .into_iter()
-        .filter(|r| *r != Reason::Described)
-        .map(|r| (ReasonLabels { reason: r.as_str() }, 0))
-        .collect();
+    let mut by_type = [[0_i64; ConditionStatus::ALL.len()]; ConditionType::ALL.len()];
+    let mut by_reason = [0_i64; Reason::ALL.len()];
     for status in statuses {
-        for type_ in ConditionType::ALL {
-            if let Some(value) = condition::status_of(status, type_) {
-                *conditions
-                    .entry(ConditionLabels {
-                        condition: type_.as_str(),
-                        status: value.as_str(),
-                    })
-                    .or_default() += 1;
+        // Only the first condition of a type counts, as a lookup by type would find it.
+        let mut seen = [false; ConditionType::ALL.len()];
+        for c in &status.conditions {
+            let Some(type_) = ConditionType::parse(&c.type_) else {
+                continue;
+            };
+            let t = type_.index();
+            if std::mem::replace(&mut seen[t], true) {
+                continue;
+            }
+            let value = ConditionStatus::parse(&c.status);
+            by_type[t][value.index()] += 1;
+            // Ready is never False for `Described`: every other reason can keep an object
+            // unready.
+            if type_ == ConditionType::Ready
+                && value != ConditionStatus::True
+                && let Some(reason) = Reason::parse(&c.reason)
+                && reason != Reason::Described
+            {
+                by_reason[reason.index()] += 1;
             }
         }
-        let ready = condition::find(status, ConditionType::Ready);
-        if let Some(ready) = ready.filter(|c| c.status != ConditionStatus::True.as_str())
-            && let Some(reason) = Reason::ALL.into_iter().find(|r| r.as_str() == ready.reason)
-        {
-            *not_ready
-                .entry(ReasonLabels {
-                    reason: reason.as_str(),
-                })
-                .or_default() += 1;
-        }
     }
+    let conditions = ConditionType::ALL
+        .into_iter()
+        .flat_map(|condition| {
+            ConditionStatus::ALL.into_iter().map(move |status| {
+                (
+                    ConditionLabels {
+                        condition: condition.as_str(),
+                        status: status.as_str(),
+                    },
+                    by_type[condition.index()][status.index()],
+                )
+            })
+        })
+        .collect();
+    let not_ready = Reason::ALL
+        .into_iter()
+        .filter(|r| *r != Reason::Described)
+        .map(|r| (ReasonLabels { reason: r.as_str() }, by_reason[r.index()]))
+        .collect();
     (conditions, not_ready)
 }
 
@@ -460,6 +468,31 @@ mod tests {
         assert!(!not_ready.contains_key(&ReasonLabels {
             reason: "Described"
         }));
+    }
+
+    #[test]
+    fn each_object_counts_once_per_type_and_unknown_types_or_reasons_not_at_all() {
+        let mut odd = status("False", "Throttled");
+        let mut second = odd.conditions[0].clone();
+        second.status = "True".into();
+        let mut foreign = second.clone();
+        foreign.type_ = "Available".into();
+        odd.conditions.extend([second, foreign]);
+        let (conditions, not_ready) = condition_counts([odd, status("False", "NotAReason")].iter());
+        let ready = |status| {
+            conditions[&ConditionLabels {
+                condition: "Ready",
+                status,
+            }]
+        };
+        assert_eq!((ready("True"), ready("False")), (0, 2));
+        assert_eq!(not_ready.values().sum::<i64>(), 1);
+        assert_eq!(
+            not_ready[&ReasonLabels {
+                reason: "Throttled"
+            }],
+            1
+        );
     }
 
     fn binding(name: &str, ready: Option<(&str, &str)>) -> AppFlowAccount {

@@ -80,6 +80,29 @@ impl Reason {
         }
     }
 
+    /// A condition's reason as written (`None` for anything else, and for the Event-only
+    /// [`Reason::ConfigurationChanged`]).
+    pub fn parse(text: &str) -> Option<Reason> {
+        Some(match text {
+            "Described" => Reason::Described,
+            "InvalidRequest" => Reason::InvalidRequest,
+            "ConnectorNotFound" => Reason::ConnectorNotFound,
+            "AccessDenied" => Reason::AccessDenied,
+            "Throttled" => Reason::Throttled,
+            "ServiceError" => Reason::ServiceError,
+            "CredentialsUnavailable" => Reason::CredentialsUnavailable,
+            "ServiceUnreachable" => Reason::ServiceUnreachable,
+            "InvalidResponse" => Reason::InvalidResponse,
+            "RequirementsNotMet" => Reason::RequirementsNotMet,
+            _ => return None,
+        })
+    }
+
+    /// Its position in [`Reason::ALL`] (the Event-only reason comes after them all).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     pub fn retry(self) -> Retry {
         match self {
             Reason::Described | Reason::RequirementsNotMet | Reason::ConfigurationChanged => {
@@ -114,6 +137,17 @@ impl std::fmt::Display for Reason {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn condition_reasons_parse_back_and_index_their_place() {
+        for (position, reason) in Reason::ALL.into_iter().enumerate() {
+            assert_eq!(Reason::parse(reason.as_str()), Some(reason));
+            assert_eq!(reason.index(), position);
+        }
+        assert_eq!(Reason::parse("ConfigurationChanged"), None);
+        assert_eq!(Reason::parse("described"), None);
+        assert!(Reason::ConfigurationChanged.index() >= Reason::ALL.len());
+    }
 
     #[test]
     fn retry_table_matches_guide() {

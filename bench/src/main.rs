@@ -43,6 +43,15 @@ fn concurrency() -> usize {
         .filter(|c| *c > 0)
         .unwrap_or(4)
 }
+/// Extra operator flags, `BENCH_OPERATOR_ARGS` split on whitespace (e.g.
+/// `--account-bindings=false`), to compare a feature's cost with the same harness.
+fn extra_operator_args() -> Vec<String> {
+    std::env::var("BENCH_OPERATOR_ARGS")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
 /// The 23 vended types (the emulator's list, from AWS's model); the other 27 keys are custom
 /// connectors `bench-0` … `bench-26`.
 const VENDED: &[&str] = appflow_emulator::VENDED_CONNECTOR_TYPES;
@@ -389,6 +398,7 @@ fn start_operator(kubeconfig: &Path, emulator: &str) -> Result<Operator, Error> 
         ])
         .args(["--concurrency", &concurrency().to_string()])
         .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
+        .args(extra_operator_args())
         .env("KUBECONFIG", kubeconfig)
         .env("AWS_ACCESS_KEY_ID", "AKIDBENCH")
         .env("AWS_SECRET_ACCESS_KEY", "bench")
@@ -510,8 +520,14 @@ async fn run_size(n: usize, steady: Duration, idle: &mut Option<f64>) -> Result<
 
 fn markdown(results: &Results) -> String {
     let mut out = format!(
-        "Machine: {}. Operator `--concurrency {}`. Idle RSS with 0 objects: {:.1} MiB.\n\n| objects / keys | s to all Ready | API-server ceiling s | ratio | calls ÷ keys (first sync) | status writes / object to Ready | steady window: writes, calls | forced refresh: s, calls ÷ keys | throttled | peak RSS MiB | CPU s |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
-        results.machine, results.concurrency, results.idle_rss_mib
+        "Machine: {}. Operator `--concurrency {}{}`. Idle RSS with 0 objects: {:.1} MiB.\n\n| objects / keys | s to all Ready | API-server ceiling s | ratio | calls ÷ keys (first sync) | status writes / object to Ready | steady window: writes, calls | forced refresh: s, calls ÷ keys | throttled | peak RSS MiB | CPU s |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
+        results.machine,
+        results.concurrency,
+        extra_operator_args()
+            .iter()
+            .map(|a| format!(" {a}"))
+            .collect::<String>(),
+        results.idle_rss_mib
     );
     for r in &results.runs {
         out.push_str(&format!(
