@@ -15,7 +15,7 @@ use prometheus_client::registry::Registry;
 
 use crate::account::crd::AppFlowAccount;
 use crate::cache::Source;
-use crate::condition::ConditionType;
+use crate::condition::{ConditionStatus, ConditionType};
 use crate::crd::ConnectorInfo;
 use crate::reason::Reason;
 
@@ -262,7 +262,6 @@ fn condition_counts<'a>(
     std::collections::BTreeMap<ConditionLabels, i64>,
     std::collections::BTreeMap<ReasonLabels, i64>,
 ) {
-    use crate::condition::ConditionStatus;
     let mut by_type = [[0_i64; ConditionStatus::ALL.len()]; ConditionType::ALL.len()];
     let mut by_reason = [0_i64; Reason::ALL.len()];
     for status in statuses {
@@ -364,10 +363,12 @@ fn bindings_not_ready<'a>(
                 .as_ref()?
                 .conditions
                 .iter()
-                .find(|c| c.type_ == "Ready")?;
-            (ready.status != "True").then(|| BindingLabels {
-                appflowaccount: binding.metadata.name.clone().unwrap_or_default(),
-                reason: ready.reason.clone(),
+                .find(|c| c.type_ == ConditionType::Ready.as_str())?;
+            (ConditionStatus::parse(&ready.status) != ConditionStatus::True).then(|| {
+                BindingLabels {
+                    appflowaccount: binding.metadata.name.clone().unwrap_or_default(),
+                    reason: ready.reason.clone(),
+                }
             })
         })
         .collect();

@@ -140,7 +140,7 @@ class Emulator:
 
 @contextlib.contextmanager
 def running_emulator(workdir: Path, data_yaml: str):
-    """The emulator binary serving `data_yaml` on a free port, stopped on exit."""
+    """The emulator binary serving `data_yaml` on a port the kernel picks, stopped on exit."""
     data = workdir / "data.yaml"
     data.write_text(data_yaml)
     proc, url = start_emulator(data, workdir / "emulator.log")
