@@ -231,25 +231,34 @@ fn labels_hash(ns: &Namespace) -> u64 {
 
 /// Passes an object when what `fingerprint` reads of it changed, and every deletion (which a
 /// plain predicate filter would drop, the deleted object being unchanged); errors pass too.
+/// The first list only records: the controller's own first list reconciles every object
+/// anyway, after the access caches are ready, so passing it would reconcile the whole fleet
+/// twice at start-up. A later relist (after a watch desync) passes what changed meanwhile.
 type Passed<K> = std::future::Ready<Option<Result<K, watcher::Error>>>;
 
 fn changes<K: kube::Resource>(
     fingerprint: fn(&K) -> u64,
 ) -> impl FnMut(Result<watcher::Event<K>, watcher::Error>) -> Passed<K> {
     let mut seen: HashMap<String, u64> = HashMap::new();
+    let mut listed = false;
     move |event| {
         let passed = match event {
             Err(e) => Some(Err(e)),
             Ok(watcher::Event::Apply(obj) | watcher::Event::InitApply(obj)) => {
                 let print = fingerprint(&obj);
                 let key = obj.meta().uid.clone().unwrap_or_default();
-                (seen.insert(key, print) != Some(print)).then_some(Ok(obj))
+                let changed = seen.insert(key, print) != Some(print);
+                (changed && listed).then_some(Ok(obj))
             }
             Ok(watcher::Event::Delete(obj)) => {
                 seen.remove(obj.meta().uid.as_deref().unwrap_or_default());
                 Some(Ok(obj))
             }
-            Ok(watcher::Event::Init | watcher::Event::InitDone) => None,
+            Ok(watcher::Event::InitDone) => {
+                listed = true;
+                None
+            }
+            Ok(watcher::Event::Init) => None,
         };
         std::future::ready(passed)
     }
@@ -356,5 +365,62 @@ pub async fn maintain_status(
     tokio::select! {
         () = work => {}
         () = shutdown => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::FutureExt;
+    use kube::api::ObjectMeta;
+
+    fn namespace(uid: &str, team: &str) -> Namespace {
+        Namespace {
+            metadata: ObjectMeta {
+                name: Some(uid.to_owned()),
+                uid: Some(uid.to_owned()),
+                labels: Some(BTreeMap::from([("team".to_owned(), team.to_owned())])),
+                ..ObjectMeta::default()
+            },
+            ..Namespace::default()
+        }
+    }
+
+    /// The names `filter` passes for `events`, in order.
+    fn passed(
+        filter: &mut impl FnMut(Result<watcher::Event<Namespace>, watcher::Error>) -> Passed<Namespace>,
+        events: Vec<watcher::Event<Namespace>>,
+    ) -> Vec<String> {
+        events
+            .into_iter()
+            .filter_map(|event| filter(Ok(event)).now_or_never().flatten())
+            .map(|ns| ns.expect("no error passed").name_any())
+            .collect()
+    }
+
+    #[test]
+    fn the_first_list_triggers_nothing_and_later_changes_and_deletions_do() {
+        let mut filter = changes(labels_hash);
+        let first_list = vec![
+            watcher::Event::Init,
+            watcher::Event::InitApply(namespace("a", "x")),
+            watcher::Event::InitApply(namespace("b", "x")),
+            watcher::Event::InitDone,
+        ];
+        assert!(passed(&mut filter, first_list).is_empty());
+        let later = vec![
+            watcher::Event::Apply(namespace("a", "x")), // an annotation edit: same labels
+            watcher::Event::Apply(namespace("b", "y")),
+            watcher::Event::Delete(namespace("a", "x")),
+        ];
+        assert_eq!(passed(&mut filter, later), ["b", "a"]);
+        // A relist after a desync passes what changed while the watch was down, and new ones.
+        let relist = vec![
+            watcher::Event::Init,
+            watcher::Event::InitApply(namespace("b", "y")),
+            watcher::Event::InitApply(namespace("c", "x")),
+            watcher::Event::InitDone,
+        ];
+        assert_eq!(passed(&mut filter, relist), ["c"]);
     }
 }
