@@ -25,11 +25,13 @@ impl Drop for Proc {
     }
 }
 
+// Fields drop in order: the operator goes before the API server, whose graceful shutdown
+// otherwise waits (10 s, then a kill) for the operator's open watches.
 pub struct Cluster {
+    operator: Option<Proc>,
+    _emulator: Proc,
     pub control_plane: ControlPlane,
     pub emulator_url: String,
-    _emulator: Proc,
-    operator: Option<Proc>,
     metrics_port: u16,
     pub operator_log: PathBuf,
 }
