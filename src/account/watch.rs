@@ -229,13 +229,14 @@ fn labels_hash(ns: &Namespace) -> u64 {
     hasher.finish()
 }
 
+/// What [`changes`]' filter yields for one watch event.
+type Passed<K> = std::future::Ready<Option<Result<K, watcher::Error>>>;
+
 /// Passes an object when what `fingerprint` reads of it changed, and every deletion (which a
 /// plain predicate filter would drop, the deleted object being unchanged); errors pass too.
 /// The first list only records: the controller's own first list reconciles every object
 /// anyway, after the access caches are ready, so passing it would reconcile the whole fleet
 /// twice at start-up. A later relist (after a watch desync) passes what changed meanwhile.
-type Passed<K> = std::future::Ready<Option<Result<K, watcher::Error>>>;
-
 fn changes<K: kube::Resource>(
     fingerprint: fn(&K) -> u64,
 ) -> impl FnMut(Result<watcher::Event<K>, watcher::Error>) -> Passed<K> {
