@@ -14,9 +14,15 @@ ARG RUST_VERSION=1.95
 
 FROM docker.io/library/rust:${RUST_VERSION}-bookworm AS builder
 WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
+# `--version` names the commit and build date: there is no .git in the build context, so pass
+# them (docker build --build-arg APPFLOW_BUILD_COMMIT=$(git rev-parse HEAD)
+# --build-arg SOURCE_DATE_EPOCH=$(git log -1 --format=%ct) .); without them: "unknown" and now.
+ARG APPFLOW_BUILD_COMMIT
+ARG SOURCE_DATE_EPOCH
+COPY Cargo.toml Cargo.lock build.rs ./
 COPY src/ src/
 COPY emulator/ emulator/
+COPY bench/ bench/
 COPY tests/ tests/
 COPY crds/ crds/
 COPY hack/build-static.sh hack/build-static.sh

@@ -8,7 +8,7 @@ VENV := .cache/venv
 TEST_FEATURES := --workspace --features appflow-connector-operator/failpoints
 
 .PHONY: demo demo-cluster test tools lint unit integration e2e python go-tests static hostile-worst-case bench \
-	soak crd manifests image
+	soak crd manifests image release-local
 
 ## The operator's main job locally: control plane + AppFlow emulator + operator + samples.
 demo:
@@ -18,16 +18,20 @@ demo:
 demo-cluster:
 	hack/demo/cluster.sh
 
-## The whole test suite: lint, unit, integration, the static release binary and the image that
-## ships it, end-to-end (incl. helm, and helm install onto a real node), botocore, the Argo CD
-## health check.
+## The whole test suite: lint, unit, integration, the static release binaries (x86_64, aarch64)
+## and the image index that ships them, the release files, end-to-end (incl. helm, and helm
+## install from a loopback OCI registry onto a real node, signatures verified), botocore, the
+## Argo CD health check.
 test: tools lint unit integration static e2e python go-tests
 
-## What the suites need: buildah, containerd, runc and the CNI plugins from Debian's packages;
-## the Kubernetes control plane and node components, helm and promtool from Go modules (and the
-## Prometheus Operator's CRDs from its module); boto3 in a venv.
+## What the suites need: buildah, containerd, runc, the CNI plugins, the aarch64 cross gcc and
+## qemu-user-static from Debian's packages; cargo-cyclonedx from crates.io; the Kubernetes control
+## plane and node components, helm, promtool, cosign, crane, actionlint and krew from Go modules
+## (and the Prometheus Operator's CRDs from its module); boto3 in a venv.
 tools:
 	hack/node/install.sh
+	hack/release/install.sh
+	hack/release/tools/build.sh
 	hack/controlplane/build.sh
 	hack/helm/build.sh
 	hack/monitoring/build.sh
@@ -65,12 +69,22 @@ go-tests:
 	cd hack/argocd && GOTOOLCHAIN=local go test ./...
 	cd hack/controlplane && GOTOOLCHAIN=local go test ./cmd/...
 
-## The release binary as the Dockerfile builds it (fully static), checked and measured; then
-## the image from it, built with buildah (no daemon, no registry) and checked against the
-## Dockerfile's final stage.
+## The release binaries as the Dockerfile builds them (fully static), for x86_64 and (cross)
+## aarch64, checked by ELF header and run (aarch64 under qemu: the same output as x86_64); the
+## image index for linux/amd64 and linux/arm64 from them, built with buildah (no daemon, no
+## registry) and checked against the Dockerfile's final stage; the GitHub release's files in
+## target/dist (krew manifest validated and installed by krew). e2e::node publishes and installs.
 static:
-	hack/build-static.sh
+	hack/build-static.sh x86_64-unknown-linux-gnu
+	hack/build-static.sh aarch64-unknown-linux-gnu
+	hack/release/compare-arches.sh
 	hack/image/build.sh
+	hack/release/package.sh target/dist
+
+## The release workflow's steps against an OCI registry on loopback, then helm install from it
+## onto a real node (root needed); what was pushed: target/release-local/published.json.
+release-local:
+	hack/release/local.sh
 
 ## Fleet scale on the real control plane and the emulator (50 ms, 10 req/s account quota):
 ## N = 1,000 and 10,000 (BENCH_SIZES), time to Ready vs the API server's ceiling, calls per key,

@@ -2,7 +2,8 @@
 # Builds the operator as one fully static release binary, the way the
 # Dockerfile does, and checks it:
 #
-#   hack/build-static.sh [TARGET_TRIPLE]     (default: the host's, e.g. x86_64-unknown-linux-gnu)
+#   hack/build-static.sh [TARGET_TRIPLE]     (default: the host's, e.g. x86_64-unknown-linux-gnu;
+#                                             also aarch64-unknown-linux-gnu from an x86_64 host)
 #
 # -> target/<triple>/release/appflow-connector-operator
 #
@@ -15,7 +16,17 @@
 # macros (they stay dynamic host binaries) and the output out of
 # target/release.
 #
-# Checks: no ELF interpreter and no shared-library dependencies (readelf;
+# The other architecture is cross-compiled with Debian's cross toolchain (gcc-aarch64-linux-gnu,
+# libc6-dev-arm64-cross: hack/release/install.sh): aws-lc-sys compiles its C and assembly with
+# the target's gcc, and the same gcc links against the arm64 glibc's static archives. Debian's
+# toolchain rather than zig: it comes from the same package archive as the rest of the machine,
+# and glibc's static archive for arm64 ships with it. Its checks run the binary under
+# qemu-aarch64-static (user-mode emulation, no binfmt registration).
+#
+# `--version` names the commit and a build date pinned to the commit's time (SOURCE_DATE_EPOCH),
+# so both architectures' binaries of one commit say the same.
+#
+# Checks: the ELF header's machine is the target's, no ELF interpreter and no shared-library dependencies (readelf;
 # file and ldd too where installed), `--version` and `crd` (compared with crds/), then - as root or
 # where user namespaces are allowed - the binary alone in an otherwise empty
 # root directory, as user 65532, describes a connector from the AppFlow
@@ -26,12 +37,31 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
 cd "$repo"
 
-triple=${1:-$(rustc -vV | sed -n 's/^host: //p')}
+host=$(rustc -vV | sed -n 's/^host: //p')
+triple=${1:-$host}
+# run: how this host runs the target's binary; machine: readelf -h's name for its architecture.
 case $triple in
-  *-linux-gnu*) ;;
-  *) echo "build-static.sh: expected a *-linux-gnu target, got $triple" >&2; exit 2 ;;
+  x86_64-unknown-linux-gnu) machine='Advanced Micro Devices X86-64' ;;
+  aarch64-unknown-linux-gnu) machine='AArch64' ;;
+  *) echo "build-static.sh: expected x86_64- or aarch64-unknown-linux-gnu, got $triple" >&2; exit 2 ;;
 esac
+run=()
+if [[ $triple != "$host" ]]; then
+  arch=${triple%%-*}
+  command -v "$arch-linux-gnu-gcc" >/dev/null \
+    || { echo "build-static.sh: $arch-linux-gnu-gcc not found: run hack/release/install.sh" >&2; exit 1; }
+  command -v "qemu-$arch-static" >/dev/null \
+    || { echo "build-static.sh: qemu-$arch-static not found: run hack/release/install.sh" >&2; exit 1; }
+  rustup target list --installed 2>/dev/null | grep -qx "$triple" || rustup target add "$triple"
+  env_triple=${triple//-/_}
+  export "CC_$env_triple=$arch-linux-gnu-gcc" "AR_$env_triple=$arch-linux-gnu-ar"
+  export "CARGO_TARGET_${env_triple^^}_LINKER=$arch-linux-gnu-gcc"
+  run=("qemu-$arch-static")
+fi
 bin=target/$triple/release/appflow-connector-operator
+commit=${APPFLOW_BUILD_COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
 echo "build-static.sh: cargo build --release --target $triple (crt-static)" >&2
 # getrandom (hash seeds, TLS) finds glibc's getrandom() with dlsym(), which a static binary
@@ -41,6 +71,8 @@ RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static --cfg getrandom_backend=
 
 fail() { echo "build-static.sh: FAIL: $*" >&2; exit 1; }
 
+readelf -hW "$bin" | grep -q "Machine: *$machine\$" || fail "$bin is not for $machine: $(readelf -hW "$bin" | grep Machine)"
+echo "readelf: ELF machine $machine"
 # Static: no program interpreter, no DT_NEEDED entries.
 readelf -lW "$bin" | grep -q 'Requesting program interpreter' && fail "$bin has an ELF interpreter"
 readelf -dW "$bin" | grep -q '(NEEDED)' && fail "$bin needs shared libraries: $(readelf -dW "$bin" | grep NEEDED)"
@@ -58,9 +90,12 @@ if command -v ldd >/dev/null; then
   echo "ldd: $(xargs <<<"$ldd_out")"
 fi
 
-"$bin" --version
+version_line=$("${run[@]}" "$bin" --version)
+echo "$version_line"
+[[ $version_line =~ ^appflow-connector-operator\ $version\ \(commit\ $commit,\ built\ [0-9T:-]+Z\)$ ]] \
+  || fail "--version should name $version, commit $commit and a build date: $version_line"
 for crd in connectorinfos appflowaccounts; do
-  diff -u "crds/$crd.appflow.connectorinfo.dev.yaml" <("$bin" crd "$crd") >/dev/null \
+  diff -u "crds/$crd.appflow.connectorinfo.dev.yaml" <("${run[@]}" "$bin" crd "$crd") >/dev/null \
     || fail "'$bin crd $crd' differs from crds/$crd.appflow.connectorinfo.dev.yaml"
   echo "crd:  matches crds/$crd.appflow.connectorinfo.dev.yaml"
 done
@@ -68,7 +103,10 @@ done
 # The binary alone in an empty root, as the image's user 65532.
 # Absolute paths: the check runs under `env -i`, without PATH.
 chroot=$(command -v chroot || true)
-if [[ -n $chroot && $EUID -eq 0 ]]; then
+if [[ ${#run[@]} -gt 0 ]]; then
+  enter=()
+  echo "empty root: skipped for $triple (hack/release/binaries.sh compares it with the host's binary)"
+elif [[ -n $chroot && $EUID -eq 0 ]]; then
   enter=("$chroot" --userspec=65532:65532)
 elif [[ -n $chroot ]] && unshare -r true 2>/dev/null; then
   enter=("$(command -v unshare)" -r "$chroot")

@@ -11,13 +11,24 @@ use crate::crd::ConnectorType;
 #[derive(Parser, Debug)]
 #[command(
     name = "appflow-connector-operator",
-    version,
+    version = VERSION,
     about = "Mirrors Amazon AppFlow DescribeConnector into ConnectorInfo resources"
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// What `--version` prints after the name: the release, the git commit it was built from and
+/// when it was built (build.rs; release builds pin the date to the commit's).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("APPFLOW_BUILD_COMMIT"),
+    ", built ",
+    env!("APPFLOW_BUILD_DATE"),
+    ")"
+);
 
 /// The name kubectl finds plugins by: `kubectl conninfo …` runs `kubectl-conninfo …`.
 pub const KUBECTL_PLUGIN: &str = "kubectl-conninfo";
@@ -389,6 +400,24 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_version_names_the_release_a_commit_and_a_build_time() {
+        let rest = VERSION
+            .strip_prefix(concat!(env!("CARGO_PKG_VERSION"), " (commit "))
+            .expect(VERSION);
+        let (commit, date) = rest
+            .strip_suffix(')')
+            .and_then(|r| r.split_once(", built "))
+            .expect(VERSION);
+        assert!(
+            commit == "unknown"
+                || (commit.len() == 40 && commit.chars().all(|c| c.is_ascii_hexdigit())),
+            "{commit}"
+        );
+        date.parse::<jiff::Timestamp>().expect(date);
+        assert!(date.ends_with('Z'), "{date}");
     }
 
     #[test]

@@ -1,14 +1,19 @@
-//! `helm install` for real: a control plane with a node (kube-controller-manager,
-//! kube-scheduler, a kubelet on Debian's containerd and runc), the image built by
-//! hack/image/build.sh imported into it, and the chart installed as a user would. The pod
-//! runs the image with the chart's restricted security context and real probes; what the
+//! `helm install` for real, from a release: the release pipeline (hack/release/publish.sh)
+//! pushes the image index hack/image/build.sh built and the chart to an OCI registry on
+//! loopback (go-containerregistry's, as `crane registry serve`), signs both and attaches the
+//! SBOMs; hack/release/verify.sh checks the signatures as a user would and that unsigned and
+//! tampered pushes are refused. Then a control plane with a node (kube-controller-manager,
+//! kube-scheduler, a kubelet on Debian's containerd and runc) whose containerd pulls from that
+//! registry, and `helm install oci://…/charts/appflow-connector-operator --version …` with the
+//! image by digest, as a user would. The pod runs the image with the chart's restricted
+//! security context and real probes; what the
 //! out-of-cluster tests cannot show is shown here: the in-cluster config, the image's
 //! entrypoint and user, the read-only root, the rollout, `kubectl logs`, port-forward, an
 //! upgrade that rolls the pod, leader hand-over between two pods, and uninstall.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -23,36 +28,130 @@ const FULLNAME: &str = "appflow-appflow-connector-operator";
 /// The node's address (the launcher's bridge): pods reach the emulator there.
 const NODE_IP: &str = "10.214.0.1";
 
-/// The OCI archive hack/image/build.sh writes (`make static` runs it before `make e2e`).
-fn image_archive() -> PathBuf {
-    let version = env!("CARGO_PKG_VERSION");
-    let path = Path::new(REPO).join(format!(
-        "target/image/appflow-connector-operator-{version}.oci.tar"
-    ));
+/// The release tools hack/release/tools/build.sh builds (`make tools`).
+fn release_tool(name: &str) -> PathBuf {
+    let path = Path::new(REPO).join(".cache/release-tools/bin").join(name);
     assert!(
         path.is_file(),
-        "{} is missing: run hack/image/build.sh",
+        "{} is missing: run hack/release/tools/build.sh",
         path.display()
     );
     path
 }
 
+/// An OCI registry on loopback: go-containerregistry's (`crane registry serve`), blobs on
+/// disk, on a port the kernel picks. Killed on drop.
+struct Registry {
+    _process: Proc,
+    _blobs: tempfile::TempDir,
+    address: String,
+}
+
+impl Registry {
+    fn start() -> Registry {
+        let blobs = tempfile::tempdir().expect("registry dir");
+        let mut child = Command::new(release_tool("crane"))
+            .args(["registry", "serve", "--address", "127.0.0.1:0", "--disk"])
+            .arg(blobs.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("crane registry serve");
+        let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+        let mut port = None;
+        let mut line = String::new();
+        while port.is_none() && stderr.read_line(&mut line).expect("registry log") > 0 {
+            // "2026/12/04 18:50:23 serving on port 35329"
+            port = line
+                .trim()
+                .rsplit_once("serving on port ")
+                .and_then(|(_, p)| p.parse::<u16>().ok());
+            line.clear();
+        }
+        let port = port.expect("the registry never said its port");
+        // It logs every request: keep reading, or it blocks on a full pipe.
+        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        Registry {
+            _process: Proc(child),
+            _blobs: blobs,
+            address: format!("127.0.0.1:{port}"),
+        }
+    }
+}
+
+/// What hack/release/publish.sh pushed (its published.json).
+struct Published {
+    image: String,
+    image_digest: String,
+    chart: String,
+    chart_version: String,
+}
+
+/// Runs one of the release scripts, its output shown, and asserts it succeeded.
+fn release_script(script: &str, registry: &str, out: &Path) {
+    let began = Instant::now();
+    let status = Command::new(Path::new(REPO).join("hack/release").join(script))
+        .arg(registry)
+        .arg(out)
+        .status()
+        .expect(script);
+    assert!(status.success(), "hack/release/{script} failed: {status}");
+    eprintln!(
+        "hack/release/{script}: {:.1}s",
+        began.elapsed().as_secs_f64()
+    );
+}
+
+/// Publishes the release to `registry` and verifies it, into `out`
+/// ($APPFLOW_RELEASE_OUT, as `make release-local` sets it, or a directory of the test's).
+fn publish(registry: &str) -> Published {
+    let out = std::env::var_os("APPFLOW_RELEASE_OUT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("release"));
+    std::fs::create_dir_all(&out).expect("release dir");
+    release_script("publish.sh", registry, &out);
+    release_script("verify.sh", registry, &out);
+    let published: Value =
+        serde_json::from_slice(&std::fs::read(out.join("published.json")).expect("published.json"))
+            .expect("published.json is JSON");
+    let text = |pointer: &str| {
+        published
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("{pointer} in {published}"))
+            .to_owned()
+    };
+    Published {
+        image: text("/image/reference"),
+        image_digest: text("/image/digest"),
+        chart: text("/chart/reference"),
+        chart_version: text("/chart/version"),
+    }
+}
+
+// Fields drop in order: the node goes before the emulator and the registry it pulled from.
 struct Node {
     control_plane: ControlPlane,
     _emulator: Proc,
     emulator_url: String,
+    _registry: Registry,
+    release: Published,
 }
 
 impl Node {
     fn start() -> Node {
-        let control_plane =
-            ControlPlane::start_with_node(&[&image_archive()]).expect("control plane with a node");
+        let registry = Registry::start();
+        let release = publish(&registry.address);
+        let control_plane = ControlPlane::start_with_node(&[], &[&registry.address])
+            .expect("control plane with a node");
         // Only the node's bridge exists once the launcher is up: the emulator listens there.
         let (emulator, emulator_url) = spawn_emulator(NODE_IP);
         Node {
             control_plane,
             _emulator: emulator,
             emulator_url,
+            _registry: registry,
+            release,
         }
     }
 
@@ -230,15 +329,21 @@ fn helm_install_runs_the_image_as_a_pod_and_upgrades_hands_over_and_uninstalls()
         "--from-literal=AWS_ACCESS_KEY_ID=AKIDTEST",
         "--from-literal=AWS_SECRET_ACCESS_KEY=test-secret",
     ]);
-    let chart = format!("{REPO}/charts/appflow-connector-operator");
     let endpoint = format!("aws.endpointUrl={}", node.emulator_url);
+    let repository = format!("image.repository={}", node.release.image);
+    let digest = format!("image.digest={}", node.release.image_digest);
+    let chart = node.release.chart.clone();
+    let version = node.release.chart_version.clone();
+    // The image by digest, pulled by the node's containerd from the registry: no pullPolicy
+    // Never, no imported archive.
     let values = [
+        "--version",
+        &version,
+        "--plain-http",
         "--set",
-        "image.repository=localhost/appflow-connector-operator",
+        &repository,
         "--set",
-        concat!("image.tag=", env!("CARGO_PKG_VERSION")),
-        "--set",
-        "image.pullPolicy=Never",
+        &digest,
         "--set",
         "aws.region=us-east-1",
         "--set",
@@ -283,6 +388,27 @@ fn helm_install_runs_the_image_as_a_pod_and_upgrades_hands_over_and_uninstalls()
     );
 
     // The image's entrypoint runs as 65532 on a read-only root, as the chart asks.
+    // The node's containerd pulled it from the registry, by digest.
+    let pod = node.json(&["get", "pod", "-n", NAMESPACE, &pods[0]]);
+    let wanted = format!("{}@{}", node.release.image, node.release.image_digest);
+    assert_eq!(pod["spec"]["containers"][0]["image"], wanted.as_str());
+    let pulled = node.json(&[
+        "get",
+        "events",
+        "-n",
+        NAMESPACE,
+        "--field-selector",
+        &format!("involvedObject.name={},reason=Pulled", pods[0]),
+    ]);
+    assert!(
+        pulled["items"]
+            .as_array()
+            .is_some_and(|events| events.iter().any(|e| e["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("Successfully pulled")))),
+        "no pull of {wanted}: {pulled}"
+    );
+
     let processes = operator_processes();
     assert_eq!(processes.len(), 1, "{processes:?}");
     let (_, uid, read_only) = processes[0];

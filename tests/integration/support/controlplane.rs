@@ -50,13 +50,18 @@ impl ControlPlane {
 
     /// Starts a control plane with a node (controller-manager, scheduler, a kubelet on
     /// containerd; pods on a bridge the launcher creates) with the given OCI image archives
-    /// imported, and waits until the node is Ready. Needs root, containerd, runc and the CNI
+    /// imported and the given plain-HTTP registries on this machine (`HOST:PORT`) configured
+    /// for pulls, and waits until the node is Ready. Needs root, containerd, runc and the CNI
     /// plugins (Debian's packages; `make tools` installs them).
-    pub fn start_with_node(images: &[&Path]) -> io::Result<ControlPlane> {
+    pub fn start_with_node(images: &[&Path], registries: &[&str]) -> io::Result<ControlPlane> {
         let mut args = vec![std::ffi::OsString::from("--node")];
         for image in images {
             args.push("--image".into());
             args.push(image.as_os_str().to_owned());
+        }
+        for registry in registries {
+            args.push("--registry".into());
+            args.push(registry.into());
         }
         Self::launch(&args)
     }

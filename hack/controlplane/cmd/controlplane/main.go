@@ -3,7 +3,7 @@
 // --node, also kube-controller-manager, kube-scheduler and one kubelet on
 // containerd, so pods really run (node.go).
 //
-//	controlplane --bin-dir DIR --work-dir DIR [--keep] [--timeout 90s] [--node [--image OCI.tar]...]
+//	controlplane --bin-dir DIR --work-dir DIR [--keep] [--timeout 90s] [--node [--image OCI.tar]... [--registry HOST:PORT]...]
 //
 // Protocol (line based, so any parent process can drive it):
 //   - stdout: exactly `READY <absolute kubeconfig path>` each time the
@@ -44,6 +44,8 @@ func main() {
 	node := flag.Bool("node", false, "also run a node: kube-controller-manager, kube-scheduler, and a kubelet on containerd with its pods on a bridge this launcher creates (needs root, containerd, runc and the CNI plugins; see node.go)")
 	var images imageList
 	flag.Var(&images, "image", "with --node: an OCI image archive to import into the node's containerd (repeatable)")
+	var registries imageList
+	flag.Var(&registries, "registry", "with --node: HOST:PORT of a plain-HTTP registry (on loopback) the node's containerd pulls from (repeatable)")
 	flag.Parse()
 	if *workDir == "" {
 		fatalf("--work-dir is required")
@@ -55,7 +57,7 @@ func main() {
 		}
 		*binDir = filepath.Dir(exe)
 	}
-	cp := &controlPlane{binDir: *binDir, timeout: *timeout, address: "127.0.0.1", serviceCIDR: "10.0.0.0/24", node: *node, images: images}
+	cp := &controlPlane{binDir: *binDir, timeout: *timeout, address: "127.0.0.1", serviceCIDR: "10.0.0.0/24", node: *node, images: images, registries: registries}
 	if cp.node {
 		// Pods reach the apiserver at the `kubernetes` Service's IP and port, with no
 		// kube-proxy: the apiserver itself listens there, on the node's bridge.
@@ -85,6 +87,7 @@ type controlPlane struct {
 	serviceCIDR     string
 	node            bool
 	images          []string
+	registries      []string
 	controllers     []*child
 	kubelet         *child
 	containerd      *child

@@ -12,9 +12,11 @@ package main
 //
 // Runtime: Debian's containerd (1.6) and runc, configured for this host (cgroupfs,
 // restricted oom_score_adj, the native snapshotter), all state under the work
-// dir. No registry is reachable: the sandbox ("pause") image is written here as
-// an OCI archive from the pause binary build.sh compiles, and the images given
-// with --image are imported into containerd's k8s.io namespace.
+// dir. No public registry is reachable: the sandbox ("pause") image is written
+// here as an OCI archive from the pause binary build.sh compiles, and the images
+// given with --image are imported into containerd's k8s.io namespace. Images can
+// also be pulled, as on a real node, from plain-HTTP registries on this machine
+// named with --registry (a hosts.toml each, under the registry config_path).
 
 import (
 	"archive/tar"
@@ -141,6 +143,25 @@ func (cp *controlPlane) ourNetns() []string {
 	return ours
 }
 
+// writeRegistryHosts tells containerd to pull from each --registry over plain HTTP
+// (containerd's hosts.toml, one directory per registry host).
+func (cp *controlPlane) writeRegistryHosts() error {
+	for _, registry := range cp.registries {
+		if _, _, err := net.SplitHostPort(registry); err != nil {
+			return fmt.Errorf("--registry %q: want HOST:PORT: %w", registry, err)
+		}
+		dir := cp.nodePath("containerd", "certs.d", registry)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		hosts := fmt.Sprintf("server = \"http://%s\"\n\n[host.\"http://%s\"]\n  capabilities = [\"pull\", \"resolve\"]\n", registry, registry)
+		if err := os.WriteFile(filepath.Join(dir, "hosts.toml"), []byte(hosts), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // startNode starts containerd and the kubelet and waits until the node is Ready.
 func (cp *controlPlane) startNode(ctx context.Context, p *pki) error {
 	cp.netnsBefore = podNetns()
@@ -190,8 +211,13 @@ state = %q
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = %q
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = %q
 `, cp.nodePath("containerd", "root"), cp.nodePath("containerd", "state"), cp.containerdSocket(),
-		pauseImage, runc, cp.nodePath("cni"))
+		pauseImage, runc, cp.nodePath("cni"), cp.nodePath("containerd", "certs.d"))
+	if err := cp.writeRegistryHosts(); err != nil {
+		return err
+	}
 	confPath := cp.nodePath("containerd", "config.toml")
 	if err := os.WriteFile(confPath, []byte(containerdConf), 0o644); err != nil {
 		return err

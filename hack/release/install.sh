@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what the release pipeline needs besides its Go tools (hack/release/tools/build.sh),
+# when missing:
+#   - Debian's cross toolchain for the aarch64 binary (gcc-aarch64-linux-gnu with
+#     libc6-dev-arm64-cross) and qemu-user-static, which runs that binary in the checks;
+#   - the Rust standard library for aarch64-unknown-linux-gnu (rustup);
+#   - cargo-cyclonedx from crates.io, which writes the SBOM (into .cache/cargo-tools).
+# Needs root for the Debian packages, as on the test machines and in CI; prints what it installs.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+cyclonedx_version=0.5.9
+
+needed=()
+command -v aarch64-linux-gnu-gcc >/dev/null || needed+=(gcc-aarch64-linux-gnu)
+[[ -f /usr/aarch64-linux-gnu/lib/libc.a ]] || needed+=(libc6-dev-arm64-cross)
+command -v qemu-aarch64-static >/dev/null || needed+=(qemu-user-static)
+if ((${#needed[@]} > 0)); then
+  if [[ $(id -u) != 0 ]]; then
+    echo "hack/release/install.sh: missing ${needed[*]}; install them as root: apt-get install ${needed[*]}" >&2
+    exit 1
+  fi
+  echo "hack/release/install.sh: installing ${needed[*]} from Debian's packages" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${needed[@]}" >/dev/null
+fi
+
+rustup target list --installed | grep -qx aarch64-unknown-linux-gnu \
+  || rustup target add aarch64-unknown-linux-gnu
+
+tools=$repo/.cache/cargo-tools
+if [[ $("$tools/bin/cargo-cyclonedx" cyclonedx --version 2>/dev/null) != *" $cyclonedx_version" ]]; then
+  echo "hack/release/install.sh: installing cargo-cyclonedx $cyclonedx_version into $tools" >&2
+  cargo install --quiet --locked --root "$tools" "cargo-cyclonedx@$cyclonedx_version"
+fi
