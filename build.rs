@@ -1,9 +1,11 @@
 //! Build metadata for `--version`: the git commit and the build date.
 //!
-//! Release builds (hack/release/) set `SOURCE_DATE_EPOCH` to the commit's time, so the builds of
-//! both architectures carry one date and a rebuild of the same commit is byte-for-byte the same;
-//! `APPFLOW_BUILD_COMMIT` names the commit where there is no `.git` (a Docker build context).
-//! Without them: `git rev-parse HEAD` and the time this script ran.
+//! The date is `SOURCE_DATE_EPOCH` when set, else the commit's time, else now: a build of a
+//! commit says the same date on every machine and architecture and is reproducible (the
+//! reproducible-builds convention). The release scripts leave `SOURCE_DATE_EPOCH` unset for cargo
+//! on purpose: cc-rs tracks it, so setting it per commit would recompile aws-lc's C sources for
+//! every commit. `APPFLOW_BUILD_COMMIT` names the commit where there is no `.git` (a Docker
+//! build context).
 
 use std::path::Path;
 use std::process::Command;
@@ -30,22 +32,27 @@ fn commit() -> String {
     {
         return commit;
     }
+    git(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".to_owned())
+}
+
+fn date() -> String {
+    let at = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .or_else(|| git(&["log", "-1", "--format=%ct"]))
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .and_then(|seconds| Timestamp::from_second(seconds).ok())
+        .unwrap_or_else(Timestamp::now);
+    at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// A git command's output in this checkout, trimmed; None outside one.
+fn git(args: &[&str]) -> Option<String> {
     Command::new("git")
-        .args(["rev-parse", "HEAD"])
+        .args(args)
         .output()
         .ok()
         .filter(|out| out.status.success())
         .and_then(|out| String::from_utf8(out.stdout).ok())
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "unknown".to_owned())
-}
-
-fn date() -> String {
-    let at = std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|s| s.trim().parse::<i64>().ok())
-        .and_then(|seconds| Timestamp::from_second(seconds).ok())
-        .unwrap_or_else(Timestamp::now);
-    at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }

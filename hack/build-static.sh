@@ -23,8 +23,8 @@
 # and glibc's static archive for arm64 ships with it. Its checks run the binary under
 # qemu-aarch64-static (user-mode emulation, no binfmt registration).
 #
-# `--version` names the commit and a build date pinned to the commit's time (SOURCE_DATE_EPOCH),
-# so both architectures' binaries of one commit say the same.
+# `--version` names the commit and a build date, the commit's time (build.rs), so both
+# architectures' binaries of one commit say the same.
 #
 # Checks: the ELF header's machine is the target's, no ELF interpreter and no shared-library dependencies (readelf;
 # file and ldd too where installed), `--version` and `crd` (compared with crds/), then - as root or
@@ -60,7 +60,6 @@ if [[ $triple != "$host" ]]; then
 fi
 bin=target/$triple/release/appflow-connector-operator
 commit=${APPFLOW_BUILD_COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}
-export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
 echo "build-static.sh: cargo build --release --target $triple (crt-static)" >&2
@@ -105,7 +104,7 @@ done
 chroot=$(command -v chroot || true)
 if [[ ${#run[@]} -gt 0 ]]; then
   enter=()
-  echo "empty root: skipped for $triple (hack/release/binaries.sh compares it with the host's binary)"
+  echo "empty root: skipped for $triple (hack/release/compare-arches.sh runs it against the host's binary)"
 elif [[ -n $chroot && $EUID -eq 0 ]]; then
   enter=("$chroot" --userspec=65532:65532)
 elif [[ -n $chroot ]] && unshare -r true 2>/dev/null; then
@@ -140,3 +139,5 @@ fi
 
 size=$(stat -c %s "$bin")
 echo "size: $size bytes ($(( (size + 524288) / 1048576 )) MiB) $bin"
+# The release's size budget (docs/releasing.md): 20 MiB a binary.
+(( size <= 20 * 1048576 )) || fail "$bin is $size bytes, over the 20 MiB budget"

@@ -67,7 +67,7 @@ trap 'rm -rf "$staging"' EXIT
 # build_platform ARCH: the image localhost/NAME:VERSION-ARCH from that architecture's binary.
 build_platform() {
   local arch=$1 binary=target/${triples[$1]}/release/$name
-  [[ -x $binary ]] || hack/build-static.sh "${triples[$arch]}" >&2
+  [[ -x $binary ]] || env -u SOURCE_DATE_EPOCH hack/build-static.sh "${triples[$arch]}" >&2
   rm -rf "${staging:?}/$arch" && mkdir -p "$staging/$arch"
   cp "$binary" "$staging/$arch/$name"
   cp "$ca_bundle" "$staging/$arch/ca-certificates.crt"
@@ -103,7 +103,7 @@ for key, value in {"version": version, "revision": commit, "source": source, "li
     got = labels.get("org.opencontainers.image." + key)
     assert got == value, f"label {key}: {got!r} != {value!r}"
 print(f"config ({arch}):", json.dumps({k: c[k] for k in want}), "ports", list(c["ExposedPorts"]),
-      "labels", " ".join(sorted(k.rsplit(".", 1)[1] for k in labels)))
+      "labels", " ".join(sorted(k.rsplit(".", 1)[1] for k in labels if k.startswith("org.opencontainers.image."))))
 ' "$1" "$version" "$commit" "$source_url" || fail "image config ($1)"
 }
 
@@ -111,7 +111,7 @@ print(f"config ({arch}):", json.dumps({k: c[k] for k in want}), "ports", list(c[
 # that platform's static binary; it runs and prints the version and the CRDs.
 check_root() {
   local arch=$1 ctr root files expected binary=target/${triples[$1]}/release/$name
-  ctr=$("${buildah[@]}" from "$index-$arch")
+  ctr=$("${buildah[@]}" from --os linux --arch "$arch" "$index-$arch")
   root=$("${buildah[@]}" mount "$ctr")
   files=$(cd "$root" && find . -type f -printf '%m %u %p\n' | LC_ALL=C sort)
   expected=$'644 root ./etc/group\n644 root ./etc/passwd\n644 root ./etc/ssl/certs/ca-certificates.crt\n755 root ./appflow-connector-operator'
@@ -155,7 +155,7 @@ import json, sys
 entries = json.load(sys.stdin)["manifests"]
 platforms = sorted((m["platform"]["os"], m["platform"]["architecture"]) for m in entries)
 assert platforms == [("linux", "amd64"), ("linux", "arm64")], platforms
-print("index:", ", ".join(f"{m[\"platform\"][\"os\"]}/{m[\"platform\"][\"architecture\"]} {m[\"digest\"][:19]}" for m in entries))
+print("index:", ", ".join(m["platform"]["os"] + "/" + m["platform"]["architecture"] + " " + m["digest"][:19] for m in entries))
 ' || fail "the index does not hold exactly linux/amd64 and linux/arm64"
 
 mkdir -p target/image

@@ -33,7 +33,7 @@ server_pid=
 trap 'rm -rf "$stage"; [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null; true' EXIT
 for arch in amd64 arm64; do
   binary=target/${triples[$arch]}/release/appflow-connector-operator
-  [[ -x $binary ]] || hack/build-static.sh "${triples[$arch]}" >&2
+  [[ -x $binary ]] || env -u SOURCE_DATE_EPOCH hack/build-static.sh "${triples[$arch]}" >&2
   install -m 0755 "$binary" "$dist/appflow-connector-operator_${tag}_linux_$arch"
   mkdir -p "$stage/$arch"
   install -m 0755 "$binary" "$stage/$arch/kubectl-conninfo"

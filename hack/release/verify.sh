@@ -6,7 +6,8 @@
 #
 # Accepted: the image index and the chart, by digest and by tag (`cosign verify --key`); each
 # platform image's SBOM attestation (`cosign verify-attestation --type cyclonedx`), whose
-# predicate must list kube and aws-sdk-appflow at the versions in Cargo.lock.
+# predicate must list kube and aws-sdk-appflow at the versions in Cargo.lock; the index's SLSA
+# provenance attestation, naming this commit.
 # Refused (each must fail, or this script fails):
 #   - an image pushed without a signature;
 #   - the same image signed with another key;
@@ -67,6 +68,18 @@ import json, sys
 for platform, p in json.load(open(sys.argv[1]))["image"]["platforms"].items():
     print(platform, p["digest"])' "$out/published.json")
 
+# The provenance names the commit the release was built from.
+"$tools/cosign" verify-attestation --key "$out/cosign.pub" "${flags[@]}" --type slsaprovenance1 \
+  "$image@$image_digest" 2>/dev/null >"$out/provenance.jsonl" || fail "the provenance attestation does not verify"
+python3 - "$out/provenance.jsonl" "$(git rev-parse HEAD)" <<'PY' || fail "the attested provenance"
+import base64, json, sys
+statement = json.loads(base64.b64decode(json.loads(open(sys.argv[1]).readline())["payload"]))
+assert statement["predicateType"] == "https://slsa.dev/provenance/v1", statement["predicateType"]
+commits = [d["digest"]["gitCommit"] for d in statement["predicate"]["buildDefinition"]["resolvedDependencies"]]
+assert commits == [sys.argv[2]], commits
+print(f"attested provenance: built from commit {commits[0]}")
+PY
+
 # An image nobody signed, then one signed with a key that is not the release's.
 store=$repo/.cache/containers
 buildah=(buildah --root "$store/storage" --runroot "$store/run" --storage-driver vfs)
@@ -85,7 +98,7 @@ refused "$unsigned" "an image signed with another key"
 "${crane[@]}" mutate "$image@$image_digest" --label "org.example.tampered=true" -t "$image:$version" >/dev/null 2>&1 \
   || "${crane[@]}" mutate "$unsigned" --label "org.example.tampered=true" -t "$image:$version" >/dev/null
 refused "$image:$version" "the release tag moved to a tampered image"
-"${crane[@]}" tag "$image@$image_digest" "$version"
+"${crane[@]}" tag "$image@$image_digest" "$version" 2>/dev/null
 accepted "$image:$version"
 
 # The chart's version tag moved to a tampered chart; then put back.
@@ -96,6 +109,6 @@ echo "# tampered" >>"$tampered/$(basename "$chart")/values.yaml"
 "$helm" push "$tampered/$(basename "$chart")-$chart_version.tgz" "oci://${chart%/*}" --plain-http >/dev/null 2>&1
 rm -rf "$tampered"
 refused "$chart:$chart_version" "the chart's tag moved to a tampered chart"
-"${crane[@]}" tag "$chart@$chart_digest" "$chart_version"
+"${crane[@]}" tag "$chart@$chart_digest" "$chart_version" 2>/dev/null
 accepted "$chart:$chart_version"
 echo "verify.sh: every signed artifact accepted, every unsigned or tampered one refused"
