@@ -8,7 +8,7 @@ VENV := .cache/venv
 TEST_FEATURES := --workspace --features appflow-connector-operator/failpoints
 
 .PHONY: demo demo-cluster test tools lint unit integration e2e python go-tests static hostile-worst-case bench \
-	soak crd manifests image release-local
+	soak crd manifests image release-local docs
 
 ## The operator's main job locally: control plane + AppFlow emulator + operator + samples.
 demo:
@@ -119,3 +119,9 @@ manifests:
 ## The operator image (needs a Docker engine; hack/build-static.sh checks the same binary).
 image:
 	docker build -t appflow-connector-operator:0.1.0 .
+
+## The documentation as a book (mdBook, installed from crates.io into .cache/cargo-tools):
+## docs/ -> target/book. Internal links are checked in `make test` (docs::internal_links).
+docs:
+	@test -x .cache/cargo-tools/bin/mdbook || cargo install --quiet --locked --root .cache/cargo-tools mdbook@0.5.4
+	.cache/cargo-tools/bin/mdbook build docs

@@ -25,7 +25,8 @@ pub const FAILURE_TTL: Duration = Duration::from_secs(5);
 /// What determines DescribeConnector's answer.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Key {
-    /// The AWS identity that asks (one today; one per account with multi-account access).
+    /// The AWS identity that asks: the operator's own, or the role an AppFlowAccount binding
+    /// assumes (docs/multi-account.md).
     pub identity: String,
     pub region: String,
     pub connector_type: String,

@@ -6,7 +6,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::crd::ConnectorInfoStatus;
 
-/// The conditions a ConnectorInfo carries (see the design guide for their meaning).
+/// The conditions a ConnectorInfo carries (docs/design.md, "Conditions", gives their meaning).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ConditionType {
     Ready,

@@ -1,4 +1,4 @@
-//! Prometheus metrics, named as the design guide lists them.
+//! Prometheus metrics, named as docs/monitoring.md lists them (docs/design.md, "Metrics").
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -377,7 +377,7 @@ mod tests {
             fn no_spec_panics_or_schedules_out_of_bounds(
                 interval in interval_json(),
                 default_secs in 0u64..=u64::MAX,
-                outcome_index in 0usize..12,
+                outcome_index in 0usize..Reason::ALL.len(),
                 attempt in any::<u32>(),
                 unit in any::<f64>(),
                 gap_secs in 0u64..=3600,

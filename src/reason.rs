@@ -1,8 +1,9 @@
-//! The reasons conditions carry, and how each outcome is retried (the guide's table).
+//! The reasons conditions carry, and how each outcome is retried (docs/design.md, "Reasons and
+//! the retry table").
 
 use std::time::Duration;
 
-/// Condition reasons, spelled exactly as in the design guide.
+/// Condition reasons, spelled exactly as docs/design.md lists them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Reason {
     Described,

@@ -17,6 +17,7 @@ node_ip=10.214.0.1 # the launcher's node address (hack/controlplane/cmd/controlp
 
 echo "==> installing and building what is missing (first run takes a while)"
 hack/node/install.sh
+hack/release/install.sh # the image is built for both architectures
 hack/controlplane/build.sh >/dev/null
 helm=$(hack/helm/build.sh)
 hack/build-static.sh >/dev/null 2>&1 || hack/build-static.sh

@@ -107,6 +107,9 @@ print(f"config ({arch}):", json.dumps({k: c[k] for k in want}), "ports", list(c[
 ' "$1" "$version" "$commit" "$source_url" || fail "image config ($1)"
 }
 
+# elf_is FILE ARCH: whether the ELF header of FILE names ARCH's machine.
+elf_is() { readelf -hW "$1" | grep -q "Machine: *${machines[$2]}\$"; }
+
 # check_root ARCH: exactly the four files (and their directories), the binary executable and
 # that platform's static binary; it runs and prints the version and the CRDs.
 check_root() {
@@ -117,7 +120,7 @@ check_root() {
   expected=$'644 root ./etc/group\n644 root ./etc/passwd\n644 root ./etc/ssl/certs/ca-certificates.crt\n755 root ./appflow-connector-operator'
   [[ $files == "$(LC_ALL=C sort <<<"$expected")" ]] || fail "unexpected files in the $arch image:"$'\n'"$files"
   cmp -s "$root/$name" "$binary" || fail "the $arch image's binary is not $binary"
-  readelf -hW "$root/$name" | grep -q "Machine: *${machines[$arch]}\$" \
+  elf_is "$root/$name" "$arch" \
     || fail "the $arch image holds a binary for $(readelf -hW "$root/$name" | sed -n 's/^ *Machine: *//p')"
   grep -q '^nonroot:x:65532:65532:' "$root/etc/passwd" || fail "no passwd entry for 65532"
   rootfs=$(du -sb "$root" | cut -f1)
@@ -142,6 +145,10 @@ for arch in amd64 arm64; do
   check_config "$arch"
   check_root "$arch"
 done
+# The ELF check can fail: each platform's binary is refused for the other platform.
+elf_is "target/${triples[amd64]}/release/$name" arm64 && fail "the ELF check took an amd64 binary for arm64"
+elf_is "target/${triples[arm64]}/release/$name" amd64 && fail "the ELF check took an arm64 binary for amd64"
+echo "ELF check: refuses each platform's binary for the other"
 
 # The index: both platforms, each entry pointing at its image.
 "${buildah[@]}" manifest rm "$index" >/dev/null 2>&1 || true

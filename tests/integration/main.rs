@@ -1,10 +1,11 @@
 //! One integration-test binary: the real AWS SDK and the `describe` process against the AppFlow
-//! emulator, `reconcile` against a mocked API server, the release metadata, and the end-to-end
-//! suite against a real kube-apiserver.
+//! emulator, `reconcile` against a mocked API server, the release metadata, the docs' links, and
+//! the end-to-end suite against a real kube-apiserver.
 
 mod check_cli;
 mod describe_cache;
 mod describe_cli;
+mod docs;
 mod e2e;
 mod reconcile_mock;
 mod release;
