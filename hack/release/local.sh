@@ -37,9 +37,9 @@ hack/release/package.sh target/dist
 step "publish, verify and install from the registry"
 rm -rf target/release-local
 mkdir -p target/release-local
-cargo build --bins --features appflow-connector-operator/failpoints
+cargo build --bins --workspace --features appflow-connector-operator/failpoints
 APPFLOW_RELEASE_OUT=$repo/target/release-local \
-  cargo test --test integration --features appflow-connector-operator/failpoints -- --exact \
+  cargo test --test integration --workspace --features appflow-connector-operator/failpoints -- --exact \
   e2e::node::helm_install_runs_the_image_as_a_pod_and_upgrades_hands_over_and_uninstalls --nocapture
 step "done"
 cat target/release-local/published.json
