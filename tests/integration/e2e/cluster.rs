@@ -355,13 +355,17 @@ impl Cluster {
     }
 
     pub fn wait_ready(&self, namespace: &str, name: &str) {
+        self.wait_ready_within(namespace, name, 60);
+    }
+
+    pub fn wait_ready_within(&self, namespace: &str, name: &str, seconds: u32) {
         self.kubectl_ok(&[
             "wait",
             "-n",
             namespace,
             &format!("conninfo/{name}"),
             "--for=condition=Ready",
-            "--timeout=60s",
+            &format!("--timeout={seconds}s"),
         ]);
     }
 
