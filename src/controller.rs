@@ -245,8 +245,8 @@ pub async fn reconcile_once(
     if obj.status.as_ref() != Some(&computed.status) {
         let api: Api<ConnectorInfo> = Api::namespaced(ctx.client.clone(), &namespace);
         let patch = serde_json::json!({
-            "apiVersion": "appflow.connectorinfo.dev/v1alpha1",
-            "kind": "ConnectorInfo",
+            "apiVersion": ConnectorInfo::api_version(&()),
+            "kind": ConnectorInfo::kind(&()),
             "status": computed.status,
         });
         api.patch_status(

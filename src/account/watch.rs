@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Client, ResourceExt};
+use kube::{Client, Resource, ResourceExt};
 use tokio::sync::{Notify, watch};
 use tracing::{debug, info, warn};
 
@@ -335,8 +335,8 @@ pub async fn maintain_status(
                         continue;
                     }
                     let patch = serde_json::json!({
-                        "apiVersion": "appflow.connectorinfo.dev/v1alpha1",
-                        "kind": "AppFlowAccount",
+                        "apiVersion": AppFlowAccount::api_version(&()),
+                        "kind": AppFlowAccount::kind(&()),
                         "status": computed,
                     });
                     match api
