@@ -38,10 +38,12 @@ tools:
 	@test -x $(VENV)/bin/python || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 
-## Formatting and clippy (warnings are errors), tests and fail points included.
+## Formatting and clippy (warnings are errors), tests and fail points included; shellcheck on
+## the release pipeline's scripts (installed by `make tools`).
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --all-targets $(TEST_FEATURES) -- -D warnings
+	shellcheck -S warning hack/build-static.sh hack/image/build.sh hack/release/*.sh hack/release/tools/build.sh
 
 ## Unit tests only: the pure core, the CLI and the emulator's modules; no network, no processes.
 unit:

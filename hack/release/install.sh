@@ -3,6 +3,7 @@
 # when missing:
 #   - Debian's cross toolchain for the aarch64 binary (gcc-aarch64-linux-gnu with
 #     libc6-dev-arm64-cross) and qemu-user-static, which runs that binary in the checks;
+#   - shellcheck, for the workflows' shell steps (through actionlint) and the release scripts;
 #   - the Rust standard library for aarch64-unknown-linux-gnu (rustup);
 #   - cargo-cyclonedx from crates.io, which writes the SBOM (into .cache/cargo-tools).
 # Needs root for the Debian packages, as on the test machines and in CI; prints what it installs.
@@ -16,6 +17,8 @@ needed=()
 command -v aarch64-linux-gnu-gcc >/dev/null || needed+=(gcc-aarch64-linux-gnu)
 [[ -f /usr/aarch64-linux-gnu/lib/libc.a ]] || needed+=(libc6-dev-arm64-cross)
 command -v qemu-aarch64-static >/dev/null || needed+=(qemu-user-static)
+# actionlint checks the workflows' shell steps with it; `make lint` checks the release scripts.
+command -v shellcheck >/dev/null || needed+=(shellcheck)
 if ((${#needed[@]} > 0)); then
   if [[ $(id -u) != 0 ]]; then
     echo "hack/release/install.sh: missing ${needed[*]}; install them as root: apt-get install ${needed[*]}" >&2

@@ -32,6 +32,8 @@ import json, sys
 p = json.load(open(sys.argv[1]))
 print(p["image"]["reference"], p["image"]["digest"], p["chart"]["reference"].removeprefix("oci://"),
       p["chart"]["version"], p["chart"]["digest"])' "$out/published.json")
+[[ $image == "$registry/"* && $chart == "$registry/"* ]] \
+  || fail "$out/published.json names $image and $chart, not artifacts in $registry"
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 flags=(--allow-http-registry --allow-insecure-registry --insecure-ignore-tlog=true)
 verify() { "$tools/cosign" verify --key "$out/cosign.pub" "${flags[@]}" "$1" >/dev/null 2>&1; }
