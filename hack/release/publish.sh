@@ -46,7 +46,8 @@ registry_flags=(--allow-http-registry --allow-insecure-registry)
 "${buildah[@]}" manifest push --quiet --all --tls-verify=false --digestfile "$out/image.digest" \
   "localhost/$name:$version" "docker://$image:$version"
 image_digest=$(cat "$out/image.digest")
-[[ $image_digest == sha256:* ]] || fail "odd index digest $image_digest"
+[[ $image_digest == sha256:* ]] \
+  || fail "no digest for the pushed index ($image_digest): is the index in $store complete? run hack/image/build.sh"
 echo "pushed $image:$version@$image_digest"
 
 # 2. The chart as an OCI artifact (oci://REGISTRY/charts/NAME:CHART_VERSION).
