@@ -21,6 +21,7 @@ ARG APPFLOW_BUILD_COMMIT
 ARG SOURCE_DATE_EPOCH
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY src/ src/
+COPY crates/ crates/
 COPY emulator/ emulator/
 COPY bench/ bench/
 COPY tests/ tests/

@@ -42,23 +42,23 @@ tools:
 ## the release pipeline's scripts (installed by `make tools`).
 lint:
 	cargo fmt --all -- --check
-	cargo clippy --all-targets $(TEST_FEATURES) -- -D warnings
+	cargo clippy --all-targets --test e2e $(TEST_FEATURES) -- -D warnings
 	shellcheck -S warning hack/build-static.sh hack/image/build.sh hack/release/*.sh hack/release/tools/build.sh
 
 ## Unit tests only: the pure core, the CLI and the emulator's modules; no network, no processes.
 unit:
 	cargo test --lib --bins $(TEST_FEATURES)
 
-## The real aws-sdk-appflow against the emulator, `describe` as a process, and `reconcile`
-## against a mocked API server.
+## The real aws-sdk-appflow against the emulator, `describe` and `check` as processes, and
+## `reconcile` against a mocked API server; no control plane.
 integration:
-	cargo test --test sdk --test integration $(TEST_FEATURES) -- --skip e2e::
+	cargo test --test sdk --test integration $(TEST_FEATURES)
 
 ## End to end on a real kube-apiserver + etcd: the operator and the emulator as processes,
 ## kubectl, and the Helm chart.
 e2e:
 	cargo build --bins $(TEST_FEATURES)
-	cargo test --test integration $(TEST_FEATURES) -- e2e::
+	cargo test --test e2e $(TEST_FEATURES)
 
 ## botocore's AppFlow client against the emulator binary.
 python:
@@ -75,7 +75,8 @@ go-tests:
 ## aarch64, checked by ELF header and run (aarch64 under qemu: the same output as x86_64); the
 ## image index for linux/amd64 and linux/arm64 from them, built with buildah (no daemon, no
 ## registry) and checked against the Dockerfile's final stage; the GitHub release's files in
-## target/dist (krew manifest validated and installed by krew). e2e::node publishes and installs.
+## target/dist (krew manifest validated and installed by krew). The e2e suite's node::
+## module publishes and installs.
 static:
 	hack/build-static.sh x86_64-unknown-linux-gnu
 	hack/build-static.sh aarch64-unknown-linux-gnu
@@ -101,7 +102,7 @@ bench: tools
 ## case (100 objects, one restart) runs in `make e2e`.
 soak: tools
 	cargo build --bins $(TEST_FEATURES)
-	cargo test --test integration $(TEST_FEATURES) -- --ignored --exact e2e::soak::soak_full --nocapture
+	cargo test --test e2e $(TEST_FEATURES) -- --ignored --exact soak::soak_full --nocapture
 
 ## The most AWS calls and status writes one tenant's object can cause in a minute (measured).
 hostile-worst-case:

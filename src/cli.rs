@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::appflow::AwsSettings;
-use crate::crd::ConnectorType;
+use conninfo_aws::appflow::AwsSettings;
+use conninfo_core::crd::ConnectorType;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -218,7 +218,7 @@ pub enum UnmappedNamespaces {
     Deny,
 }
 
-impl From<UnmappedNamespaces> for crate::account::Unmapped {
+impl From<UnmappedNamespaces> for conninfo_core::account::Unmapped {
     fn from(value: UnmappedNamespaces) -> Self {
         match value {
             UnmappedNamespaces::OperatorIdentity => Self::OperatorIdentity,
@@ -280,8 +280,8 @@ pub struct CheckArgs {
     /// A requirement every checked ConnectorInfo must also meet, as KEY=VALUE[,VALUE…] with
     /// the keys of spec.requirements (authModes, oauth2GrantTypes, customAuthTypes, usableAs).
     /// Repeatable.
-    #[arg(long = "require", value_name = "KEY=VALUES", value_parser = crate::check::verdict::parse_requirement)]
-    pub require: Vec<crate::crd::Requirements>,
+    #[arg(long = "require", value_name = "KEY=VALUES", value_parser = conninfo_core::check::verdict::parse_requirement)]
+    pub require: Vec<conninfo_core::crd::Requirements>,
     /// Report format.
     #[arg(short = 'o', long, value_enum, default_value_t = CheckFormat::Table)]
     pub output: CheckFormat,
@@ -333,8 +333,8 @@ fn parse_stalled_after(text: &str) -> Result<std::time::Duration, String> {
 fn parse_lease_duration(text: &str) -> Result<std::time::Duration, String> {
     let parsed = parse_bounded(
         text,
-        crate::leader::MIN_LEASE_DURATION,
-        crate::leader::MAX_LEASE_DURATION,
+        conninfo_runtime::leader::MIN_LEASE_DURATION,
+        conninfo_runtime::leader::MAX_LEASE_DURATION,
         "between 3s and 5m",
     )?;
     if parsed.subsec_nanos() != 0 {
@@ -344,7 +344,7 @@ fn parse_lease_duration(text: &str) -> Result<std::time::Duration, String> {
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    crate::interval::parse(text).map_err(|e| e.to_string())
+    conninfo_core::interval::parse(text).map_err(|e| e.to_string())
 }
 
 fn parse_bounded(
@@ -362,7 +362,7 @@ fn parse_bounded(
 
 fn parse_refresh_interval(text: &str) -> Result<std::time::Duration, String> {
     let duration = parse_duration(text)?;
-    if crate::interval::clamp(duration).clamped {
+    if conninfo_core::interval::clamp(duration).clamped {
         return Err("must be 0s (only on change) or between 1m and 720h".to_owned());
     }
     Ok(duration)

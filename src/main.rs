@@ -1,9 +1,9 @@
-//! CLI dispatch only: the commands live in the library.
+//! CLI dispatch only: the commands live in the library (`commands`).
 
 use std::process::ExitCode;
 
-use appflow_connector_operator::cli::{self, Command, CrdName};
-use appflow_connector_operator::{check, crd, describe, operator};
+use appflow_connector_operator::cli::{self, Command};
+use appflow_connector_operator::commands::{check, crd, describe, run};
 
 fn main() -> ExitCode {
     let cli = cli::parse_args(std::env::args_os());
@@ -19,7 +19,7 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async move {
         match cli.command {
-            Command::Crd(args) => match crds(args.name) {
+            Command::Crd(args) => match crd::render(args.name) {
                 Ok(yaml) => {
                     print!("{yaml}");
                     ExitCode::SUCCESS
@@ -31,7 +31,7 @@ fn main() -> ExitCode {
             },
             Command::Describe(args) => describe::command(args).await,
             Command::Check(args) => check::command(*args).await,
-            Command::Run(args) => match operator::run(*args).await {
+            Command::Run(args) => match run::run(*args).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("fatal: {e}; exiting so that the operator is restarted");
@@ -39,14 +39,5 @@ fn main() -> ExitCode {
                 }
             },
         }
-    })
-}
-
-/// The named CRD, or both as one multi-document stream (`crd | kubectl apply -f -`).
-fn crds(name: Option<CrdName>) -> Result<String, serde_yaml_ng::Error> {
-    Ok(match name {
-        Some(CrdName::Connectorinfos) => crd::crd_yaml()?,
-        Some(CrdName::Appflowaccounts) => crd::account_crd_yaml()?,
-        None => format!("{}---\n{}", crd::crd_yaml()?, crd::account_crd_yaml()?),
     })
 }

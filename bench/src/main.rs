@@ -8,13 +8,6 @@
 //!
 //! A benchmark, not a test: it prints numbers and asserts nothing.
 
-#[path = "../../tests/integration/support/controlplane.rs"]
-mod controlplane;
-// Shared with the tests; the bench reads memory with it but stops no process by signal.
-#[path = "../../tests/integration/support/process.rs"]
-#[allow(dead_code)]
-mod process;
-
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -29,7 +22,8 @@ use kube::core::{ApiResource, GroupVersionKind};
 use serde::Serialize;
 use serde_json::json;
 
-use controlplane::ControlPlane;
+use conninfo_test_support::controlplane::ControlPlane;
+use conninfo_test_support::process;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 

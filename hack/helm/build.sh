@@ -2,7 +2,7 @@
 # Builds the helm CLI from the Go module in this directory into
 #   $APPFLOW_HELM_BIN_DIR (default: <repo>/.cache/helm/bin)
 # and prints its path. Needs only Go and the Go module proxy. The chart tests
-# (tests/integration/e2e/helm.rs) use it; so can you:
+# (tests/e2e/helm.rs) use it; so can you:
 #   "$(hack/helm/build.sh)" lint --strict charts/appflow-connector-operator
 #
 # Idempotent: it rebuilds only when a stamp (hash of the Go toolchain version,

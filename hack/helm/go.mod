@@ -1,5 +1,5 @@
 // Module that builds the helm CLI from source for the chart tests
-// (tests/integration/e2e/helm.rs) and local use. See build.sh. Only the Go
+// (tests/e2e/helm.rs) and local use. See build.sh. Only the Go
 // module proxy is needed.
 module appflow-connector-operator/hack/helm
 

@@ -39,7 +39,7 @@ rm -rf target/release-local
 mkdir -p target/release-local
 cargo build --bins --workspace --features appflow-connector-operator/failpoints
 APPFLOW_RELEASE_OUT=$repo/target/release-local \
-  cargo test --test integration --workspace --features appflow-connector-operator/failpoints -- --exact \
-  e2e::node::helm_install_runs_the_image_as_a_pod_and_upgrades_hands_over_and_uninstalls --nocapture
+  cargo test --test e2e --workspace --features appflow-connector-operator/failpoints -- --exact \
+  node::helm_install_runs_the_image_as_a_pod_and_upgrades_hands_over_and_uninstalls --nocapture
 step "done"
 cat target/release-local/published.json

@@ -2,31 +2,16 @@
 //! fixture repository in tests/fixtures/check: verdicts, one AWS call per connector, exit
 //! codes and every output format (the JUnit XML is also parsed by Python, tests/python).
 
-use std::collections::BTreeMap;
 use std::process::Output;
 
 use serde_json::Value;
 use tokio::process::Command;
 
-use crate::support::{DATA, Emulator};
+use conninfo_test_support::check_report::{EXPECTED, assert_matches_documented_schema, outcomes};
+use conninfo_test_support::{DATA, Emulator};
 
 const BIN: &str = env!("CARGO_BIN_EXE_appflow-connector-operator");
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/check");
-
-/// What the fixture repository must produce (tests/fixtures/check/README.md).
-pub const EXPECTED: &[(&str, &str)] = &[
-    ("acme-crm-source", "Ready"),
-    ("salesforce-jwt", "Ready"),
-    ("slack-source", "Ready"),
-    ("slack-destination", "RequirementsNotMet"),
-    ("salesforce-1", "Ready"),
-    ("salesforce-2", "Ready"),
-    ("salesforce-3", "Ready"),
-    ("salesforce-4", "Ready"),
-    ("salesforce-5", "Ready"),
-    ("datadog-basic", "RequirementsNotMet"),
-    ("unregistered-crm", "Failed"),
-];
 
 /// `check` with test credentials and a clean AWS environment, run from the fixtures
 /// directory so that reported paths are short and stable.
@@ -67,37 +52,6 @@ fn json(output: &Output) -> Value {
             String::from_utf8_lossy(&output.stderr)
         )
     })
-}
-
-/// name -> outcome of a JSON report.
-pub fn outcomes(report: &Value) -> BTreeMap<String, String> {
-    report["results"]
-        .as_array()
-        .expect("results")
-        .iter()
-        .map(|r| {
-            (
-                r["name"].as_str().unwrap_or("-").to_owned(),
-                r["outcome"].as_str().expect("outcome").to_owned(),
-            )
-        })
-        .collect()
-}
-
-/// Every report must match the documented schema.
-pub fn assert_matches_documented_schema(report: &Value) {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/docs/check-report.schema.json"
-    ))
-    .expect("schema file");
-    let schema: Value = serde_json::from_str(&text).expect("schema json");
-    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
-    let errors: Vec<String> = validator
-        .iter_errors(report)
-        .map(|e| format!("{}: {e}", e.instance_path()))
-        .collect();
-    assert!(errors.is_empty(), "{errors:#?}\n{report:#}");
 }
 
 #[tokio::test]

@@ -3,13 +3,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use appflow_connector_operator::account::Identity;
-use appflow_connector_operator::cache::{DescribeCache, RateLimited, Source};
-use appflow_connector_operator::crd::{ConnectorInfo, ConnectorInfoSpec, ConnectorType};
-use appflow_connector_operator::observe::{self, Policy};
-use appflow_connector_operator::ratelimit::RateLimiter;
+use conninfo_aws::cache::{DescribeCache, RateLimited, Source};
+use conninfo_aws::observe::{self, Policy};
+use conninfo_aws::ratelimit::RateLimiter;
+use conninfo_core::account::Identity;
+use conninfo_core::crd::{ConnectorInfo, ConnectorInfoSpec, ConnectorType};
 
-use crate::support::Emulator;
+use conninfo_test_support::Emulator;
 
 fn object(name: &str, connector_type: ConnectorType) -> ConnectorInfo {
     let mut object = ConnectorInfo::new(
@@ -113,7 +113,7 @@ async fn the_emulator_throttles_beyond_the_account_quota() {
             .await;
         reasons.push(outcome.err().map(|e| e.reason));
     }
-    use appflow_connector_operator::reason::Reason::Throttled;
+    use conninfo_core::reason::Reason::Throttled;
     assert_eq!(reasons, [None, None, Some(Throttled), Some(Throttled)]);
     assert_eq!(emulator.stats().await["throttled"], 2);
 }

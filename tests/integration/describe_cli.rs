@@ -4,7 +4,7 @@ use std::process::Output;
 
 use tokio::process::Command;
 
-use crate::support::{DATA, Emulator};
+use conninfo_test_support::{DATA, Emulator};
 
 const BIN: &str = env!("CARGO_BIN_EXE_appflow-connector-operator");
 

@@ -6,8 +6,6 @@ mod check_cli;
 mod describe_cache;
 mod describe_cli;
 mod docs;
-mod e2e;
 mod reconcile_mock;
 mod release;
 mod sdk;
-mod support;

@@ -6,19 +6,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use appflow_connector_operator::controller::{
-    Context, ContextSettings, reconcile_once as reconcile,
-};
-use appflow_connector_operator::crd::{
+use conninfo_core::crd::{
     ConnectorInfo, ConnectorInfoSpec, ConnectorInfoStatus, ConnectorType, REFRESH_ANNOTATION,
 };
-use appflow_connector_operator::metrics::Metrics;
+use conninfo_runtime::controller::{Context, ContextSettings, reconcile_once as reconcile};
+use conninfo_runtime::metrics::Metrics;
 use http::{Request, Response};
 use http_body_util::BodyExt;
 use kube::client::Body;
 use serde_json::Value;
 
-use crate::support::{DATA, Emulator};
+use conninfo_test_support::{DATA, Emulator};
 
 type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
 
@@ -208,22 +206,20 @@ async fn failure_keeps_configuration_and_backs_off() {
     let (ctx, mut api) = context(&emulator, Duration::ZERO).await;
 
     let mut obj = object();
-    let good = appflow_connector_operator::status::compute(
-        &appflow_connector_operator::status::Observation {
-            generation: Some(3),
-            spec: &obj.spec,
-            refresh_request: None,
-            previous: None,
-            outcome: &Ok(Default::default()),
-            refresh_interval: Duration::from_secs(3600),
-            stalled_after: Duration::from_secs(600),
-            origin: Default::default(),
-            // Described two hours ago: due again.
-            now: jiff::Timestamp::now()
-                .checked_sub(jiff::SignedDuration::from_hours(2))
-                .unwrap(),
-        },
-    );
+    let good = conninfo_core::status::compute(&conninfo_core::status::Observation {
+        generation: Some(3),
+        spec: &obj.spec,
+        refresh_request: None,
+        previous: None,
+        outcome: &Ok(Default::default()),
+        refresh_interval: Duration::from_secs(3600),
+        stalled_after: Duration::from_secs(600),
+        origin: Default::default(),
+        // Described two hours ago: due again.
+        now: jiff::Timestamp::now()
+            .checked_sub(jiff::SignedDuration::from_hours(2))
+            .unwrap(),
+    });
     obj.status = Some(good.status.clone());
     emulator
         .set_fault(

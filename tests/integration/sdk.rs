@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use appflow_connector_operator::account::Identity;
-use appflow_connector_operator::reason::Reason;
+use conninfo_core::account::Identity;
+use conninfo_core::reason::Reason;
 use serde_json::json;
 
-use crate::support::{DATA, Emulator};
+use conninfo_test_support::{DATA, Emulator};
 
 #[tokio::test]
 async fn vended_connector_is_described_faithfully() {
@@ -133,7 +133,7 @@ async fn fault_with_count_recovers() {
 async fn sdk_retries_a_transient_fault_once() {
     let emulator = Emulator::start(DATA).await;
     let appflow = emulator
-        .appflow(appflow_connector_operator::appflow::AwsSettings {
+        .appflow(conninfo_aws::appflow::AwsSettings {
             max_attempts: 2,
             ..emulator.settings()
         })
@@ -157,7 +157,7 @@ async fn sdk_retries_a_transient_fault_once() {
 async fn latency_beyond_timeout_is_unreachable() {
     let emulator = Emulator::start(DATA).await;
     let appflow = emulator
-        .appflow(appflow_connector_operator::appflow::AwsSettings {
+        .appflow(conninfo_aws::appflow::AwsSettings {
             attempt_timeout: Duration::from_millis(300),
             ..emulator.settings()
         })
@@ -233,7 +233,7 @@ roles:
 "#;
 
 fn role(arn: &str, external_id: Option<&str>) -> Identity {
-    Identity::Role(appflow_connector_operator::account::identity::Role {
+    Identity::Role(conninfo_core::account::identity::Role {
         arn: arn.to_owned(),
         external_id: external_id.map(str::to_owned),
         session_duration: None,
@@ -242,7 +242,7 @@ fn role(arn: &str, external_id: Option<&str>) -> Identity {
 
 #[tokio::test]
 async fn assumed_roles_answer_from_their_account_through_one_client_per_identity_and_region() {
-    use appflow_connector_operator::account::status::Assumption;
+    use conninfo_core::account::status::Assumption;
 
     let emulator = Emulator::start(ACCOUNTS).await;
     let appflow = emulator.appflow(emulator.settings()).await;

@@ -1,0 +1,434 @@
+//! The one observation path: (object, AppFlow access, policy, now) -> the status to write and
+//! the events to publish. The controller and `describe` both use it, so what the CLI prints
+//! is what the operator would write.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+
+use jiff::Timestamp;
+use tracing::warn;
+
+use crate::appflow::AppFlow;
+use crate::cache::{self, DescribeCache, Key, RateLimited, Source};
+use conninfo_core::account::{Access, Identity};
+use conninfo_core::crd::{ConnectorInfo, ConnectorInfoSpec};
+use conninfo_core::interval;
+use conninfo_core::outcome::DescribeFailure;
+use conninfo_core::policy::AllowedRegions;
+use conninfo_core::reason::Reason;
+use conninfo_core::status::{self, Computed, Observation, Origin};
+
+/// `--stalled-after`'s default.
+pub const DEFAULT_STALLED_AFTER: Duration = Duration::from_secs(600);
+
+/// What the platform team decides for every object.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    /// For objects that set no `refreshInterval`; clamped like theirs.
+    pub default_refresh: Duration,
+    pub allowed_regions: AllowedRegions,
+    /// A retried failure older than this also sets `Stalled` (`--stalled-after`).
+    pub stalled_after: Duration,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            default_refresh: Duration::from_secs(3600),
+            allowed_regions: AllowedRegions::default(),
+            stalled_after: DEFAULT_STALLED_AFTER,
+        }
+    }
+}
+
+/// An object cleared for describing: its refresh interval and who describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Admitted {
+    pub refresh: Duration,
+    pub access: Access,
+}
+
+/// Pure: the refresh interval and access to use for an object, or the reason it must not be
+/// described. `access` is its namespace's binding (or why it has none); `default_region` the
+/// operator's.
+pub fn admit(
+    spec: &ConnectorInfoSpec,
+    policy: &Policy,
+    access: Result<Access, String>,
+    default_region: Option<&str>,
+) -> Result<Admitted, DescribeFailure> {
+    let refused = |message: String| DescribeFailure::local(Reason::InvalidRequest, message);
+    let access = access.map_err(refused)?;
+    policy
+        .allowed_regions
+        .check(spec.region.as_deref())
+        .map_err(refused)?;
+    access
+        .check_region(spec.region.as_deref(), default_region)
+        .map_err(refused)?;
+    let refresh = refresh_interval(spec, policy)?;
+    Ok(Admitted { refresh, access })
+}
+
+/// Pure: the refresh interval of a spec: its own, clamped, or the policy's default.
+fn refresh_interval(
+    spec: &ConnectorInfoSpec,
+    policy: &Policy,
+) -> Result<Duration, DescribeFailure> {
+    let Some(text) = &spec.refresh_interval else {
+        return Ok(interval::clamp(policy.default_refresh).interval);
+    };
+    let effective = interval::effective(text.as_str()).map_err(|e| {
+        DescribeFailure::local(Reason::InvalidRequest, format!("spec.refreshInterval {e}"))
+    })?;
+    if effective.clamped {
+        warn!(
+            refresh_interval = %text,
+            used = ?effective.interval,
+            "spec.refreshInterval is outside 1m..720h; clamped"
+        );
+    }
+    Ok(effective.interval)
+}
+
+/// The result of one observation.
+pub struct Observed {
+    pub computed: Computed,
+    /// The refresh interval in force for this object.
+    pub refresh: Duration,
+    /// The describe cache key the object used (none when refused before any describe).
+    pub key: Option<Key>,
+    /// How the describe was answered, if one was needed.
+    pub source: Option<Source>,
+    /// The AWS call this observation made, if any: its outcome and how long it took.
+    pub call: Option<(Reason, Duration)>,
+}
+
+/// The describe cache key of a spec: the identity, the region it is described in, the type
+/// and the label.
+pub fn cache_key(
+    spec: &ConnectorInfoSpec,
+    default_region: Option<&str>,
+    identity: &Identity,
+) -> Key {
+    Key {
+        identity: identity.key(),
+        region: spec
+            .region
+            .as_deref()
+            .or(default_region)
+            .unwrap_or_default()
+            .to_owned(),
+        connector_type: spec.connector_type.as_str().to_owned(),
+        label: spec.connector_label.clone(),
+    }
+}
+
+/// How old a shared answer may be for an object: less than its earliest jittered refresh, so
+/// its refresh really asks AWS; objects that refresh only on change take answers younger
+/// than [`cache::FAILURE_TTL`] (a burst of new objects), nothing older.
+pub fn max_shared_age(refresh: Duration) -> Duration {
+    if refresh.is_zero() {
+        cache::FAILURE_TTL
+    } else {
+        refresh.saturating_sub(refresh / 10)
+    }
+}
+
+/// Describes the object's connector through the cache (unless `admitted`, the object's
+/// [`admit`] verdict, refused it) and computes the status from the answer and the previous
+/// status. `refresh_seen` is when the object's pending refresh request was first seen (now, if
+/// unknown); `stalled_after` is the policy's. `Err` when a new AWS call is needed but the rate
+/// limit has no token yet.
+pub async fn observe(
+    appflow: &Arc<AppFlow>,
+    cache: &DescribeCache,
+    object: &ConnectorInfo,
+    admitted: Result<Admitted, DescribeFailure>,
+    refresh_seen: Option<Instant>,
+    stalled_after: Duration,
+    now: Timestamp,
+) -> Result<Observed, RateLimited> {
+    let seen = Instant::now();
+    let spec = &object.spec;
+    let previous = object.status.as_ref();
+    let refresh_request = object.refresh_request();
+    let mut account_id = None;
+    let mut binding = None;
+    let (outcome, refresh, key, source, call) = match admitted {
+        // A refused object is described again only when it changes: no interval applies.
+        Err(refused) => (Err(refused), Duration::ZERO, None, None, None),
+        Ok(Admitted { refresh, access }) => {
+            let identity = access.identity;
+            let key = cache_key(spec, appflow.default_region(), &identity);
+            let forced = status::refresh_forced(refresh_request, previous);
+            let fetch = {
+                let (appflow, key, identity) = (appflow.clone(), key.clone(), identity.clone());
+                move || {
+                    async move {
+                        appflow
+                            .describe_connector(
+                                &identity,
+                                Some(key.region.as_str()).filter(|r| !r.is_empty()),
+                                &key.connector_type,
+                                key.label.as_deref(),
+                            )
+                            .await
+                    }
+                    .boxed()
+                }
+            };
+            let (outcome, source) = cache
+                .get(
+                    &key,
+                    max_shared_age(refresh),
+                    forced.then(|| refresh_seen.unwrap_or(seen)),
+                    fetch,
+                )
+                .await?;
+            let call = (source == Source::Called).then(|| {
+                let reason = outcome
+                    .as_ref()
+                    .map_or_else(|e| e.reason, |_| Reason::Described);
+                (reason, seen.elapsed())
+            });
+            if outcome.is_ok() {
+                account_id = appflow.account_id(&identity).await;
+            }
+            binding = access.binding;
+            (outcome, refresh, Some(key), Some(source), call)
+        }
+    };
+    let computed = status::compute(&Observation {
+        generation: object.metadata.generation,
+        spec,
+        refresh_request,
+        previous,
+        outcome: &outcome,
+        refresh_interval: refresh,
+        stalled_after,
+        now,
+        origin: Origin {
+            account_id: account_id.as_deref(),
+            binding: binding.as_deref(),
+        },
+    });
+    Ok(Observed {
+        computed,
+        refresh,
+        key,
+        source,
+        call,
+    })
+}
+
+/// [`observe`] for an object judged once, as `describe` and `check` do: admitted by `policy`
+/// with the operator's own identity, no pending refresh request, now.
+pub async fn observe_once(
+    appflow: &Arc<AppFlow>,
+    cache: &DescribeCache,
+    object: &ConnectorInfo,
+    policy: &Policy,
+) -> Result<Observed, RateLimited> {
+    let admitted = admit(
+        &object.spec,
+        policy,
+        Ok(Access::operator()),
+        appflow.default_region(),
+    );
+    observe(
+        appflow,
+        cache,
+        object,
+        admitted,
+        None,
+        policy.stalled_after,
+        Timestamp::now(),
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use conninfo_core::crd::ConnectorType;
+    use conninfo_core::interval::RefreshInterval;
+
+    fn spec(region: Option<&str>, interval: Option<&str>) -> ConnectorInfoSpec {
+        ConnectorInfoSpec {
+            connector_type: ConnectorType::Slack,
+            connector_label: None,
+            region: region.map(str::to_owned),
+            refresh_interval: interval.map(RefreshInterval::new),
+            requirements: None,
+        }
+    }
+
+    #[test]
+    fn refuses_disallowed_regions_and_bad_intervals_before_any_call() {
+        let policy = Policy {
+            allowed_regions: AllowedRegions::new(["us-east-1"]),
+            ..Policy::default()
+        };
+        let refused = admit(&spec(Some("eu-west-1"), None), &policy, operator(), None).unwrap_err();
+        assert_eq!(refused.reason, Reason::InvalidRequest);
+        assert!(refused.message.contains("allowed regions: us-east-1"));
+        let refused = admit(&spec(None, Some("soon")), &policy, operator(), None).unwrap_err();
+        assert_eq!(refused.reason, Reason::InvalidRequest);
+        assert!(
+            refused.message.contains("spec.refreshInterval 'soon'"),
+            "{}",
+            refused.message
+        );
+    }
+
+    fn operator() -> Result<Access, String> {
+        Ok(Access::operator())
+    }
+
+    #[test]
+    fn intervals_are_clamped_and_defaulted() {
+        let policy = Policy::default();
+        let refresh =
+            |spec: ConnectorInfoSpec| admit(&spec, &policy, operator(), None).map(|a| a.refresh);
+        assert_eq!(refresh(spec(None, None)), Ok(Duration::from_secs(3600)));
+        assert_eq!(refresh(spec(None, Some("1ms"))), Ok(interval::MIN));
+        assert_eq!(
+            refresh(spec(Some("us-east-1"), Some("99999999999999999999h"))),
+            Ok(interval::MAX)
+        );
+        assert_eq!(refresh(spec(None, Some("0s"))), Ok(Duration::ZERO));
+    }
+
+    #[test]
+    fn unbound_namespaces_and_binding_regions_are_refused_before_any_call() {
+        let policy = Policy::default();
+        let denied = admit(
+            &spec(None, None),
+            &policy,
+            Err("namespace x is not bound".into()),
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(denied.reason, Reason::InvalidRequest);
+        assert_eq!(denied.message, "namespace x is not bound");
+        let access = Access {
+            identity: conninfo_core::account::Identity::Operator,
+            regions: AllowedRegions::new(["eu-west-1"]),
+            binding: Some("eu".into()),
+        };
+        let refused = admit(
+            &spec(Some("us-east-1"), None),
+            &policy,
+            Ok(access.clone()),
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            refused.message.contains("AppFlowAccount eu"),
+            "{}",
+            refused.message
+        );
+        let admitted = admit(
+            &spec(Some("eu-west-1"), None),
+            &policy,
+            Ok(access.clone()),
+            None,
+        )
+        .unwrap();
+        assert_eq!(admitted.access, access);
+    }
+
+    mod hostile {
+        use super::*;
+        use conninfo_core::crd::ConnectorInfoStatus;
+        use conninfo_core::outcome::DescribeFailure;
+        use conninfo_core::pacing::{self, MAX_WAIT};
+        use conninfo_core::reason::Retry;
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+        use proptest::prelude::*;
+
+        /// Any JSON a refresh interval could have been stored as.
+        fn interval_json() -> impl Strategy<Value = serde_json::Value> {
+            prop_oneof![
+                any::<String>().prop_map(serde_json::Value::from),
+                "[0-9]{1,30}(\\.[0-9]{0,12})?(ns|us|µs|ms|s|m|h|d|)([0-9]{1,25}(h|m|s))?"
+                    .prop_map(serde_json::Value::from),
+                any::<f64>().prop_map(serde_json::Value::from),
+                any::<i64>().prop_map(serde_json::Value::from),
+                any::<u64>().prop_map(serde_json::Value::from),
+            ]
+        }
+
+        fn outcome(
+            index: usize,
+        ) -> Result<conninfo_core::mirror::ConnectorConfiguration, DescribeFailure> {
+            match Reason::ALL.get(index) {
+                Some(Reason::Described) | Some(Reason::RequirementsNotMet) | None => {
+                    Ok(Default::default())
+                }
+                Some(reason) => Err(DescribeFailure::local(*reason, "injected")),
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+            #[test]
+            fn no_spec_panics_or_schedules_out_of_bounds(
+                interval in interval_json(),
+                default_secs in 0u64..=u64::MAX,
+                outcome_index in 0usize..Reason::ALL.len(),
+                attempt in any::<u32>(),
+                unit in any::<f64>(),
+                gap_secs in 0u64..=3600,
+                last_synced in -100_000_000_000i64..100_000_000_000,
+            ) {
+                let json = serde_json::json!({"connectorType": "Slack", "refreshInterval": interval});
+                let spec = match serde_json::from_value::<ConnectorInfoSpec>(json) {
+                    Ok(spec) => spec,
+                    Err(_) => {
+                        // Only a non-string can fail to decode; the schema never stored one.
+                        prop_assert!(!interval.is_string());
+                        return Ok(());
+                    }
+                };
+                let policy = Policy {
+                    default_refresh: Duration::from_secs(default_secs),
+                    ..Policy::default()
+                };
+                let admitted = admit(&spec, &policy, Ok(Access::operator()), None);
+                let refresh = admitted.clone().map_or(Duration::ZERO, |a| a.refresh);
+                prop_assert!(refresh.is_zero() || (interval::MIN..=interval::MAX).contains(&refresh));
+
+                let outcome = admitted.and_then(|_| outcome(outcome_index));
+                let previous = ConnectorInfoStatus {
+                    last_synced_time: jiff::Timestamp::from_second(last_synced).ok().map(Time),
+                    ..Default::default()
+                };
+                let computed = status::compute(&Observation {
+                    generation: Some(1),
+                    spec: &spec,
+                    refresh_request: None,
+                    previous: Some(&previous),
+                    outcome: &outcome,
+                    refresh_interval: refresh,
+                    stalled_after: policy.stalled_after,
+                    origin: Default::default(),
+                    now: jiff::Timestamp::now(),
+                });
+
+                let gap = Duration::from_secs(gap_secs);
+                let next = pacing::next_wait(computed.retry(), refresh, attempt, unit, gap);
+                match next {
+                    Some(wait) => prop_assert!(wait >= gap && wait <= MAX_WAIT, "{wait:?}"),
+                    None => prop_assert!(
+                        computed.retry() == Retry::OnChange
+                            || (computed.retry() == Retry::AfterRefresh && refresh.is_zero())
+                    ),
+                }
+            }
+        }
+    }
+}

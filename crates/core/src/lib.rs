@@ -1,0 +1,27 @@
+//! The pure core of appflow-connector-operator: the CRD types, the mirror of DescribeConnector's
+//! answer, status computation, conditions and reasons, requirements, diffs, intervals, pacing,
+//! policy, offline admission, account resolution and binding status.
+//!
+//! This crate has no AWS SDK, no Kubernetes client and no async runtime among its dependencies:
+//! everything here is a function of its inputs and is unit-tested without a network. The
+//! layers above it are `conninfo-aws` (AppFlow) and `conninfo-runtime` (the API server); see
+//! docs/design.md, "Architecture".
+
+pub mod account;
+pub mod admission;
+pub mod check;
+pub mod condition;
+pub mod crd;
+pub mod diff;
+pub mod interval;
+pub mod mirror;
+pub mod outcome;
+pub mod pacing;
+pub mod policy;
+pub mod reason;
+pub mod refresh;
+pub mod requirements;
+pub mod status;
+
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures;

@@ -1,0 +1,33 @@
+//! The Kubernetes side of appflow-connector-operator: the controllers for ConnectorInfos and
+//! AppFlowAccounts, leader election, Events, Prometheus metrics and the HTTP endpoints.
+//!
+//! What to write comes from `conninfo-core` (pure) and `conninfo-aws` (AppFlow); this crate
+//! reads and writes the API server. See docs/design.md, "Architecture".
+
+pub mod accounts;
+pub mod controller;
+pub mod events;
+pub mod http;
+pub mod leader;
+pub mod metrics;
+
+/// Errors of the reconciler itself; AWS outcomes are not errors here, they become conditions.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("writing status failed: {0}")]
+    StatusWrite(#[source] kube::Error),
+    #[error("ConnectorInfo has no namespace")]
+    MissingNamespace,
+}
+
+impl Error {
+    /// A low-cardinality label for the reconciliations metric.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::StatusWrite(_) => "status_write_error",
+            Error::MissingNamespace => "missing_namespace",
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,537 @@
+//! Prometheus metrics, named as docs/monitoring.md lists them (docs/design.md, "Metrics").
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use kube::runtime::reflector::Store;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use conninfo_aws::cache::Source;
+use conninfo_core::account::crd::AppFlowAccount;
+use conninfo_core::condition::{ConditionStatus, ConditionType};
+use conninfo_core::crd::ConnectorInfo;
+use conninfo_core::reason::Reason;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    operation: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabels {
+    operation: &'static str,
+}
+
+#[derive(Clone)]
+pub struct Metrics {
+    reconciliations: Family<ResultLabels, Counter>,
+    reconcile_duration: Histogram,
+    api_calls: Family<CallLabels, Counter>,
+    api_duration: Family<OperationLabels, Histogram>,
+    status_writes: Family<ResultLabels, Counter>,
+    describe_cache: Family<ResultLabels, Counter>,
+    describe_cache_evictions: Counter,
+    events: Family<ResultLabels, Counter>,
+    leader: Gauge,
+    configuration_changes: Family<TypeLabels, Counter>,
+    last_configuration_change: Family<TypeLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TypeLabels {
+    connector_type: String,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            reconciliations: Family::default(),
+            reconcile_duration: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
+            api_calls: Family::default(),
+            api_duration: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.005, 2.0, 14))
+            }),
+            status_writes: Family::default(),
+            describe_cache: Family::default(),
+            describe_cache_evictions: Counter::default(),
+            events: Family::default(),
+            leader: Gauge::default(),
+            configuration_changes: Family::default(),
+            last_configuration_change: Family::default(),
+        }
+    }
+}
+
+impl Metrics {
+    /// Registers everything under the `appflow_connector_operator` prefix, plus gauges of
+    /// conditions computed from the controller's caches at scrape time (ConnectorInfos, and
+    /// AppFlowAccount bindings when they are on) and of readiness (the flag `/readyz` answers
+    /// from).
+    pub fn register(
+        &self,
+        registry: &mut Registry,
+        store: Store<ConnectorInfo>,
+        bindings: Option<Store<AppFlowAccount>>,
+        ready: Arc<AtomicBool>,
+    ) {
+        let sub = registry.sub_registry_with_prefix("appflow_connector_operator");
+        sub.register(
+            "reconciliations",
+            "Reconciliations by result",
+            self.reconciliations.clone(),
+        );
+        sub.register(
+            "reconcile_duration_seconds",
+            "Duration of one reconciliation",
+            self.reconcile_duration.clone(),
+        );
+        sub.register(
+            "appflow_api_calls",
+            "AppFlow API calls by operation and outcome",
+            self.api_calls.clone(),
+        );
+        sub.register(
+            "appflow_api_duration_seconds",
+            "Duration of AppFlow API calls",
+            self.api_duration.clone(),
+        );
+        sub.register(
+            "status_writes",
+            "Status writes by result: written, or skipped because nothing changed",
+            self.status_writes.clone(),
+        );
+        sub.register(
+            "describe_cache",
+            "Describes by how they were answered: hit (cached), joined (an in-flight call), called (AWS)",
+            self.describe_cache.clone(),
+        );
+        sub.register(
+            "describe_cache_evictions",
+            "Describe cache entries dropped because no object uses their key any more",
+            self.describe_cache_evictions.clone(),
+        );
+        sub.register(
+            "events",
+            "Kubernetes Events by result: published, failed, or not_leading (dropped after leadership was lost)",
+            self.events.clone(),
+        );
+        sub.register(
+            "leader",
+            "1 while this replica leads (describes and writes), 0 while it stands by",
+            self.leader.clone(),
+        );
+        sub.register(
+            "configuration_changes",
+            "Describes that returned a configuration different from the mirrored one, by connector type",
+            self.configuration_changes.clone(),
+        );
+        sub.register(
+            "last_configuration_change_timestamp_seconds",
+            "When a configuration of this connector type last changed (Unix time)",
+            self.last_configuration_change.clone(),
+        );
+        sub.register_collector(Box::new(ConditionGauge { store }));
+        sub.register_collector(Box::new(BindingGauge { store: bindings }));
+        sub.register_collector(Box::new(ReadyGauge { ready }));
+    }
+
+    /// Starts timing a reconciliation; the duration is recorded when the guard drops.
+    pub fn reconcile_started(&self) -> ReconcileTimer<'_> {
+        ReconcileTimer {
+            metrics: self,
+            start: Instant::now(),
+        }
+    }
+
+    pub fn reconciled(&self, result: &'static str) {
+        self.reconciliations
+            .get_or_create(&ResultLabels { result })
+            .inc();
+    }
+
+    /// Counts a status write, or one avoided because the computed status was unchanged.
+    pub fn status_write(&self, written: bool) {
+        let result = if written { "written" } else { "skipped" };
+        self.status_writes
+            .get_or_create(&ResultLabels { result })
+            .inc();
+    }
+
+    pub fn describe_cache(&self, source: Source) {
+        let result = match source {
+            Source::Hit => "hit",
+            Source::Joined => "joined",
+            Source::Called => "called",
+        };
+        self.describe_cache
+            .get_or_create(&ResultLabels { result })
+            .inc();
+    }
+
+    /// A describe found a changed configuration (labelled by type only: low cardinality).
+    pub fn configuration_changed(&self, connector_type: &str) {
+        let labels = TypeLabels {
+            connector_type: connector_type.to_owned(),
+        };
+        self.configuration_changes.get_or_create(&labels).inc();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        self.last_configuration_change
+            .get_or_create(&labels)
+            .set(now);
+    }
+
+    pub fn set_leader(&self, leading: bool) {
+        self.leader.set(i64::from(leading));
+    }
+
+    pub fn event(&self, result: &'static str) {
+        self.events.get_or_create(&ResultLabels { result }).inc();
+    }
+
+    pub fn describe_cache_eviction(&self) {
+        self.describe_cache_evictions.inc();
+    }
+
+    pub fn api_call(&self, operation: &'static str, outcome: Reason, took: Duration) {
+        self.api_calls
+            .get_or_create(&CallLabels {
+                operation,
+                outcome: outcome.as_str(),
+            })
+            .inc();
+        self.api_duration
+            .get_or_create(&OperationLabels { operation })
+            .observe(took.as_secs_f64());
+    }
+}
+
+pub struct ReconcileTimer<'a> {
+    metrics: &'a Metrics,
+    start: Instant,
+}
+
+impl Drop for ReconcileTimer<'_> {
+    fn drop(&mut self) {
+        self.metrics
+            .reconcile_duration
+            .observe(self.start.elapsed().as_secs_f64());
+    }
+}
+
+/// `connectorinfos{condition,status}` and `connectorinfos_not_ready{reason}`: counted from
+/// the cache, so deleted objects vanish. Every label combination is written, zeros included,
+/// so that alerts can compare a count with its past and rates never start from nothing.
+#[derive(Debug)]
+struct ConditionGauge {
+    store: Store<ConnectorInfo>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, Ord, PartialOrd, EncodeLabelSet)]
+struct ConditionLabels {
+    condition: &'static str,
+    status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, Ord, PartialOrd, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+/// Pure: the two gauges' counts over a set of statuses. One pass over each status's
+/// conditions with no string comparison beyond recognising a type and a reason: a scrape
+/// reads every object, and at 10,000 objects a lookup per condition type cost a fifth of the
+/// operator's CPU in `make bench` (which scrapes four times a second).
+fn condition_counts<'a>(
+    statuses: impl Iterator<Item = &'a conninfo_core::crd::ConnectorInfoStatus>,
+) -> (
+    std::collections::BTreeMap<ConditionLabels, i64>,
+    std::collections::BTreeMap<ReasonLabels, i64>,
+) {
+    let mut by_type = [[0_i64; ConditionStatus::ALL.len()]; ConditionType::ALL.len()];
+    let mut by_reason = [0_i64; Reason::ALL.len()];
+    for status in statuses {
+        // Only the first condition of a type counts, as a lookup by type would find it.
+        let mut seen = [false; ConditionType::ALL.len()];
+        for c in &status.conditions {
+            let Some(type_) = ConditionType::parse(&c.type_) else {
+                continue;
+            };
+            let t = type_.index();
+            if std::mem::replace(&mut seen[t], true) {
+                continue;
+            }
+            let value = ConditionStatus::parse(&c.status);
+            by_type[t][value.index()] += 1;
+            // Ready is never False for `Described`: every other reason can keep an object
+            // unready.
+            if type_ == ConditionType::Ready
+                && value != ConditionStatus::True
+                && let Some(reason) = Reason::parse(&c.reason)
+                && reason != Reason::Described
+            {
+                by_reason[reason.index()] += 1;
+            }
+        }
+    }
+    let conditions = ConditionType::ALL
+        .into_iter()
+        .flat_map(|condition| {
+            ConditionStatus::ALL.into_iter().map(move |status| {
+                (
+                    ConditionLabels {
+                        condition: condition.as_str(),
+                        status: status.as_str(),
+                    },
+                    by_type[condition.index()][status.index()],
+                )
+            })
+        })
+        .collect();
+    let not_ready = Reason::ALL
+        .into_iter()
+        .filter(|r| *r != Reason::Described)
+        .map(|r| (ReasonLabels { reason: r.as_str() }, by_reason[r.index()]))
+        .collect();
+    (conditions, not_ready)
+}
+
+impl Collector for ConditionGauge {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let objects = self.store.state();
+        let (conditions, not_ready) =
+            condition_counts(objects.iter().filter_map(|o| o.status.as_ref()));
+        let mut family = encoder.encode_descriptor(
+            "connectorinfos",
+            "ConnectorInfo objects by condition and status",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        for (labels, count) in conditions {
+            ConstGauge::new(count).encode(family.encode_family(&labels)?)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "connectorinfos_not_ready",
+            "ConnectorInfo objects whose Ready condition is not True, by its reason",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        for (labels, count) in not_ready {
+            ConstGauge::new(count).encode(family.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+}
+
+/// `appflowaccounts_not_ready{appflowaccount,reason}`: 1 for each binding whose Ready
+/// condition is not True, by its reason; none for bindings that are Ready or not judged yet.
+/// One series per binding is affordable (bindings are few, and created by admins only) and
+/// lets an alert name the binding whose tenants cannot be described.
+#[derive(Debug)]
+struct BindingGauge {
+    store: Option<Store<AppFlowAccount>>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, Ord, PartialOrd, EncodeLabelSet)]
+struct BindingLabels {
+    appflowaccount: String,
+    reason: String,
+}
+
+/// Pure: the bindings that are not Ready, and why, sorted by name.
+fn bindings_not_ready<'a>(
+    bindings: impl Iterator<Item = &'a AppFlowAccount>,
+) -> Vec<BindingLabels> {
+    let mut not_ready: Vec<BindingLabels> = bindings
+        .filter_map(|binding| {
+            let ready = binding
+                .status
+                .as_ref()?
+                .conditions
+                .iter()
+                .find(|c| c.type_ == ConditionType::Ready.as_str())?;
+            (ConditionStatus::parse(&ready.status) != ConditionStatus::True).then(|| {
+                BindingLabels {
+                    appflowaccount: binding.metadata.name.clone().unwrap_or_default(),
+                    reason: ready.reason.clone(),
+                }
+            })
+        })
+        .collect();
+    not_ready.sort();
+    not_ready
+}
+
+impl Collector for BindingGauge {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let bindings = self.store.as_ref().map(Store::state).unwrap_or_default();
+        let mut family = encoder.encode_descriptor(
+            "appflowaccounts_not_ready",
+            "1 for each AppFlowAccount binding whose Ready condition is not True, by its reason",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        for labels in bindings_not_ready(bindings.iter().map(AsRef::as_ref)) {
+            ConstGauge::new(1).encode(family.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+}
+
+/// `ready`: 1 once the watch cache is filled (what `/readyz` answers), else 0.
+#[derive(Debug)]
+struct ReadyGauge {
+    ready: Arc<AtomicBool>,
+}
+
+impl Collector for ReadyGauge {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let family = encoder.encode_descriptor(
+            "ready",
+            "1 once the watch cache is filled and /readyz answers OK, 0 before",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        ConstGauge::new(i64::from(self.ready.load(Ordering::Relaxed))).encode(family)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use conninfo_core::crd::ConnectorInfoStatus;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+    fn status(ready: &str, reason: &str) -> ConnectorInfoStatus {
+        ConnectorInfoStatus {
+            conditions: vec![Condition {
+                type_: "Ready".into(),
+                status: ready.into(),
+                reason: reason.into(),
+                message: String::new(),
+                last_transition_time: Time(jiff::Timestamp::UNIX_EPOCH),
+                observed_generation: None,
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn every_combination_is_counted_zeros_included() {
+        let statuses = [
+            status("True", "Described"),
+            status("False", "AccessDenied"),
+            status("False", "AccessDenied"),
+            status("Unknown", "Throttled"),
+        ];
+        let (conditions, not_ready) = condition_counts(statuses.iter());
+        assert_eq!(conditions.len(), ConditionType::ALL.len() * 3);
+        let ready = |status| {
+            conditions[&ConditionLabels {
+                condition: "Ready",
+                status,
+            }]
+        };
+        assert_eq!((ready("True"), ready("False"), ready("Unknown")), (1, 2, 1));
+        assert_eq!(not_ready.len(), Reason::ALL.len() - 1);
+        assert_eq!(
+            not_ready[&ReasonLabels {
+                reason: "AccessDenied"
+            }],
+            2
+        );
+        assert_eq!(
+            not_ready[&ReasonLabels {
+                reason: "Throttled"
+            }],
+            1
+        );
+        assert_eq!(
+            not_ready[&ReasonLabels {
+                reason: "ServiceError"
+            }],
+            0
+        );
+        assert!(!not_ready.contains_key(&ReasonLabels {
+            reason: "Described"
+        }));
+    }
+
+    #[test]
+    fn each_object_counts_once_per_type_and_unknown_types_or_reasons_not_at_all() {
+        let mut odd = status("False", "Throttled");
+        let mut second = odd.conditions[0].clone();
+        second.status = "True".into();
+        let mut foreign = second.clone();
+        foreign.type_ = "Available".into();
+        odd.conditions.extend([second, foreign]);
+        let (conditions, not_ready) = condition_counts([odd, status("False", "NotAReason")].iter());
+        let ready = |status| {
+            conditions[&ConditionLabels {
+                condition: "Ready",
+                status,
+            }]
+        };
+        assert_eq!((ready("True"), ready("False")), (0, 2));
+        assert_eq!(not_ready.values().sum::<i64>(), 1);
+        assert_eq!(
+            not_ready[&ReasonLabels {
+                reason: "Throttled"
+            }],
+            1
+        );
+    }
+
+    fn binding(name: &str, ready: Option<(&str, &str)>) -> AppFlowAccount {
+        let conditions: Vec<serde_json::Value> = ready
+            .into_iter()
+            .map(|(status, reason)| {
+                serde_json::json!({"type": "Ready", "status": status, "reason": reason,
+                    "message": "", "lastTransitionTime": "2026-11-29T00:00:00Z"})
+            })
+            .collect();
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "appflow.connectorinfo.dev/v1alpha1",
+            "kind": "AppFlowAccount",
+            "metadata": {"name": name},
+            "spec": {"namespaces": ["n"], "useOperatorIdentity": true},
+            "status": {"conditions": conditions},
+        }))
+        .expect("binding")
+    }
+
+    #[test]
+    fn bindings_not_ready_are_named_with_their_reason() {
+        let bindings = [
+            binding("team-b", Some(("False", "AccessDenied"))),
+            binding("team-a", Some(("True", "Bound"))),
+            binding("new", None),
+            binding("team-c", Some(("False", "NamespaceConflict"))),
+        ];
+        let labels = |name: &str, reason: &str| BindingLabels {
+            appflowaccount: name.into(),
+            reason: reason.into(),
+        };
+        assert_eq!(
+            bindings_not_ready(bindings.iter()),
+            [
+                labels("team-b", "AccessDenied"),
+                labels("team-c", "NamespaceConflict")
+            ]
+        );
+    }
+}

@@ -1,0 +1,6 @@
+//! One module per subcommand.
+
+pub mod check;
+pub mod crd;
+pub mod describe;
+pub mod run;
