@@ -9,7 +9,7 @@ use conninfo_aws::appflow::AppFlow;
 use conninfo_aws::cache::DescribeCache;
 use conninfo_aws::observe::{self, Policy};
 use conninfo_core::admission::{self, API_VERSION};
-use conninfo_core::crd::{ConnectorInfo, ConnectorInfoSpec};
+use conninfo_core::crd::{ConnectorInfo, ConnectorInfoSpec, ConnectorInfoStatus};
 
 /// Exit code for usage errors, as clap uses.
 pub const USAGE: u8 = 2;
@@ -58,39 +58,10 @@ pub fn load_manifest(path: &Path) -> Result<ConnectorInfo, ManifestError> {
 
 /// The `describe` command: exit 0 when Ready would be True, 1 when not, 2 for usage errors.
 pub async fn command(args: DescribeArgs) -> ExitCode {
-    let object = match (&args.file, args.connector_type) {
-        (Some(path), _) => match load_manifest(path) {
-            Ok(object) => object,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(USAGE);
-            }
-        },
-        (None, Some(connector_type)) => {
-            let spec = ConnectorInfoSpec {
-                connector_type,
-                connector_label: args.connector_label.clone(),
-                region: None,
-                refresh_interval: None,
-                requirements: None,
-            };
-            let object = ConnectorInfo::new("describe", spec);
-            let admitted = serde_json::to_value(&object)
-                .map_err(|e| e.to_string())
-                .and_then(|value| admission::admit(&value).map_err(|e| e.to_string()));
-            match admitted {
-                Ok(mut object) => {
-                    object.metadata.generation = Some(1);
-                    object
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(USAGE);
-                }
-            }
-        }
-        (None, None) => {
-            eprintln!("error: give --connector-type or -f");
+    let object = match object_to_describe(&args) {
+        Ok(object) => object,
+        Err(e) => {
+            eprintln!("error: {e}");
             return ExitCode::from(USAGE);
         }
     };
@@ -104,13 +75,7 @@ pub async fn command(args: DescribeArgs) -> ExitCode {
         return ExitCode::FAILURE;
     };
     let computed = observed.computed;
-    let printed = match args.output {
-        OutputFormat::Yaml => serde_yaml_ng::to_string(&computed.status).map_err(|e| e.to_string()),
-        OutputFormat::Json => serde_json::to_string_pretty(&computed.status)
-            .map(|s| s + "\n")
-            .map_err(|e| e.to_string()),
-    };
-    match printed {
+    match render(&computed.status, args.output) {
         Ok(text) => print!("{text}"),
         Err(e) => {
             eprintln!("error: cannot print the status: {e}");
@@ -121,5 +86,37 @@ pub async fn command(args: DescribeArgs) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    }
+}
+
+/// The object `describe` was asked about: a manifest (`-f`), or one built from the flags and
+/// checked as admission would check it.
+fn object_to_describe(args: &DescribeArgs) -> Result<ConnectorInfo, String> {
+    let connector_type = match (&args.file, args.connector_type) {
+        (Some(path), _) => return load_manifest(path).map_err(|e| e.to_string()),
+        (None, Some(connector_type)) => connector_type,
+        (None, None) => return Err("give --connector-type or -f".to_owned()),
+    };
+    let spec = ConnectorInfoSpec {
+        connector_type,
+        connector_label: args.connector_label.clone(),
+        region: None,
+        refresh_interval: None,
+        requirements: None,
+    };
+    let value =
+        serde_json::to_value(ConnectorInfo::new("describe", spec)).map_err(|e| e.to_string())?;
+    let mut object = admission::admit(&value).map_err(|e| e.to_string())?;
+    object.metadata.generation = Some(1);
+    Ok(object)
+}
+
+/// The status as YAML or pretty JSON.
+fn render(status: &ConnectorInfoStatus, output: OutputFormat) -> Result<String, String> {
+    match output {
+        OutputFormat::Yaml => serde_yaml_ng::to_string(status).map_err(|e| e.to_string()),
+        OutputFormat::Json => serde_json::to_string_pretty(status)
+            .map(|s| s + "\n")
+            .map_err(|e| e.to_string()),
     }
 }

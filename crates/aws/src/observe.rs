@@ -16,6 +16,7 @@ use conninfo_core::account::{Access, Identity};
 use conninfo_core::crd::{ConnectorInfo, ConnectorInfoSpec};
 use conninfo_core::interval;
 use conninfo_core::outcome::DescribeFailure;
+use conninfo_core::outcome::Outcome;
 use conninfo_core::policy::AllowedRegions;
 use conninfo_core::reason::Reason;
 use conninfo_core::status::{self, Computed, Observation, Origin};
@@ -151,77 +152,114 @@ pub async fn observe(
     stalled_after: Duration,
     now: Timestamp,
 ) -> Result<Observed, RateLimited> {
-    let seen = Instant::now();
-    let spec = &object.spec;
-    let previous = object.status.as_ref();
-    let refresh_request = object.refresh_request();
-    let mut account_id = None;
-    let mut binding = None;
-    let (outcome, refresh, key, source, call) = match admitted {
+    let described = match admitted {
         // A refused object is described again only when it changes: no interval applies.
-        Err(refused) => (Err(refused), Duration::ZERO, None, None, None),
-        Ok(Admitted { refresh, access }) => {
-            let identity = access.identity;
-            let key = cache_key(spec, appflow.default_region(), &identity);
-            let forced = status::refresh_forced(refresh_request, previous);
-            let fetch = {
-                let (appflow, key, identity) = (appflow.clone(), key.clone(), identity.clone());
-                move || {
-                    async move {
-                        appflow
-                            .describe_connector(
-                                &identity,
-                                Some(key.region.as_str()).filter(|r| !r.is_empty()),
-                                &key.connector_type,
-                                key.label.as_deref(),
-                            )
-                            .await
-                    }
-                    .boxed()
-                }
-            };
-            let (outcome, source) = cache
-                .get(
-                    &key,
-                    max_shared_age(refresh),
-                    forced.then(|| refresh_seen.unwrap_or(seen)),
-                    fetch,
-                )
-                .await?;
-            let call = (source == Source::Called).then(|| {
-                let reason = outcome
-                    .as_ref()
-                    .map_or_else(|e| e.reason, |_| Reason::Described);
-                (reason, seen.elapsed())
-            });
-            if outcome.is_ok() {
-                account_id = appflow.account_id(&identity).await;
-            }
-            binding = access.binding;
-            (outcome, refresh, Some(key), Some(source), call)
-        }
+        Err(refused) => Described::refused(refused),
+        Ok(admitted) => describe(appflow, cache, object, admitted, refresh_seen).await?,
     };
     let computed = status::compute(&Observation {
         generation: object.metadata.generation,
-        spec,
-        refresh_request,
-        previous,
-        outcome: &outcome,
-        refresh_interval: refresh,
+        spec: &object.spec,
+        refresh_request: object.refresh_request(),
+        previous: object.status.as_ref(),
+        outcome: &described.outcome,
+        refresh_interval: described.refresh,
         stalled_after,
         now,
         origin: Origin {
-            account_id: account_id.as_deref(),
-            binding: binding.as_deref(),
+            account_id: described.account_id.as_deref(),
+            binding: described.binding.as_deref(),
         },
     });
     Ok(Observed {
         computed,
-        refresh,
-        key,
-        source,
-        call,
+        refresh: described.refresh,
+        key: described.key,
+        source: described.source,
+        call: described.call,
     })
+}
+
+/// What describing an admitted object (or refusing it) gave, before the status is computed.
+struct Described {
+    outcome: Outcome,
+    refresh: Duration,
+    key: Option<Key>,
+    source: Option<Source>,
+    call: Option<(Reason, Duration)>,
+    account_id: Option<String>,
+    binding: Option<String>,
+}
+
+impl Described {
+    fn refused(refused: DescribeFailure) -> Self {
+        Self {
+            outcome: Err(refused),
+            refresh: Duration::ZERO,
+            key: None,
+            source: None,
+            call: None,
+            account_id: None,
+            binding: None,
+        }
+    }
+}
+
+/// Asks the cache for the object's connector: a shared answer young enough for the object, or
+/// a new call (forced by a pending refresh request).
+async fn describe(
+    appflow: &Arc<AppFlow>,
+    cache: &DescribeCache,
+    object: &ConnectorInfo,
+    Admitted { refresh, access }: Admitted,
+    refresh_seen: Option<Instant>,
+) -> Result<Described, RateLimited> {
+    let seen = Instant::now();
+    let identity = access.identity;
+    let key = cache_key(&object.spec, appflow.default_region(), &identity);
+    let forced = status::refresh_forced(object.refresh_request(), object.status.as_ref());
+    let forced_since = forced.then(|| refresh_seen.unwrap_or(seen));
+    let fetch = fetcher(appflow, &key, &identity);
+    let (outcome, source) = cache
+        .get(&key, max_shared_age(refresh), forced_since, fetch)
+        .await?;
+    let call = (source == Source::Called).then(|| {
+        let reason = outcome
+            .as_ref()
+            .map_or_else(|e| e.reason, |_| Reason::Described);
+        (reason, seen.elapsed())
+    });
+    let account_id = match &outcome {
+        Ok(_) => appflow.account_id(&identity).await,
+        Err(_) => None,
+    };
+    Ok(Described {
+        outcome,
+        refresh,
+        key: Some(key),
+        source: Some(source),
+        call,
+        account_id,
+        binding: access.binding,
+    })
+}
+
+/// The AWS call the cache makes when it needs a new answer for `key`.
+fn fetcher(
+    appflow: &Arc<AppFlow>,
+    key: &Key,
+    identity: &Identity,
+) -> impl FnOnce() -> futures::future::BoxFuture<'static, Outcome> + use<> {
+    let (appflow, key, identity) = (appflow.clone(), key.clone(), identity.clone());
+    move || {
+        async move {
+            let region = Some(key.region.as_str()).filter(|r| !r.is_empty());
+            appflow
+                .describe_connector(&identity, region, &key.connector_type, key.label.as_deref())
+                .await
+        }
+        .boxed()
+    }
 }
 
 /// [`observe`] for an object judged once, as `describe` and `check` do: admitted by `policy`

@@ -12,7 +12,7 @@ use crate::condition::{self, ConditionStatus, ConditionType};
 use crate::crd::{ConnectorInfoSpec, ConnectorInfoStatus};
 use crate::diff::{self, Change};
 use crate::mirror::ConnectorConfiguration;
-use crate::outcome::Outcome;
+use crate::outcome::{DescribeFailure, Outcome};
 use crate::reason::{Reason, Retry};
 use crate::requirements;
 
@@ -115,155 +115,219 @@ impl Computed {
     }
 }
 
+/// The status to write for an observation, and the Events its transitions call for.
 pub fn compute(obs: &Observation) -> Computed {
     let previous = obs.previous.cloned().unwrap_or_default();
     let mut status = previous.clone();
     status.observed_generation = obs.generation;
     status.last_handled_refresh = obs.refresh_request.map(str::to_owned);
-
-    let mut set = ConditionSetter {
-        conditions: &mut status.conditions,
-        generation: obs.generation,
-        now: obs.now,
-    };
-    // The fields a describe changed, when it changed a mirrored configuration.
-    let mut changes: Vec<Change> = Vec::new();
-    // What Synced carries (the describe itself) and the note of its Event.
-    let (reason, synced_reason, synced_note) = match obs.outcome {
-        Ok(config) => {
-            let missing = obs
-                .spec
-                .requirements
-                .as_ref()
-                .map(|r| requirements::missing(r, config))
-                .unwrap_or_default();
-            let (mirror, trimmed) = fit_configuration(config, CONFIGURATION_MAX_BYTES);
-            let described = match trimmed {
-                None => format!(
-                    "DescribeConnector returned the configuration of {}",
-                    connector_name(obs.spec)
-                ),
-                Some(trimmed) => format!(
-                    "DescribeConnector returned the configuration of {}; {} to keep status under {} KiB",
-                    connector_name(obs.spec),
-                    trimmed.says(),
-                    CONFIGURATION_MAX_BYTES / 1024
-                ),
-            };
-            set.apply(Synced, true, Reason::Described, &described);
-            set.apply(Reconciling, false, Reason::Described, &described);
-            if missing.is_empty() {
-                set.apply(
-                    RequirementsMet,
-                    true,
-                    Reason::Described,
-                    "All requirements are met",
-                );
-                set.apply(Ready, true, Reason::Described, &described);
-                set.apply(Stalled, false, Reason::Described, &described);
-            } else {
-                let message = format!("Requirements not met: {}", missing.join("; "));
-                set.apply(RequirementsMet, false, Reason::RequirementsNotMet, &message);
-                set.apply(Ready, false, Reason::RequirementsNotMet, &message);
-                set.apply(Stalled, true, Reason::RequirementsNotMet, &message);
-            }
-            if should_move_sync_time(obs, &previous, &mirror) {
-                status.last_synced_time = Some(Time(obs.now));
-            }
-            let same_binding = obs.origin.binding == previous.account_binding.as_deref();
-            status.account_id = obs
-                .origin
-                .account_id
-                .map(str::to_owned)
-                .or_else(|| status.account_id.take().filter(|_| same_binding));
-            status.account_binding = obs.origin.binding.map(str::to_owned);
-            status.auth_modes = requirements::auth_modes(config);
-            status.auth_modes_summary = Some(
-                status
-                    .auth_modes
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(","),
-            )
-            .filter(|summary| !summary.is_empty());
-            if trimmed != Some(Trimmed::NotMirrored) {
-                match previous.connector_configuration.as_deref() {
-                    Some(before) if *before != *mirror => {
-                        changes = diff::diff(before, &mirror);
-                        status.last_changed_time = Some(Time(obs.now));
-                    }
-                    Some(_) => {}
-                    None => status.last_changed_time = Some(Time(obs.now)),
-                }
-                status.configuration_digest = Some(diff::digest(&mirror));
-                status.connector_configuration = Some(std::sync::Arc::new(mirror.into_owned()));
-            }
-            let reason = if missing.is_empty() {
-                Reason::Described
-            } else {
-                Reason::RequirementsNotMet
-            };
-            (reason, Reason::Described, described)
-        }
-        Err(error) => {
-            let message = error.condition_message();
-            set.apply(Synced, false, error.reason, &message);
-            set.apply(Ready, false, error.reason, &message);
-            let retrying = error.reason.retry() == Retry::Backoff;
-            set.apply(Reconciling, retrying, error.reason, &message);
-            // A retried failure that has lasted past `stalled_after` needs a human too (GitOps
-            // tools show Degraded instead of Progressing forever); retries go on.
-            let persisted = retrying && failing_for(&previous, obs.now) >= obs.stalled_after;
-            set.apply(
-                Stalled,
-                error.reason.is_stalled() || persisted,
-                error.reason,
-                &message,
-            );
-            // Requirements judged for this generation stay valid; otherwise they are unknown
-            // until a describe succeeds. The last good configuration is left as it was.
-            let judged = condition::find(&previous, RequirementsMet).is_some_and(|c| {
-                c.observed_generation == obs.generation
-                    && ConditionStatus::parse(&c.status) != ConditionStatus::Unknown
-            });
-            if !judged {
-                set.apply_status(
-                    RequirementsMet,
-                    ConditionStatus::Unknown,
-                    "AwaitingDescribe",
-                    "Requirements are checked once DescribeConnector succeeds",
-                );
-            }
-            (error.reason, error.reason, error.to_string())
-        }
+    let synced = match obs.outcome {
+        Ok(config) => record_described(obs, &previous, &mut status, config),
+        Err(error) => record_failure(obs, &previous, &mut status, error),
     };
     status
         .conditions
         .sort_by_key(|c| ConditionType::parse(&c.type_).map_or(usize::MAX, |t| t as usize));
-
-    let mut events = transitions(&previous, &status, synced_reason, synced_note);
-    if !changes.is_empty() {
-        events.insert(
-            0,
-            Transition {
-                severity: Severity::Normal,
-                reason: Reason::ConfigurationChanged,
-                note: diff::summary(&changes, EVENT_NOTE_MAX_BYTES),
-            },
-        );
-        // A change that broke a requirement says so in the requirement's Warning.
-        for event in &mut events {
-            if event.reason == Reason::RequirementsNotMet {
-                event.note = format!("After a configuration change: {}", event.note);
-            }
-        }
-    }
+    let events = events(&previous, &status, &synced);
     Computed {
         status,
         events,
-        reason,
+        reason: synced.reason,
     }
+}
+
+/// What one observation did: the reason that decides the retry, what `Synced` carries and the
+/// note of its Event, and the fields a describe changed in the mirrored configuration.
+struct SyncResult {
+    reason: Reason,
+    synced_reason: Reason,
+    synced_note: String,
+    changes: Vec<Change>,
+}
+
+/// A successful describe: conditions from the requirements, the mirror, who answered, and when.
+fn record_described(
+    obs: &Observation,
+    previous: &ConnectorInfoStatus,
+    status: &mut ConnectorInfoStatus,
+    config: &ConnectorConfiguration,
+) -> SyncResult {
+    let missing = obs
+        .spec
+        .requirements
+        .as_ref()
+        .map(|r| requirements::missing(r, config))
+        .unwrap_or_default();
+    let (mirror, trimmed) = fit_configuration(config, CONFIGURATION_MAX_BYTES);
+    let described = described_message(obs.spec, trimmed);
+    let mut set = ConditionSetter::new(&mut status.conditions, obs);
+    let reason = set_described_conditions(&mut set, &missing, &described);
+    if should_move_sync_time(obs, previous, &mirror) {
+        status.last_synced_time = Some(Time(obs.now));
+    }
+    record_origin(obs.origin, previous, status);
+    record_auth_modes(status, config);
+    let changes = match trimmed {
+        Some(Trimmed::NotMirrored) => Vec::new(),
+        _ => record_configuration(previous, status, mirror.into_owned(), obs.now),
+    };
+    SyncResult {
+        reason,
+        synced_reason: Reason::Described,
+        synced_note: described,
+        changes,
+    }
+}
+
+/// `Synced`'s message after a describe, saying what was left out to keep status small.
+fn described_message(spec: &ConnectorInfoSpec, trimmed: Option<Trimmed>) -> String {
+    let name = connector_name(spec);
+    match trimmed {
+        None => format!("DescribeConnector returned the configuration of {name}"),
+        Some(trimmed) => format!(
+            "DescribeConnector returned the configuration of {name}; {} to keep status under {} KiB",
+            trimmed.says(),
+            CONFIGURATION_MAX_BYTES / 1024
+        ),
+    }
+}
+
+/// The conditions after a describe; returns the reason that decides the retry.
+fn set_described_conditions(
+    set: &mut ConditionSetter,
+    missing: &[String],
+    described: &str,
+) -> Reason {
+    set.apply(Synced, true, Reason::Described, described);
+    set.apply(Reconciling, false, Reason::Described, described);
+    if missing.is_empty() {
+        let all_met = "All requirements are met";
+        set.apply(RequirementsMet, true, Reason::Described, all_met);
+        set.apply(Ready, true, Reason::Described, described);
+        set.apply(Stalled, false, Reason::Described, described);
+        return Reason::Described;
+    }
+    let message = format!("Requirements not met: {}", missing.join("; "));
+    set.apply(RequirementsMet, false, Reason::RequirementsNotMet, &message);
+    set.apply(Ready, false, Reason::RequirementsNotMet, &message);
+    set.apply(Stalled, true, Reason::RequirementsNotMet, &message);
+    Reason::RequirementsNotMet
+}
+
+/// The account and binding that answered. A previous account id is kept when this answer
+/// names none and the binding is the same.
+fn record_origin(origin: Origin, previous: &ConnectorInfoStatus, status: &mut ConnectorInfoStatus) {
+    let same_binding = origin.binding == previous.account_binding.as_deref();
+    status.account_id = origin
+        .account_id
+        .map(str::to_owned)
+        .or_else(|| status.account_id.take().filter(|_| same_binding));
+    status.account_binding = origin.binding.map(str::to_owned);
+}
+
+/// The auth modes the connector supports, as a list and as `kubectl get`'s summary.
+fn record_auth_modes(status: &mut ConnectorInfoStatus, config: &ConnectorConfiguration) {
+    status.auth_modes = requirements::auth_modes(config);
+    let summary: Vec<String> = status.auth_modes.iter().map(ToString::to_string).collect();
+    status.auth_modes_summary = Some(summary.join(",")).filter(|summary| !summary.is_empty());
+}
+
+/// Mirrors the configuration with its digest; returns what changed since the previous one
+/// (and moves `lastChangedTime` on a change or the first mirror).
+fn record_configuration(
+    previous: &ConnectorInfoStatus,
+    status: &mut ConnectorInfoStatus,
+    mirror: ConnectorConfiguration,
+    now: Timestamp,
+) -> Vec<Change> {
+    let mut changes = Vec::new();
+    match previous.connector_configuration.as_deref() {
+        Some(before) if *before != mirror => {
+            changes = diff::diff(before, &mirror);
+            status.last_changed_time = Some(Time(now));
+        }
+        Some(_) => {}
+        None => status.last_changed_time = Some(Time(now)),
+    }
+    status.configuration_digest = Some(diff::digest(&mirror));
+    status.connector_configuration = Some(std::sync::Arc::new(mirror));
+    changes
+}
+
+/// A failed describe: conditions from the failure's reason. The last good configuration is
+/// left as it was.
+fn record_failure(
+    obs: &Observation,
+    previous: &ConnectorInfoStatus,
+    status: &mut ConnectorInfoStatus,
+    error: &DescribeFailure,
+) -> SyncResult {
+    let message = error.condition_message();
+    let mut set = ConditionSetter::new(&mut status.conditions, obs);
+    set.apply(Synced, false, error.reason, &message);
+    set.apply(Ready, false, error.reason, &message);
+    let retrying = error.reason.retry() == Retry::Backoff;
+    set.apply(Reconciling, retrying, error.reason, &message);
+    // A retried failure that has lasted past `stalled_after` needs a human too (GitOps
+    // tools show Degraded instead of Progressing forever); retries go on.
+    let persisted = retrying && failing_for(previous, obs.now) >= obs.stalled_after;
+    let stalled = error.reason.is_stalled() || persisted;
+    set.apply(Stalled, stalled, error.reason, &message);
+    if !requirements_judged(previous, obs.generation) {
+        set.apply_status(
+            RequirementsMet,
+            ConditionStatus::Unknown,
+            "AwaitingDescribe",
+            "Requirements are checked once DescribeConnector succeeds",
+        );
+    }
+    SyncResult {
+        reason: error.reason,
+        synced_reason: error.reason,
+        synced_note: error.to_string(),
+        changes: Vec::new(),
+    }
+}
+
+/// Requirements judged for this generation stay valid across a failure; otherwise they are
+/// unknown until a describe succeeds.
+fn requirements_judged(previous: &ConnectorInfoStatus, generation: Option<i64>) -> bool {
+    condition::find(previous, RequirementsMet).is_some_and(|c| {
+        c.observed_generation == generation
+            && ConditionStatus::parse(&c.status) != ConditionStatus::Unknown
+    })
+}
+
+/// The Events of an observation: its transitions, after a ConfigurationChanged when the
+/// configuration changed (and then a broken requirement says it broke with the change).
+fn events(
+    previous: &ConnectorInfoStatus,
+    status: &ConnectorInfoStatus,
+    synced: &SyncResult,
+) -> Vec<Transition> {
+    let mut events = transitions(
+        previous,
+        status,
+        synced.synced_reason,
+        synced.synced_note.clone(),
+    );
+    if synced.changes.is_empty() {
+        return events;
+    }
+    for event in &mut events {
+        if event.reason == Reason::RequirementsNotMet {
+            event.note = format!("After a configuration change: {}", event.note);
+        }
+    }
+    events.insert(
+        0,
+        Transition {
+            severity: Severity::Normal,
+            reason: Reason::ConfigurationChanged,
+            note: diff::summary(&synced.changes, EVENT_NOTE_MAX_BYTES),
+        },
+    );
+    events
 }
 
 /// What [`fit_configuration`] left out of the mirror.
@@ -426,7 +490,15 @@ struct ConditionSetter<'a> {
     now: Timestamp,
 }
 
-impl ConditionSetter<'_> {
+impl<'a> ConditionSetter<'a> {
+    fn new(conditions: &'a mut Vec<Condition>, obs: &Observation) -> Self {
+        Self {
+            conditions,
+            generation: obs.generation,
+            now: obs.now,
+        }
+    }
+
     fn apply(&mut self, type_: ConditionType, status: bool, reason: Reason, message: &str) {
         self.apply_status(type_, status.into(), reason.as_str(), message);
     }

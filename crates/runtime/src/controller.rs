@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::{Future, StreamExt, TryStreamExt};
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller as KubeController};
 use kube::runtime::events::{Event, EventType, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -18,20 +18,22 @@ use crate::accounts::{self as account_watch, Accounts, Watches};
 use crate::events::EventQueue;
 use crate::leader::Leadership;
 use crate::metrics::Metrics;
+use crate::status_write::{self, FIELD_MANAGER};
+use crate::trim::trim_for_cache;
 use crate::{Error, Result};
 use conninfo_aws::appflow::AppFlow;
 use conninfo_aws::cache::{DescribeCache, RateLimited};
 use conninfo_aws::observe::{self, Policy};
 use conninfo_aws::ratelimit::RateLimiter;
 use conninfo_core::crd::ConnectorInfo;
-use conninfo_core::mirror::ConnectorConfiguration;
-use conninfo_core::pacing::Pacing;
+use conninfo_core::outcome::DescribeFailure;
+use conninfo_core::pacing::{Claim, Pacing};
 use conninfo_core::reason::{Reason, Retry};
 use conninfo_core::refresh::RefreshRequests;
 use conninfo_core::status::{self, Freshness, Severity};
 
-/// The field manager of every status write.
-pub const FIELD_MANAGER: &str = "appflow-connector-operator";
+/// Whether an object may be described, with which access and refresh interval, or why not.
+type Admission = Result<observe::Admitted, DescribeFailure>;
 
 /// What every reconciliation shares.
 pub struct Context {
@@ -134,96 +136,157 @@ pub async fn reconcile_once(
 ) -> Result<Option<Duration>> {
     // Test builds only: lets the e2e suite prove that a dead loop is a dead process.
     fail::fail_point!("reconcile");
-    // A standby neither calls AWS nor writes; it is reconciled in full when it starts leading.
+    let finished = reconcile_steps(&obj, &ctx).await?;
+    ctx.metrics.reconciled(finished.outcome);
+    Ok(finished.next)
+}
+
+/// How a reconciliation ended: its outcome (the reconciliations metric's label) and when to
+/// reconcile again (`None`: only on change).
+#[derive(Debug, PartialEq)]
+struct Finished {
+    outcome: &'static str,
+    next: Option<Duration>,
+}
+
+impl Finished {
+    /// A standby neither calls AWS nor writes; it is reconciled in full when it starts leading.
+    const STANDBY: Finished = Finished {
+        outcome: "standby",
+        next: None,
+    };
+}
+
+/// The steps of a reconciliation, in order; each returns early with how it finished.
+async fn reconcile_steps(obj: &ConnectorInfo, ctx: &Context) -> Result<Finished> {
     if !ctx.leadership.is_leading() {
-        ctx.metrics.reconciled("standby");
-        return Ok(None);
+        return Ok(Finished::STANDBY);
     }
     let _timer = ctx.metrics.reconcile_started();
     let namespace = obj.namespace().ok_or(Error::MissingNamespace)?;
     let uid = obj.uid().unwrap_or_default();
-
-    // Which identity and regions the namespace's binding gives (an empty cache would read
-    // as "unbound", so it is waited for once).
-    ctx.accounts.ready().await;
-    let access = ctx.accounts.resolve(&namespace);
-    let admitted = observe::admit(&obj.spec, &ctx.policy, access, ctx.appflow.default_region());
-
-    // Described for this generation, by the same binding and account, and not due yet (a
-    // start-up or a relist): no AWS call, just the requeue at its due time, so a restart does
-    // not describe the whole fleet.
     let now = jiff::Timestamp::now();
-    if let Ok(admitted) = &admitted {
-        let previous = obj.status.as_ref();
-        let account_id = ctx.appflow.account_id(&admitted.access.identity).await;
-        let origin = status::Origin {
-            account_id: account_id.as_deref(),
-            binding: admitted.access.binding.as_deref(),
-        };
-        match status::freshness(
-            previous,
-            obj.metadata.generation,
-            obj.refresh_request(),
-            admitted.refresh,
-            origin,
-            now,
-        ) {
-            Freshness::FreshFor(due) => {
-                ctx.metrics.reconciled("fresh");
-                return Ok(Some(ctx.pacing.due_in(due)));
-            }
-            Freshness::FreshUntilChange => {
-                ctx.metrics.reconciled("fresh");
-                return Ok(None);
-            }
-            Freshness::Stale => {}
-        }
+    let admitted = admit(obj, ctx, &namespace).await;
+    if let Some(fresh) = skip_if_fresh(obj, ctx, &admitted, now).await {
+        return Ok(fresh);
     }
-
-    // Spec edits and refresh-annotation churn inside the gap coalesce into one describe
-    // after it: the scheduler keeps one requeue per object and the reconcile then reads the
-    // latest object from the cache.
-    let claim = match ctx.pacing.claim_call(&uid, Instant::now()) {
+    let claim = match claim_describe(ctx, &uid) {
         Ok(claim) => claim,
-        Err(wait) => {
-            debug!(?wait, "describe deferred by the per-object minimum gap");
-            ctx.metrics.reconciled("deferred");
-            return Ok(Some(wait));
-        }
+        Err(deferred) => return Ok(deferred),
     };
+    let observed = match describe(obj, ctx, admitted, &uid, now).await {
+        Ok(observed) => observed,
+        Err(RateLimited(wait)) => return Ok(wait_for_token(ctx, &uid, claim, wait)),
+    };
+    record_observation(obj, ctx, &uid, &observed);
+    // Leadership lost during the call: the new leader describes again; nothing is written.
+    if !ctx.leadership.is_leading() {
+        return Ok(Finished::STANDBY);
+    }
+    write_status_if_changed(obj, ctx, &namespace, &observed.computed).await?;
+    publish_events(obj, ctx, &observed.computed.events).await;
+    Ok(schedule_next(ctx, &uid, &observed))
+}
 
+/// Which identity and regions the namespace's binding gives, and whether the object may be
+/// described at all (an empty binding cache would read as "unbound", so it is waited for once).
+async fn admit(obj: &ConnectorInfo, ctx: &Context, namespace: &str) -> Admission {
+    ctx.accounts.ready().await;
+    let access = ctx.accounts.resolve(namespace);
+    observe::admit(&obj.spec, &ctx.policy, access, ctx.appflow.default_region())
+}
+
+/// Described for this generation, by the same binding and account, and not due yet (a
+/// start-up or a relist): no AWS call, just the requeue at its due time, so a restart does
+/// not describe the whole fleet.
+async fn skip_if_fresh(
+    obj: &ConnectorInfo,
+    ctx: &Context,
+    admitted: &Admission,
+    now: jiff::Timestamp,
+) -> Option<Finished> {
+    let admitted = admitted.as_ref().ok()?;
+    let account_id = ctx.appflow.account_id(&admitted.access.identity).await;
+    let origin = status::Origin {
+        account_id: account_id.as_deref(),
+        binding: admitted.access.binding.as_deref(),
+    };
+    let freshness = status::freshness(
+        obj.status.as_ref(),
+        obj.metadata.generation,
+        obj.refresh_request(),
+        admitted.refresh,
+        origin,
+        now,
+    );
+    let next = match freshness {
+        Freshness::FreshFor(due) => Some(ctx.pacing.due_in(due)),
+        Freshness::FreshUntilChange => None,
+        Freshness::Stale => return None,
+    };
+    Some(Finished {
+        outcome: "fresh",
+        next,
+    })
+}
+
+/// The object's describe slot. Spec edits and refresh-annotation churn inside the minimum gap
+/// coalesce into one describe after it: the scheduler keeps one requeue per object and the
+/// reconcile then reads the latest object from the cache.
+fn claim_describe(ctx: &Context, uid: &str) -> Result<Claim, Finished> {
+    ctx.pacing.claim_call(uid, Instant::now()).map_err(|wait| {
+        debug!(?wait, "describe deferred by the per-object minimum gap");
+        Finished {
+            outcome: "deferred",
+            next: Some(wait),
+        }
+    })
+}
+
+/// Describes through the cache (one call per connector key) and computes the status.
+async fn describe(
+    obj: &ConnectorInfo,
+    ctx: &Context,
+    admitted: Admission,
+    uid: &str,
+    now: jiff::Timestamp,
+) -> Result<observe::Observed, RateLimited> {
     let refresh_seen = obj
         .refresh_request()
-        .and_then(|request| ctx.refresh_requests.seen(&uid, request));
-    let observed = match observe::observe(
+        .and_then(|request| ctx.refresh_requests.seen(uid, request));
+    observe::observe(
         &ctx.appflow,
         &ctx.cache,
-        &obj,
+        obj,
         admitted,
         refresh_seen,
         ctx.policy.stalled_after,
         now,
     )
     .await
-    {
-        Ok(observed) => observed,
-        // No token for AWS yet: give the slot back and come again when there is one.
-        Err(RateLimited(wait)) => {
-            debug!(?wait, "describe waits for the AWS rate limit");
-            ctx.pacing.unclaim(&uid, claim);
-            ctx.metrics.reconciled("rate_limited");
-            return Ok(Some(ctx.pacing.token_retry(wait)));
-        }
-    };
+}
+
+/// No token for AWS yet: give the slot back and come again when there is one.
+fn wait_for_token(ctx: &Context, uid: &str, claim: Claim, wait: Duration) -> Finished {
+    debug!(?wait, "describe waits for the AWS rate limit");
+    ctx.pacing.unclaim(uid, claim);
+    Finished {
+        outcome: "rate_limited",
+        next: Some(ctx.pacing.token_retry(wait)),
+    }
+}
+
+/// The AWS call, the cache's answer and a changed configuration, as metrics; the cache entry
+/// the object no longer uses, evicted.
+fn record_observation(obj: &ConnectorInfo, ctx: &Context, uid: &str, observed: &observe::Observed) {
     if let Some((reason, took)) = observed.call {
         ctx.metrics.api_call("DescribeConnector", reason, took);
     }
     if let Some(source) = observed.source {
         ctx.metrics.describe_cache(source);
     }
-    if observed
-        .computed
-        .events
+    let events = &observed.computed.events;
+    if events
         .iter()
         .any(|e| e.reason == Reason::ConfigurationChanged)
     {
@@ -231,64 +294,71 @@ pub async fn reconcile_once(
             .configuration_changed(&obj.spec.connector_type.to_string());
     }
     if let Some(key) = &observed.key
-        && ctx.cache.used_by(&uid, key)
+        && ctx.cache.used_by(uid, key)
     {
         ctx.entry_evicted();
     }
-    let computed = observed.computed;
+}
 
-    // Leadership lost during the call: the new leader describes again; nothing is written.
-    if !ctx.leadership.is_leading() {
-        ctx.metrics.reconciled("standby");
-        return Ok(None);
+/// Patches status only when it differs from what the cache holds.
+async fn write_status_if_changed(
+    obj: &ConnectorInfo,
+    ctx: &Context,
+    namespace: &str,
+    computed: &status::Computed,
+) -> Result<()> {
+    if obj.status.as_ref() == Some(&computed.status) {
+        ctx.metrics.status_write(false);
+        return Ok(());
     }
-    if obj.status.as_ref() != Some(&computed.status) {
-        let api: Api<ConnectorInfo> = Api::namespaced(ctx.client.clone(), &namespace);
-        let patch = serde_json::json!({
-            "apiVersion": ConnectorInfo::api_version(&()),
-            "kind": ConnectorInfo::kind(&()),
-            "status": computed.status,
-        });
-        api.patch_status(
-            &obj.name_any(),
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&patch),
-        )
+    let api: Api<ConnectorInfo> = Api::namespaced(ctx.client.clone(), namespace);
+    status_write::apply_status(&api, &obj.name_any(), &computed.status)
         .await
         .map_err(Error::StatusWrite)?;
-        ctx.metrics.status_write(true);
-        debug!(reason = %computed.reason, "status written");
-    } else {
-        ctx.metrics.status_write(false);
-    }
+    ctx.metrics.status_write(true);
+    debug!(reason = %computed.reason, "status written");
+    Ok(())
+}
 
+/// Queues the transitions' Events; a task of their own publishes them.
+async fn publish_events(obj: &ConnectorInfo, ctx: &Context, events: &[status::Transition]) {
     let reference = obj.object_ref(&());
-    for event in &computed.events {
-        let kube_event = Event {
-            type_: match event.severity {
-                Severity::Normal => EventType::Normal,
-                Severity::Warning => EventType::Warning,
-            },
-            reason: event.reason.as_str().into(),
-            note: Some(event.note_within_limit().to_owned()),
-            action: "DescribeConnector".into(),
-            secondary: None,
-        };
-        ctx.events.publish(kube_event, reference.clone()).await;
+    for event in events {
+        ctx.events
+            .publish(kube_event(event), reference.clone())
+            .await;
     }
+}
 
-    let next = ctx
-        .pacing
-        .schedule(&uid, computed.retry(), observed.refresh);
+/// A transition as a Kubernetes Event.
+fn kube_event(event: &status::Transition) -> Event {
+    Event {
+        type_: match event.severity {
+            Severity::Normal => EventType::Normal,
+            Severity::Warning => EventType::Warning,
+        },
+        reason: event.reason.as_str().into(),
+        note: Some(event.note_within_limit().to_owned()),
+        action: "DescribeConnector".into(),
+        secondary: None,
+    }
+}
+
+/// When to describe again: the refresh interval, or the object's backoff after a failure.
+fn schedule_next(ctx: &Context, uid: &str, observed: &observe::Observed) -> Finished {
+    let computed = &observed.computed;
+    let next = ctx.pacing.schedule(uid, computed.retry(), observed.refresh);
     if computed.retry() == Retry::Backoff {
         info!(reason = %computed.reason, wait = ?next, "describe failed, retrying with backoff");
     }
-    ctx.metrics.reconciled(if computed.is_ready() {
-        "ready"
-    } else {
-        computed.reason.as_str()
-    });
-    Ok(next)
+    Finished {
+        outcome: if computed.is_ready() {
+            "ready"
+        } else {
+            computed.reason.as_str()
+        },
+        next,
+    }
 }
 
 /// Failures of the reconciler itself (status writes, bad objects): per-object backoff.
@@ -296,53 +366,6 @@ pub fn error_policy(obj: Arc<ConnectorInfo>, error: &Error, ctx: Arc<Context>) -
     warn!(error = %error, object = %obj.name_any(), "reconcile failed");
     ctx.metrics.reconciled(error.metric_label());
     Action::requeue(ctx.pacing.next_backoff(&obj.uid().unwrap_or_default()))
-}
-
-/// kubectl's copy of the last applied manifest: as large as the object's spec, never read here.
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
-
-/// Drops what the controller never reads from the copy its cache keeps of every object
-/// (`managedFields`, often larger than the spec, and kubectl's last-applied annotation), and
-/// makes objects that mirror the same configuration share one copy of it.
-pub fn trim_for_cache(obj: &mut ConnectorInfo) {
-    obj.metadata.managed_fields = None;
-    if let Some(annotations) = obj.metadata.annotations.as_mut() {
-        annotations.remove(LAST_APPLIED);
-    }
-    if let Some(config) = obj
-        .status
-        .as_mut()
-        .and_then(|s| s.connector_configuration.as_mut())
-    {
-        *config = SHARED_CONFIGURATIONS.intern(config);
-    }
-}
-
-/// Configurations mirrored by objects in the cache, one copy each.
-static SHARED_CONFIGURATIONS: Interner = Interner::new();
-
-/// One `Arc` per distinct configuration, held weakly: a configuration no object mirrors any
-/// more is freed, and its slot reused.
-struct Interner(std::sync::Mutex<Vec<std::sync::Weak<ConnectorConfiguration>>>);
-
-impl Interner {
-    const fn new() -> Self {
-        Self(std::sync::Mutex::new(Vec::new()))
-    }
-
-    fn intern(&self, config: &Arc<ConnectorConfiguration>) -> Arc<ConnectorConfiguration> {
-        let mut known = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        known.retain(|weak| weak.strong_count() > 0);
-        if let Some(shared) = known
-            .iter()
-            .filter_map(std::sync::Weak::upgrade)
-            .find(|shared| **shared == **config)
-        {
-            return shared;
-        }
-        known.push(Arc::downgrade(config));
-        config.clone()
-    }
 }
 
 /// Passes events only when the spec (generation) or the refresh annotation changed, so the
@@ -381,9 +404,6 @@ pub fn controller(
         None => Api::all(ctx.client.clone()),
     };
     let (reader, writer) = reflector::store();
-    // Ready once the initial list is in the cache (the store's own readiness future
-    // supports one waiter, which the controller takes). Deleted objects drop their backoff
-    // and pacing state, which nothing else would clear without a finalizer.
     let forget = ctx.clone();
     // The initial list is paginated (the watcher's default page size); what the cache keeps of
     // each object is trimmed to what reconciling needs.
@@ -391,30 +411,7 @@ pub fn controller(
         .default_backoff()
         .modify(trim_for_cache)
         .reflect(writer)
-        .inspect_ok(move |event| match event {
-            watcher::Event::InitDone if !ready.swap(true, Ordering::Relaxed) => {
-                info!("cache synced, controller ready");
-            }
-            watcher::Event::Apply(obj) | watcher::Event::InitApply(obj) => {
-                forget.refresh_requests.note(
-                    &obj.uid().unwrap_or_default(),
-                    obj.refresh_request(),
-                    obj.status
-                        .as_ref()
-                        .and_then(|s| s.last_handled_refresh.as_deref()),
-                    Instant::now(),
-                );
-            }
-            watcher::Event::Delete(obj) => {
-                let uid = obj.uid().unwrap_or_default();
-                forget.pacing.forget(&uid);
-                forget.refresh_requests.forget(&uid);
-                if forget.cache.forget(&uid) {
-                    forget.entry_evicted();
-                }
-            }
-            _ => {}
-        })
+        .inspect_ok(move |event| on_watch_event(&forget, &ready, event))
         .applied_objects()
         .predicate_filter(spec_or_refresh, PredicateConfig::default());
 
@@ -425,27 +422,7 @@ pub fn controller(
         .reconcile_all_on(ctx.leadership.acquisitions());
     let mut status_writer = None;
     if let Some(watches) = settings.account_watches {
-        // A binding's new generation (or its deletion) may change any namespace's access; a
-        // namespace's labels change only its own objects'.
-        let everything = reader.clone();
-        let in_namespace = reader.clone();
-        controller = controller
-            .watches_stream(watches.bindings, move |_| {
-                everything
-                    .state()
-                    .iter()
-                    .map(|o| ObjectRef::from_obj(&**o))
-                    .collect::<Vec<_>>()
-            })
-            .watches_stream(watches.namespaces, move |ns| {
-                let name = ns.name_any();
-                in_namespace
-                    .state()
-                    .iter()
-                    .filter(|o| o.metadata.namespace.as_deref() == Some(name.as_str()))
-                    .map(|o| ObjectRef::from_obj(&**o))
-                    .collect::<Vec<_>>()
-            });
+        controller = triggered_by_accounts(controller, watches, &reader);
         status_writer = Some(account_watch::maintain_status(
             ctx.client.clone(),
             ctx.appflow.clone(),
@@ -477,67 +454,60 @@ pub fn controller(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use conninfo_core::crd::{
-        ConnectorInfoSpec, ConnectorInfoStatus, ConnectorType, REFRESH_ANNOTATION,
-    };
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
-
-    #[test]
-    fn the_cache_keeps_what_reconciling_reads_and_nothing_else() {
-        let mut obj = ConnectorInfo::new(
-            "crm",
-            ConnectorInfoSpec {
-                connector_type: ConnectorType::Slack,
-                connector_label: None,
-                region: None,
-                refresh_interval: None,
-                requirements: None,
-            },
-        );
-        obj.metadata.managed_fields = Some(vec![ManagedFieldsEntry::default(); 3]);
-        obj.metadata.annotations = Some(
-            [
-                (LAST_APPLIED.to_owned(), "{...}".to_owned()),
-                (REFRESH_ANNOTATION.to_owned(), "1".to_owned()),
-            ]
-            .into(),
-        );
-        let spec = obj.spec.clone();
-        let config = ConnectorConfiguration {
-            connector_type: Some("Slack".into()),
-            ..Default::default()
-        };
-        obj.status = Some(ConnectorInfoStatus {
-            connector_configuration: Some(Arc::new(config.clone())),
-            ..Default::default()
-        });
-        let mut twin = obj.clone();
-        twin.status = Some(ConnectorInfoStatus {
-            connector_configuration: Some(Arc::new(config)),
-            ..Default::default()
-        });
-        trim_for_cache(&mut obj);
-        trim_for_cache(&mut twin);
-        let shared = |o: &ConnectorInfo| {
-            o.status
-                .as_ref()
-                .and_then(|s| s.connector_configuration.clone())
-                .unwrap()
-        };
-        assert!(
-            Arc::ptr_eq(&shared(&obj), &shared(&twin)),
-            "equal configurations share one copy"
-        );
-        assert_eq!(obj.metadata.managed_fields, None);
-        assert_eq!(
-            obj.refresh_request(),
-            Some("1"),
-            "the refresh annotation stays"
-        );
-        assert_eq!(obj.metadata.annotations.as_ref().map(|a| a.len()), Some(1));
-        assert_eq!(obj.spec, spec);
+/// What the watch tells the controller besides the objects: ready once the initial list is in
+/// the cache (the store's own readiness future supports one waiter, which the controller
+/// takes); when each refresh request was first seen; and that a deleted object's backoff,
+/// pacing and cache entry can go, which nothing else would clear without a finalizer.
+fn on_watch_event(ctx: &Context, ready: &AtomicBool, event: &watcher::Event<ConnectorInfo>) {
+    match event {
+        watcher::Event::InitDone if !ready.swap(true, Ordering::Relaxed) => {
+            info!("cache synced, controller ready");
+        }
+        watcher::Event::Apply(obj) | watcher::Event::InitApply(obj) => {
+            let handled = obj.status.as_ref();
+            ctx.refresh_requests.note(
+                &obj.uid().unwrap_or_default(),
+                obj.refresh_request(),
+                handled.and_then(|s| s.last_handled_refresh.as_deref()),
+                Instant::now(),
+            );
+        }
+        watcher::Event::Delete(obj) => {
+            let uid = obj.uid().unwrap_or_default();
+            ctx.pacing.forget(&uid);
+            ctx.refresh_requests.forget(&uid);
+            if ctx.cache.forget(&uid) {
+                ctx.entry_evicted();
+            }
+        }
+        _ => {}
     }
+}
+
+/// A binding's new generation (or its deletion) may change any namespace's access, so it
+/// reconciles every object; a namespace's labels change only its own objects'.
+fn triggered_by_accounts(
+    controller: KubeController<ConnectorInfo>,
+    watches: Watches,
+    reader: &Store<ConnectorInfo>,
+) -> KubeController<ConnectorInfo> {
+    let everything = reader.clone();
+    let in_namespace = reader.clone();
+    controller
+        .watches_stream(watches.bindings, move |_| {
+            everything
+                .state()
+                .iter()
+                .map(|o| ObjectRef::from_obj(&**o))
+                .collect::<Vec<_>>()
+        })
+        .watches_stream(watches.namespaces, move |ns| {
+            let name = ns.name_any();
+            in_namespace
+                .state()
+                .iter()
+                .filter(|o| o.metadata.namespace.as_deref() == Some(name.as_str()))
+                .map(|o| ObjectRef::from_obj(&**o))
+                .collect::<Vec<_>>()
+        })
 }

@@ -175,6 +175,8 @@ async fn attempt(
     manager.changed().await
 }
 
+/// Takes and renews the Lease until `stop`, publishing on `leading` whether this replica may
+/// lead now: it holds the Lease and its own renewal is fresh (fenced by `margin`).
 async fn compete(
     manager: LeaseManager,
     leases: Api<Lease>,
@@ -193,15 +195,7 @@ async fn compete(
     loop {
         let now = Timestamp::now();
         let until = lead_until(lease.as_ref(), me, margin, now);
-        let leads = until.is_some();
-        if leading.send_if_modified(|was| std::mem::replace(was, leads) != leads) {
-            metrics.set_leader(leads);
-            if leads {
-                info!(identity = me, "leading: describing and writing");
-            } else {
-                info!(identity = me, "not leading: standing by with a warm cache");
-            }
-        }
+        publish_leading(&leading, &metrics, me, until.is_some());
         let recheck = until.map_or(Duration::from_secs(3600), |until| {
             Duration::try_from(until.duration_since(now)).unwrap_or_default()
         });
@@ -210,17 +204,12 @@ async fn compete(
             _ = stop.changed() => break,
             read = seen.next() => match read {
                 Some(Ok(read)) => {
-                    let holder = |l: &Option<Lease>| {
-                        l.as_ref().and_then(|l| l.spec.as_ref()?.holder_identity.clone())
-                    };
-                    let before = holder(&lease);
-                    lease = Some(read);
-                    let now_held_by = holder(&lease);
                     // The manager sleeps until the old holder's expiry; a freed Lease is taken
                     // now (a rolling update hands over at once).
-                    if before.is_some() && now_held_by.is_none() {
+                    if was_freed(lease.as_ref(), &read) {
                         acquire.set(attempt(&manager, Duration::ZERO, true));
                     }
+                    lease = Some(read);
                 }
                 Some(Err(e)) => warn!(error = %e, "cannot watch the leader-election Lease"),
                 None => break,
@@ -238,6 +227,35 @@ async fn compete(
             () = tokio::time::sleep(recheck) => {}
         }
     }
+    step_down(&manager, &leading, &metrics, me).await;
+}
+
+/// Tells the controllers and the leader gauge when this replica starts or stops leading.
+fn publish_leading(leading: &watch::Sender<bool>, metrics: &Metrics, me: &str, leads: bool) {
+    if !leading.send_if_modified(|was| std::mem::replace(was, leads) != leads) {
+        return;
+    }
+    metrics.set_leader(leads);
+    if leads {
+        info!(identity = me, "leading: describing and writing");
+    } else {
+        info!(identity = me, "not leading: standing by with a warm cache");
+    }
+}
+
+/// Whether the Lease went from held to free with this read.
+fn was_freed(before: Option<&Lease>, read: &Lease) -> bool {
+    let holder = |l: &Lease| l.spec.as_ref()?.holder_identity.clone();
+    before.and_then(holder).is_some() && holder(read).is_none()
+}
+
+/// Stops leading and gives the Lease back, so another replica takes it at once.
+async fn step_down(
+    manager: &LeaseManager,
+    leading: &watch::Sender<bool>,
+    metrics: &Metrics,
+    me: &str,
+) {
     leading.send_replace(false);
     metrics.set_leader(false);
     if let Err(e) = manager.release().await {

@@ -10,12 +10,14 @@ pub mod events;
 pub mod http;
 pub mod leader;
 pub mod metrics;
+pub mod status_write;
+pub mod trim;
 
 /// Errors of the reconciler itself; AWS outcomes are not errors here, they become conditions.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("writing status failed: {0}")]
-    StatusWrite(#[source] kube::Error),
+    StatusWrite(#[source] status_write::WriteError),
     #[error("ConnectorInfo has no namespace")]
     MissingNamespace,
 }

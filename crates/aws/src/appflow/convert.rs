@@ -72,13 +72,7 @@ pub fn configuration(c: &aws::ConnectorConfiguration) -> ConnectorConfiguration 
         connector_provisioning_type: c
             .connector_provisioning_type()
             .map(|t| t.as_str().to_owned()),
-        connector_provisioning_config: c.connector_provisioning_config().map(|p| {
-            ConnectorProvisioningConfig {
-                lambda: p.lambda().map(|l| LambdaConnectorProvisioningConfig {
-                    lambda_arn: l.lambda_arn().to_owned(),
-                }),
-            }
-        }),
+        connector_provisioning_config: c.connector_provisioning_config().map(provisioning),
         logo_url: c.logo_url().map(str::to_owned),
         registered_at: c.registered_at().and_then(rfc3339),
         registered_by: c.registered_by().map(str::to_owned),
@@ -89,11 +83,23 @@ pub fn configuration(c: &aws::ConnectorConfiguration) -> ConnectorConfiguration 
         supported_data_transfer_apis: c
             .supported_data_transfer_apis()
             .iter()
-            .map(|a| DataTransferApi {
-                name: a.name().map(str::to_owned),
-                r#type: a.r#type().map(|t| t.as_str().to_owned()),
-            })
+            .map(data_transfer_api)
             .collect(),
+    }
+}
+
+fn provisioning(p: &aws::ConnectorProvisioningConfig) -> ConnectorProvisioningConfig {
+    ConnectorProvisioningConfig {
+        lambda: p.lambda().map(|l| LambdaConnectorProvisioningConfig {
+            lambda_arn: l.lambda_arn().to_owned(),
+        }),
+    }
+}
+
+fn data_transfer_api(a: &aws::DataTransferApi) -> DataTransferApi {
+    DataTransferApi {
+        name: a.name().map(str::to_owned),
+        r#type: a.r#type().map(|t| t.as_str().to_owned()),
     }
 }
 

@@ -328,62 +328,11 @@ where
             None,
             "no AWS credentials could be loaded from the default chain".to_owned(),
         ),
-        SdkError::ServiceError(service) => {
-            let status = service.raw().status().as_u16();
-            let code = service.err().code().map(str::to_owned);
-            let message =
-                service
-                    .err()
-                    .message()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| match &code {
-                        Some(_) => "no message".to_owned(),
-                        None => format!(
-                            "unreadable answer from {service_name} (HTTP {status}): {}",
-                            source_chain(service.err())
-                        ),
-                    });
-            (
-                Failure::Service {
-                    status,
-                    code: code.clone(),
-                },
-                code,
-                message,
-            )
-        }
-        SdkError::TimeoutError(_) => (
-            Failure::Unreachable,
+        SdkError::ServiceError(service) => service_failure(service, service_name),
+        other => (
+            transport_failure(other),
             None,
-            format!("the call to {service_name} timed out"),
-        ),
-        SdkError::DispatchFailure(dispatch) => {
-            let what = if dispatch.is_timeout() {
-                "timed out"
-            } else {
-                "failed"
-            };
-            (
-                Failure::Unreachable,
-                None,
-                format!(
-                    "connection to {service_name} {what}: {}",
-                    source_chain(error)
-                ),
-            )
-        }
-        SdkError::ResponseError(_) => (
-            Failure::Unparseable,
-            None,
-            format!(
-                "unreadable answer from {service_name}: {}",
-                source_chain(error)
-            ),
-        ),
-        _ => (
-            Failure::Construction,
-            None,
-            format!("request could not be built: {}", source_chain(error)),
+            transport_message(other, service_name),
         ),
     };
     DescribeFailure {
@@ -391,6 +340,70 @@ where
         code,
         message,
         request_id,
+    }
+}
+
+/// An answer from the service: its HTTP status, error code and message.
+fn service_failure<E>(
+    service: &aws_smithy_runtime_api::client::result::ServiceError<
+        E,
+        aws_smithy_runtime_api::http::Response,
+    >,
+    service_name: &str,
+) -> (Failure, Option<String>, String)
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let status = service.raw().status().as_u16();
+    let code = service.err().code().map(str::to_owned);
+    let message = match (service.err().message(), &code) {
+        (Some(message), _) => message.to_owned(),
+        (None, Some(_)) => "no message".to_owned(),
+        (None, None) => format!(
+            "unreadable answer from {service_name} (HTTP {status}): {}",
+            source_chain(service.err())
+        ),
+    };
+    let failure = Failure::Service {
+        status,
+        code: code.clone(),
+    };
+    (failure, code, message)
+}
+
+/// No answer from the service, or none that could be read.
+fn transport_failure<E, R>(error: &SdkError<E, R>) -> Failure {
+    match error {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => Failure::Unreachable,
+        SdkError::ResponseError(_) => Failure::Unparseable,
+        _ => Failure::Construction,
+    }
+}
+
+/// What went wrong on the way to or from the service, with the error's causes.
+fn transport_message<E, R>(error: &SdkError<E, R>, service_name: &str) -> String
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    match error {
+        SdkError::TimeoutError(_) => format!("the call to {service_name} timed out"),
+        SdkError::DispatchFailure(dispatch) => {
+            let what = if dispatch.is_timeout() {
+                "timed out"
+            } else {
+                "failed"
+            };
+            format!(
+                "connection to {service_name} {what}: {}",
+                source_chain(error)
+            )
+        }
+        SdkError::ResponseError(_) => format!(
+            "unreadable answer from {service_name}: {}",
+            source_chain(error)
+        ),
+        _ => format!("request could not be built: {}", source_chain(error)),
     }
 }
 
