@@ -39,11 +39,12 @@ tools:
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 
 ## Formatting and clippy (warnings are errors), tests and fail points included; shellcheck on
-## the release pipeline's scripts (installed by `make tools`).
+## the release pipeline's scripts (installed by `make tools`); no function over 60 lines.
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --all-targets --test e2e $(TEST_FEATURES) -- -D warnings
 	shellcheck -S warning hack/build-static.sh hack/image/build.sh hack/release/*.sh hack/release/tools/build.sh
+	python3 hack/long-functions.py
 
 ## Unit tests only: the pure core, the CLI and the emulator's modules; no network, no processes.
 unit:
