@@ -278,7 +278,7 @@ mod tests {
         ];
         for (required, entry, sentence) in cases {
             let found = unmet(&required, &config());
-            assert_eq!(found, [entry.clone()], "{required:?}");
+            assert_eq!(found, [entry], "{required:?}");
             assert_eq!(found[0].message(), sentence);
             assert_eq!(missing(&required, &config()), [sentence]);
         }
