@@ -28,17 +28,43 @@ struct Candidate {
 
 /// The `check` command; see [`report`] for the exit codes.
 pub async fn command(args: CheckArgs) -> ExitCode {
-    let extra = args.require.iter().fold(Requirements::default(), |all, r| {
+    let extra = organisation_requirements(&args);
+    let (documents, mut input_errors) = read_input(&args);
+    let candidates: Vec<Candidate> = documents.into_iter().filter_map(candidate).collect();
+    let (mode, results, calls) = judge_all(&args, candidates, &extra, &mut input_errors).await;
+    if results.is_empty() && input_errors.is_empty() {
+        eprintln!("warning: no ConnectorInfo found");
+    }
+    let report = Report::new(mode, results, &input_errors, calls);
+    print_report(&report, args.output)
+}
+
+/// Every `--require`, merged: they apply to each object on top of its own requirements.
+fn organisation_requirements(args: &CheckArgs) -> Requirements {
+    args.require.iter().fold(Requirements::default(), |all, r| {
         verdict::merge(Some(&all), r)
-    });
-    let (documents, mut input_errors) = if args.paths.is_empty() {
+    })
+}
+
+/// The documents of the paths given; none without paths (`--from-cluster` lists instead).
+fn read_input(args: &CheckArgs) -> (Vec<Document>, Vec<InputError>) {
+    if args.paths.is_empty() {
         (Vec::new(), Vec::new())
     } else {
         input::read_paths(&args.paths, &mut std::io::stdin().lock())
-    };
-    let candidates: Vec<Candidate> = documents.into_iter().filter_map(candidate).collect();
-    let (mode, results, calls) = if args.from_cluster {
-        let results = match from_cluster(&args, candidates, &extra).await {
+    }
+}
+
+/// The results in the mode asked for, with the DescribeConnector calls made. A cluster that
+/// cannot be read is an input error: the check did not see everything.
+async fn judge_all(
+    args: &CheckArgs,
+    candidates: Vec<Candidate>,
+    extra: &Requirements,
+    input_errors: &mut Vec<InputError>,
+) -> (Mode, Vec<CheckResult>, usize) {
+    if args.from_cluster {
+        let results = match from_cluster(args, candidates, extra).await {
             Ok(results) => results,
             Err(e) => {
                 input_errors.push(InputError {
@@ -51,31 +77,34 @@ pub async fn command(args: CheckArgs) -> ExitCode {
         };
         (Mode::Cluster, results, 0)
     } else if args.offline {
-        let results = candidates
-            .into_iter()
-            .map(|c| match c.admitted {
-                Ok(_) => CheckResult::new(
-                    c.subject,
-                    Verdict {
-                        outcome: verdict::Outcome::Valid,
-                        reason: None,
-                        message: "the API server would admit it".into(),
-                        missing: Vec::new(),
-                    },
-                ),
-                Err(refused) => invalid(c.subject, refused),
-            })
-            .collect();
+        let results = candidates.into_iter().map(admission_only).collect();
         (Mode::Offline, results, 0)
     } else {
-        let (results, calls) = described(&args, candidates, &extra).await;
+        let (results, calls) = described(args, candidates, extra).await;
         (Mode::Describe, results, calls)
-    };
-    if results.is_empty() && input_errors.is_empty() {
-        eprintln!("warning: no ConnectorInfo found");
     }
-    let report = Report::new(mode, results, &input_errors, calls);
-    let printed = match args.output {
+}
+
+/// `--offline`: admission's verdict alone.
+fn admission_only(candidate: Candidate) -> CheckResult {
+    match candidate.admitted {
+        Ok(_) => CheckResult::new(
+            candidate.subject,
+            Verdict {
+                outcome: verdict::Outcome::Valid,
+                reason: None,
+                message: "the API server would admit it".into(),
+                unmet: Vec::new(),
+            },
+        ),
+        Err(refused) => invalid(candidate.subject, refused),
+    }
+}
+
+/// Prints the report in `format`; the exit code is the report's, or 2 when it cannot be
+/// printed.
+fn print_report(report: &Report, format: CheckFormat) -> ExitCode {
+    let printed = match format {
         CheckFormat::Table => Ok(report.table()),
         CheckFormat::Json => report.json().map_err(|e| e.to_string()),
         CheckFormat::Junit => report.junit().map_err(|e| e.to_string()),
@@ -156,7 +185,7 @@ async fn described(
                             outcome: verdict::Outcome::Failed,
                             reason: Some("Throttled".into()),
                             message: format!("rate limited for {:?}", limited.0),
-                            missing: Vec::new(),
+                            unmet: Vec::new(),
                         },
                     ),
                     false,
@@ -185,60 +214,78 @@ async fn from_cluster(
         .clone()
         .unwrap_or_else(|| config.default_namespace.clone());
     let client = kube::Client::try_from(config)?;
-    let judge = |object: &ConnectorInfo, source: Option<Source>| {
-        let required = verdict::merge(object.spec.requirements.as_ref(), extra);
-        let judged = verdict::judge(
-            object.status.as_ref(),
-            object.metadata.generation,
-            &required,
-        );
-        CheckResult::new(subject_of(object, source), judged)
-    };
     if args.paths.is_empty() {
         let api: Api<ConnectorInfo> = if args.all_namespaces {
             Api::all(client)
         } else {
             Api::namespaced(client, &default_namespace)
         };
-        let mut objects = api.list(&ListParams::default()).await?.items;
-        objects.sort_by_key(|o| (o.metadata.namespace.clone(), o.metadata.name.clone()));
-        return Ok(objects.iter().map(|o| judge(o, None)).collect());
+        return listed(&api, extra).await;
     }
     let mut results = Vec::new();
     for candidate in candidates {
-        if let Err(refused) = candidate.admitted {
-            results.push(invalid(candidate.subject, refused));
-            continue;
-        }
-        let mut subject = candidate.subject;
-        let namespace = subject
-            .namespace
-            .get_or_insert_with(|| default_namespace.clone())
-            .clone();
-        let Some(name) = subject.name.clone() else {
-            results.push(CheckResult::invalid(
-                subject,
-                vec!["metadata.name: Required value".into()],
-            ));
-            continue;
-        };
-        let api: Api<ConnectorInfo> = Api::namespaced(client.clone(), &namespace);
-        match api.get_opt(&name).await? {
-            Some(live) => results.push(judge(&live, subject.source)),
-            None => results.push(CheckResult::new(
-                subject,
-                Verdict {
-                    outcome: verdict::Outcome::Pending,
-                    reason: None,
-                    message: format!(
-                        "ConnectorInfo {namespace}/{name} does not exist in the cluster"
-                    ),
-                    missing: Vec::new(),
-                },
-            )),
-        }
+        results.push(looked_up(&client, &default_namespace, candidate, extra).await?);
     }
     Ok(results)
+}
+
+/// Every ConnectorInfo `api` lists, by namespace and name.
+async fn listed(
+    api: &Api<ConnectorInfo>,
+    extra: &Requirements,
+) -> Result<Vec<CheckResult>, kube::Error> {
+    let mut objects = api.list(&ListParams::default()).await?.items;
+    objects.sort_by_key(|o| (o.metadata.namespace.clone(), o.metadata.name.clone()));
+    Ok(objects.iter().map(|o| judge_live(o, None, extra)).collect())
+}
+
+/// The live object a manifest names (in the default namespace when it names none); a manifest
+/// the API server would refuse is judged as such, without a lookup.
+async fn looked_up(
+    client: &kube::Client,
+    default_namespace: &str,
+    candidate: Candidate,
+    extra: &Requirements,
+) -> Result<CheckResult, kube::Error> {
+    if let Err(refused) = candidate.admitted {
+        return Ok(invalid(candidate.subject, refused));
+    }
+    let mut subject = candidate.subject;
+    let namespace = subject
+        .namespace
+        .get_or_insert_with(|| default_namespace.to_owned())
+        .clone();
+    let Some(name) = subject.name.clone() else {
+        return Ok(CheckResult::invalid(
+            subject,
+            vec!["metadata.name: Required value".into()],
+        ));
+    };
+    let api: Api<ConnectorInfo> = Api::namespaced(client.clone(), &namespace);
+    let result = match api.get_opt(&name).await? {
+        Some(live) => judge_live(&live, subject.source, extra),
+        None => CheckResult::new(
+            subject,
+            Verdict {
+                outcome: verdict::Outcome::Pending,
+                reason: None,
+                message: format!("ConnectorInfo {namespace}/{name} does not exist in the cluster"),
+                unmet: Vec::new(),
+            },
+        ),
+    };
+    Ok(result)
+}
+
+/// A live object's status against its own requirements and the organisation's.
+fn judge_live(object: &ConnectorInfo, source: Option<Source>, extra: &Requirements) -> CheckResult {
+    let required = verdict::merge(object.spec.requirements.as_ref(), extra);
+    let judged = verdict::judge(
+        object.status.as_ref(),
+        object.metadata.generation,
+        &required,
+    );
+    CheckResult::new(subject_of(object, source), judged)
 }
 
 /// The kubeconfig and context asked for, or the usual inference (KUBECONFIG, ~/.kube/config,

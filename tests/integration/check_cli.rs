@@ -7,7 +7,11 @@ use std::process::Output;
 use serde_json::Value;
 use tokio::process::Command;
 
-use conninfo_test_support::check_report::{EXPECTED, assert_matches_documented_schema, outcomes};
+use conninfo_core::requirements::RequirementKey;
+use conninfo_test_support::check_report::{
+    EXPECTED, EXPECTED_UNMET, assert_matches_documented_schema, assert_unmet_is_missing_as_data,
+    outcomes, unmet,
+};
 use conninfo_test_support::{DATA, Emulator};
 
 const BIN: &str = env!("CARGO_BIN_EXE_appflow-connector-operator");
@@ -116,6 +120,27 @@ async fn a_repository_is_judged_with_one_call_per_connector() {
         (1.into(), 2.into())
     );
     assert_eq!(item["missing"][0], "cannot be used as a destination");
+
+    // Unmet requirements as data: the spec.requirements key and the item, as the CRD spells them.
+    assert_unmet_is_missing_as_data(&report);
+    let entries = unmet(&report);
+    for (name, requirement, value, message) in EXPECTED_UNMET {
+        assert_eq!(
+            entries[*name],
+            [(
+                requirement.to_string(),
+                value.to_string(),
+                message.to_string()
+            )],
+            "{name}: {report:#}"
+        );
+    }
+    let listed: Vec<&String> = entries
+        .iter()
+        .filter(|(_, u)| !u.is_empty())
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(listed.len(), EXPECTED_UNMET.len(), "only those: {listed:?}");
     assert_eq!(result("unregistered-crm")["reason"], "ConnectorNotFound");
     let refused = result("custom-without-label");
     assert!(
@@ -176,6 +201,77 @@ async fn organisation_requirements_apply_to_every_object() {
         report["results"][0]["missing"],
         serde_json::json!(["OAuth2 grant type AUTHORIZATION_CODE is not supported"])
     );
+    assert_eq!(
+        report["results"][0]["unmet"],
+        serde_json::json!([{
+            "requirement": "oauth2GrantTypes",
+            "value": "AUTHORIZATION_CODE",
+            "message": "OAuth2 grant type AUTHORIZATION_CODE is not supported",
+        }])
+    );
+    assert_matches_documented_schema(&report);
+    assert_unmet_is_missing_as_data(&report);
+}
+
+/// Every key of `spec.requirements` comes out as its own entry: Datadog (API key auth, source
+/// only) offers none of these.
+#[tokio::test]
+async fn every_requirement_key_is_reported_as_data() {
+    let emulator = Emulator::start(DATA).await;
+    let output = run(check(
+        Some(&emulator),
+        &[
+            "repo/teams/b/datadog.json",
+            "--require",
+            "oauth2GrantTypes=JWT_BEARER",
+            "--require",
+            "customAuthTypes=HMAC",
+            "--require",
+            "usableAs=Destination",
+            "-o",
+            "json",
+        ],
+    ))
+    .await;
+    assert_eq!(exit_code(&output), 1, "{}", stdout(&output));
+    let report = json(&output);
+    assert_matches_documented_schema(&report);
+    assert_unmet_is_missing_as_data(&report);
+    let entry = |requirement: &str, value: &str, message: &str| {
+        (requirement.to_owned(), value.to_owned(), message.to_owned())
+    };
+    assert_eq!(
+        unmet(&report)["datadog-basic"],
+        [
+            entry("authModes", "Basic", "auth mode Basic is not supported"),
+            entry(
+                "oauth2GrantTypes",
+                "JWT_BEARER",
+                "OAuth2 grant type JWT_BEARER is not supported"
+            ),
+            entry(
+                "customAuthTypes",
+                "HMAC",
+                "custom auth type HMAC is not offered"
+            ),
+            entry("usableAs", "Destination", "cannot be used as a destination"),
+        ]
+    );
+}
+
+/// The schema's `requirement` enum is exactly the keys the binary reports.
+#[test]
+fn the_schema_lists_every_requirement_key() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/check-report.schema.json"
+    ))
+    .expect("schema");
+    let schema: Value = serde_json::from_str(&text).expect("schema json");
+    let listed = &schema["properties"]["results"]["items"]["properties"]["unmet"]["items"]["properties"]
+        ["requirement"]["enum"];
+    let keys: Vec<&str> = RequirementKey::ALL.iter().map(|k| k.as_str()).collect();
+    assert_eq!(*listed, serde_json::json!(keys));
 }
 
 #[tokio::test]

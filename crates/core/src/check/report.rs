@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::input::{InputError, Source};
 use super::verdict::{Outcome, Verdict};
+use crate::requirements::{RequirementKey, Unmet};
 
 /// The JSON report's `apiVersion`; bumped only for incompatible changes.
 pub const REPORT_API_VERSION: &str = "check.appflow.connectorinfo.dev/v1";
@@ -50,10 +51,31 @@ pub struct CheckResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub message: String,
-    /// Requirements not met.
+    /// Requirements not met, phrased for a person.
     pub missing: Vec<String>,
+    /// The same requirements as data, for pipelines that match them.
+    pub unmet: Vec<UnmetRequirement>,
     /// Why the API server would refuse the manifest.
     pub errors: Vec<String>,
+}
+
+/// A requirement not met, as data: the `spec.requirements` field it is listed under and the
+/// item, both spelt as the CRD spells them, with the sentence `missing` has for it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UnmetRequirement {
+    pub requirement: RequirementKey,
+    pub value: String,
+    pub message: String,
+}
+
+impl From<&Unmet> for UnmetRequirement {
+    fn from(unmet: &Unmet) -> Self {
+        Self {
+            requirement: unmet.requirement,
+            value: unmet.value.clone(),
+            message: unmet.message(),
+        }
+    }
 }
 
 /// What a result is about, before a verdict.
@@ -74,14 +96,14 @@ impl CheckResult {
             verdict.outcome,
             verdict.reason,
             verdict.message,
-            verdict.missing,
+            &verdict.unmet,
             Vec::new(),
         )
     }
 
     pub fn invalid(subject: Subject, errors: Vec<String>) -> Self {
         let message = format!("the API server would refuse it: {}", errors.join("; "));
-        Self::build(subject, Outcome::Invalid, None, message, Vec::new(), errors)
+        Self::build(subject, Outcome::Invalid, None, message, &[], errors)
     }
 
     fn build(
@@ -89,7 +111,7 @@ impl CheckResult {
         outcome: Outcome,
         reason: Option<String>,
         message: String,
-        missing: Vec<String>,
+        unmet: &[Unmet],
         errors: Vec<String>,
     ) -> Self {
         let source = subject.source;
@@ -105,7 +127,8 @@ impl CheckResult {
             outcome,
             reason,
             message,
-            missing,
+            missing: unmet.iter().map(Unmet::message).collect(),
+            unmet: unmet.iter().map(UnmetRequirement::from).collect(),
             errors,
         }
     }
@@ -444,7 +467,7 @@ fn escape_property(text: &str) -> String {
 mod tests {
     use super::*;
 
-    fn result(outcome: Outcome, missing: &[&str]) -> CheckResult {
+    fn result(outcome: Outcome, unmet: &[Unmet]) -> CheckResult {
         CheckResult::new(
             Subject {
                 source: Some(Source {
@@ -462,7 +485,7 @@ mod tests {
                 outcome,
                 reason: Some("RequirementsNotMet".into()),
                 message: "100% not\nok".into(),
-                missing: missing.iter().map(|m| m.to_string()).collect(),
+                unmet: unmet.to_vec(),
             },
         )
     }
@@ -474,7 +497,7 @@ mod tests {
                 result(Outcome::Ready, &[]),
                 result(
                     Outcome::RequirementsNotMet,
-                    &["auth mode ApiKey is not supported"],
+                    &[Unmet::new(RequirementKey::AuthModes, "ApiKey")],
                 ),
             ],
             &[InputError {
@@ -552,5 +575,41 @@ mod tests {
             value["results"][1]["missing"][0],
             "auth mode ApiKey is not supported"
         );
+    }
+
+    #[test]
+    fn json_gives_each_unmet_requirement_as_data_too() {
+        let unmet = [
+            Unmet::new(RequirementKey::UsableAs, "Destination"),
+            Unmet::new(RequirementKey::CustomAuthTypes, "HMAC"),
+        ];
+        let report = Report::new(
+            Mode::Cluster,
+            vec![
+                result(Outcome::RequirementsNotMet, &unmet),
+                result(Outcome::Ready, &[]),
+            ],
+            &[],
+            0,
+        );
+        let value: serde_json::Value = serde_json::from_str(&report.json().unwrap()).unwrap();
+        assert_eq!(
+            value["results"][0]["unmet"],
+            serde_json::json!([
+                {"requirement": "usableAs", "value": "Destination", "message": "cannot be used as a destination"},
+                {"requirement": "customAuthTypes", "value": "HMAC", "message": "custom auth type HMAC is not offered"},
+            ])
+        );
+        assert_eq!(
+            value["results"][0]["missing"],
+            serde_json::json!([
+                "cannot be used as a destination",
+                "custom auth type HMAC is not offered"
+            ])
+        );
+        // Always present, so a pipeline can iterate without a guard.
+        assert_eq!(value["results"][1]["unmet"], serde_json::json!([]));
+        let invalid = CheckResult::invalid(Subject::default(), vec!["bad".into()]);
+        assert!(invalid.unmet.is_empty() && invalid.missing.is_empty());
     }
 }

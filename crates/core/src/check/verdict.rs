@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::condition::{self, ConditionStatus, ConditionType};
 use crate::crd::{AuthMode, ConnectorInfoStatus, OAuth2GrantType, Requirements, Usage};
 use crate::reason::Reason;
-use crate::requirements;
+use crate::requirements::{self, RequirementKey, Unmet};
 
 /// The outcome of checking one ConnectorInfo. `Ready` and `Valid` pass.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -60,8 +60,15 @@ pub struct Verdict {
     /// The Ready condition's reason, when there is one.
     pub reason: Option<String>,
     pub message: String,
+    /// Each requirement not met.
+    pub unmet: Vec<Unmet>,
+}
+
+impl Verdict {
     /// Each requirement not met, phrased for a person.
-    pub missing: Vec<String>,
+    pub fn missing(&self) -> Vec<String> {
+        self.unmet.iter().map(Unmet::message).collect()
+    }
 }
 
 /// Judges a status against `required` (the object's own requirements and the organisation's).
@@ -75,7 +82,7 @@ pub fn judge(
         outcome: Outcome::Pending,
         reason: None,
         message,
-        missing: Vec::new(),
+        unmet: Vec::new(),
     };
     let Some(status) = status else {
         return pending("the operator has not written a status yet".into());
@@ -90,18 +97,21 @@ pub fn judge(
     let Some(ready) = condition::find(status, ConditionType::Ready) else {
         return pending("no Ready condition yet".into());
     };
-    let missing = status
+    let unmet = status
         .connector_configuration
         .as_deref()
-        .map(|config| requirements::missing(required, config))
+        .map(|config| requirements::unmet(required, config))
         .unwrap_or_default();
     let ready_status = ConditionStatus::parse(&ready.status);
     let (outcome, message) = match ready_status {
-        ConditionStatus::True if missing.is_empty() => (Outcome::Ready, ready.message.clone()),
-        ConditionStatus::True => (
-            Outcome::RequirementsNotMet,
-            format!("requirements not met: {}", missing.join("; ")),
-        ),
+        ConditionStatus::True if unmet.is_empty() => (Outcome::Ready, ready.message.clone()),
+        ConditionStatus::True => {
+            let sentences: Vec<String> = unmet.iter().map(Unmet::message).collect();
+            (
+                Outcome::RequirementsNotMet,
+                format!("requirements not met: {}", sentences.join("; ")),
+            )
+        }
         _ if ready.reason == Reason::RequirementsNotMet.as_str() => {
             (Outcome::RequirementsNotMet, ready.message.clone())
         }
@@ -111,7 +121,7 @@ pub fn judge(
         outcome,
         reason: Some(ready.reason.clone()),
         message,
-        missing,
+        unmet,
     }
 }
 
@@ -147,16 +157,19 @@ pub fn parse_requirement(text: &str) -> Result<Requirements, String> {
         return Err(format!("{key}: give at least one value"));
     }
     let mut required = Requirements::default();
-    match key.trim() {
-        "authModes" => required.auth_modes = values::<AuthMode>(list)?,
-        "oauth2GrantTypes" => required.oauth2_grant_types = values::<OAuth2GrantType>(list)?,
-        "usableAs" => required.usable_as = values::<Usage>(list)?,
-        "customAuthTypes" => {
+    match RequirementKey::parse(key.trim()) {
+        Some(RequirementKey::AuthModes) => required.auth_modes = values::<AuthMode>(list)?,
+        Some(RequirementKey::OAuth2GrantTypes) => {
+            required.oauth2_grant_types = values::<OAuth2GrantType>(list)?
+        }
+        Some(RequirementKey::UsableAs) => required.usable_as = values::<Usage>(list)?,
+        Some(RequirementKey::CustomAuthTypes) => {
             required.custom_auth_types = list.split(',').map(|v| v.trim().to_owned()).collect()
         }
-        other => {
+        None => {
             return Err(format!(
-                "unknown requirement {other:?}: use authModes, oauth2GrantTypes, customAuthTypes or usableAs"
+                "unknown requirement {:?}: use authModes, oauth2GrantTypes, customAuthTypes or usableAs",
+                key.trim()
             ));
         }
     }
@@ -210,7 +223,7 @@ mod tests {
             &needs("authModes=OAuth2,ApiKey"),
         );
         assert_eq!(v.outcome, Outcome::Ready);
-        assert!(v.missing.is_empty());
+        assert!(v.unmet.is_empty() && v.missing().is_empty());
     }
 
     #[test]
@@ -221,13 +234,22 @@ mod tests {
             &merge(None, &needs("authModes=OAuth2")),
         );
         assert_eq!(v.outcome, Outcome::RequirementsNotMet);
-        assert_eq!(v.missing, ["auth mode OAuth2 is not supported"]);
+        assert_eq!(v.missing(), ["auth mode OAuth2 is not supported"]);
+        assert_eq!(v.unmet, [Unmet::new(RequirementKey::AuthModes, "OAuth2")]);
+        assert_eq!(
+            v.message,
+            "requirements not met: auth mode OAuth2 is not supported"
+        );
         let v = judge(
             Some(&status("True", "Described", 1, true)),
             Some(1),
             &needs("usableAs=Destination"),
         );
-        assert_eq!(v.missing, ["cannot be used as a destination"]);
+        assert_eq!(v.missing(), ["cannot be used as a destination"]);
+        assert_eq!(
+            v.unmet,
+            [Unmet::new(RequirementKey::UsableAs, "Destination")]
+        );
     }
 
     #[test]
@@ -279,6 +301,15 @@ mod tests {
                 .unwrap_err()
                 .contains("unknown requirement")
         );
+        assert_eq!(
+            parse_requirement(" colour =blue").unwrap_err(),
+            "unknown requirement \"colour\": use authModes, oauth2GrantTypes, customAuthTypes or usableAs"
+        );
+        assert_eq!(
+            needs("oauth2GrantTypes=JWT_BEARER").oauth2_grant_types,
+            [OAuth2GrantType::JWT_BEARER]
+        );
+        assert!(parse_requirement("usable_as=Source").is_err());
         assert!(parse_requirement("authModes").is_err());
         assert!(parse_requirement("authModes=").is_err());
     }
