@@ -388,6 +388,62 @@ mod tests {
         assert_eq!(admitted.access, access);
     }
 
+    #[tokio::test]
+    async fn no_region_anywhere_is_refused_with_its_category() {
+        let config = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        let appflow = Arc::new(AppFlow::from_sdk_config(config));
+        let object = ConnectorInfo::new("no-region", spec(None, None));
+        let observed = observe_once(
+            &appflow,
+            &DescribeCache::default(),
+            &object,
+            &Policy::default(),
+        )
+        .await
+        .expect("no rate limit");
+        assert_eq!(observed.refusal, Some(RefusalCategory::NoRegion));
+        assert_eq!(observed.computed.reason, Reason::InvalidRequest);
+        let ready = conninfo_core::condition::find(
+            &observed.computed.status,
+            conninfo_core::condition::ConditionType::Ready,
+        )
+        .expect("Ready");
+        assert_eq!(
+            ready.message,
+            "no AWS region: set spec.region, the operator's --region or AWS_REGION"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_object_is_observed_with_its_category_and_no_call() {
+        let config = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        let appflow = Arc::new(AppFlow::from_sdk_config(config));
+        let object = ConnectorInfo::new("soon", spec(Some("us-east-1"), Some("soon")));
+        let policy = Policy::default();
+        let admitted = admit(&object.spec, &policy, operator(), None);
+        let cache = DescribeCache::default();
+        let observed = observe(
+            &appflow,
+            &cache,
+            &object,
+            admitted,
+            None,
+            policy.stalled_after,
+            Timestamp::now(),
+        )
+        .await
+        .expect("no call");
+        assert_eq!(
+            observed.refusal,
+            Some(RefusalCategory::InvalidRefreshInterval)
+        );
+        assert_eq!(observed.call, None, "refused before any call");
+    }
+
     mod hostile {
         use super::*;
         use conninfo_core::crd::ConnectorInfoStatus;
