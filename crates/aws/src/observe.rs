@@ -15,8 +15,7 @@ use crate::cache::{self, DescribeCache, Key, RateLimited, Source};
 use conninfo_core::account::{Access, Identity};
 use conninfo_core::crd::{ConnectorInfo, ConnectorInfoSpec};
 use conninfo_core::interval;
-use conninfo_core::outcome::DescribeFailure;
-use conninfo_core::outcome::Outcome;
+use conninfo_core::outcome::{DescribeFailure, Outcome, Refusal, RefusalCategory};
 use conninfo_core::policy::AllowedRegions;
 use conninfo_core::reason::Reason;
 use conninfo_core::status::{self, Computed, Observation, Origin};
@@ -51,24 +50,18 @@ pub struct Admitted {
     pub access: Access,
 }
 
-/// Pure: the refresh interval and access to use for an object, or the reason it must not be
-/// described. `access` is its namespace's binding (or why it has none); `default_region` the
-/// operator's.
+/// Pure: the refresh interval and access to use for an object, or the refusal that keeps it
+/// from being described (a terminal `InvalidRequest` carrying its category). `access` is its
+/// namespace's binding (or why it has none); `default_region` the operator's.
 pub fn admit(
     spec: &ConnectorInfoSpec,
     policy: &Policy,
-    access: Result<Access, String>,
+    access: Result<Access, Refusal>,
     default_region: Option<&str>,
 ) -> Result<Admitted, DescribeFailure> {
-    let refused = |message: String| DescribeFailure::local(Reason::InvalidRequest, message);
-    let access = access.map_err(refused)?;
-    policy
-        .allowed_regions
-        .check(spec.region.as_deref())
-        .map_err(refused)?;
-    access
-        .check_region(spec.region.as_deref(), default_region)
-        .map_err(refused)?;
+    let access = access?;
+    policy.allowed_regions.check(spec.region.as_deref())?;
+    access.check_region(spec.region.as_deref(), default_region)?;
     let refresh = refresh_interval(spec, policy)?;
     Ok(Admitted { refresh, access })
 }
@@ -82,7 +75,10 @@ fn refresh_interval(
         return Ok(interval::clamp(policy.default_refresh).interval);
     };
     let effective = interval::effective(text.as_str()).map_err(|e| {
-        DescribeFailure::local(Reason::InvalidRequest, format!("spec.refreshInterval {e}"))
+        Refusal::new(
+            RefusalCategory::InvalidRefreshInterval,
+            format!("spec.refreshInterval {e}"),
+        )
     })?;
     if effective.clamped {
         warn!(
@@ -105,6 +101,8 @@ pub struct Observed {
     pub source: Option<Source>,
     /// The AWS call this observation made, if any: its outcome and how long it took.
     pub call: Option<(Reason, Duration)>,
+    /// Why the operator refused to describe the object, if it did.
+    pub refusal: Option<RefusalCategory>,
 }
 
 /// The describe cache key of a spec: the identity, the region it is described in, the type
@@ -172,6 +170,7 @@ pub async fn observe(
         },
     });
     Ok(Observed {
+        refusal: described.outcome.as_ref().err().and_then(|f| f.refusal),
         computed,
         refresh: described.refresh,
         key: described.key,
@@ -312,9 +311,14 @@ mod tests {
         };
         let refused = admit(&spec(Some("eu-west-1"), None), &policy, operator(), None).unwrap_err();
         assert_eq!(refused.reason, Reason::InvalidRequest);
+        assert_eq!(refused.refusal, Some(RefusalCategory::RegionNotAllowed));
         assert!(refused.message.contains("allowed regions: us-east-1"));
         let refused = admit(&spec(None, Some("soon")), &policy, operator(), None).unwrap_err();
         assert_eq!(refused.reason, Reason::InvalidRequest);
+        assert_eq!(
+            refused.refusal,
+            Some(RefusalCategory::InvalidRefreshInterval)
+        );
         assert!(
             refused.message.contains("spec.refreshInterval 'soon'"),
             "{}",
@@ -322,7 +326,7 @@ mod tests {
         );
     }
 
-    fn operator() -> Result<Access, String> {
+    fn operator() -> Result<Access, Refusal> {
         Ok(Access::operator())
     }
 
@@ -346,12 +350,16 @@ mod tests {
         let denied = admit(
             &spec(None, None),
             &policy,
-            Err("namespace x is not bound".into()),
+            Err(Refusal::new(
+                RefusalCategory::NamespaceUnbound,
+                "namespace x is not bound",
+            )),
             None,
         )
         .unwrap_err();
         assert_eq!(denied.reason, Reason::InvalidRequest);
         assert_eq!(denied.message, "namespace x is not bound");
+        assert_eq!(denied.refusal, Some(RefusalCategory::NamespaceUnbound));
         let access = Access {
             identity: conninfo_core::account::Identity::Operator,
             regions: AllowedRegions::new(["eu-west-1"]),
@@ -369,6 +377,7 @@ mod tests {
             "{}",
             refused.message
         );
+        assert_eq!(refused.refusal, Some(RefusalCategory::RegionNotInBinding));
         let admitted = admit(
             &spec(Some("eu-west-1"), None),
             &policy,
@@ -377,6 +386,62 @@ mod tests {
         )
         .unwrap();
         assert_eq!(admitted.access, access);
+    }
+
+    #[tokio::test]
+    async fn no_region_anywhere_is_refused_with_its_category() {
+        let config = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        let appflow = Arc::new(AppFlow::from_sdk_config(config));
+        let object = ConnectorInfo::new("no-region", spec(None, None));
+        let observed = observe_once(
+            &appflow,
+            &DescribeCache::default(),
+            &object,
+            &Policy::default(),
+        )
+        .await
+        .expect("no rate limit");
+        assert_eq!(observed.refusal, Some(RefusalCategory::NoRegion));
+        assert_eq!(observed.computed.reason, Reason::InvalidRequest);
+        let ready = conninfo_core::condition::find(
+            &observed.computed.status,
+            conninfo_core::condition::ConditionType::Ready,
+        )
+        .expect("Ready");
+        assert_eq!(
+            ready.message,
+            "no AWS region: set spec.region, the operator's --region or AWS_REGION"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_object_is_observed_with_its_category_and_no_call() {
+        let config = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        let appflow = Arc::new(AppFlow::from_sdk_config(config));
+        let object = ConnectorInfo::new("soon", spec(Some("us-east-1"), Some("soon")));
+        let policy = Policy::default();
+        let admitted = admit(&object.spec, &policy, operator(), None);
+        let cache = DescribeCache::default();
+        let observed = observe(
+            &appflow,
+            &cache,
+            &object,
+            admitted,
+            None,
+            policy.stalled_after,
+            Timestamp::now(),
+        )
+        .await
+        .expect("no call");
+        assert_eq!(
+            observed.refusal,
+            Some(RefusalCategory::InvalidRefreshInterval)
+        );
+        assert_eq!(observed.call, None, "refused before any call");
     }
 
     mod hostile {

@@ -1,7 +1,10 @@
 //! What a DescribeConnector attempt came to, in the operator's terms: the configuration, or a
-//! classified failure. SDK-free: the AWS access layer builds these, the pure core reads them.
+//! classified failure, or the operator's refusal to describe at all. SDK-free: the AWS access
+//! layer builds these, the pure core reads them.
 
 use std::fmt;
+
+use strum::{IntoStaticStr, VariantArray};
 
 use crate::mirror::ConnectorConfiguration;
 use crate::reason::Reason;
@@ -19,6 +22,9 @@ pub struct DescribeFailure {
     pub code: Option<String>,
     pub message: String,
     pub request_id: Option<String>,
+    /// Why the operator refused to call at all (`None` for AWS's own answers): the conditions
+    /// say `InvalidRequest` either way, the refusals metric tells the refusals apart.
+    pub refusal: Option<RefusalCategory>,
 }
 
 impl DescribeFailure {
@@ -37,6 +43,67 @@ impl DescribeFailure {
             code: None,
             message: message.into(),
             request_id: None,
+            refusal: None,
+        }
+    }
+}
+
+/// A refusal is a terminal `InvalidRequest` decided before any call, with its category.
+impl From<Refusal> for DescribeFailure {
+    fn from(refusal: Refusal) -> Self {
+        Self {
+            refusal: Some(refusal.category),
+            ..Self::local(Reason::InvalidRequest, refusal.message)
+        }
+    }
+}
+
+/// Why the operator refused to describe an object, before any AWS call: what tenants may ask
+/// for, and which binding serves their namespace, are the platform team's to decide. The
+/// label values of `connectorinfo_refusals_total` (docs/monitoring.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, IntoStaticStr, VariantArray)]
+#[strum(serialize_all = "snake_case")]
+pub enum RefusalCategory {
+    /// No AppFlowAccount binds the namespace and `--unmapped-namespaces=deny`.
+    NamespaceUnbound,
+    /// More than one AppFlowAccount binds the namespace.
+    BindingConflict,
+    /// `spec.region` is outside the operator's `--allowed-regions`.
+    RegionNotAllowed,
+    /// The region the object would be described in (`spec.region`, or the operator's own
+    /// when it names none) is outside its binding's `spec.regions`.
+    RegionNotInBinding,
+    /// `spec.refreshInterval` cannot be read as a duration.
+    InvalidRefreshInterval,
+    /// No region anywhere: not in `spec.region`, `--region` nor the environment.
+    NoRegion,
+}
+
+impl RefusalCategory {
+    /// Every category, in declaration order.
+    pub const ALL: [RefusalCategory; RefusalCategory::VARIANTS.len()] =
+        crate::condition::first_variants(RefusalCategory::VARIANTS);
+
+    /// The metric label value (snake_case).
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// The operator's refusal to describe an object: its category, and the message its
+/// conditions show (which says what to change).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Refusal {
+    pub category: RefusalCategory,
+    pub message: String,
+}
+
+impl Refusal {
+    pub fn new(category: RefusalCategory, message: impl Into<String>) -> Self {
+        Self {
+            category,
+            message: message.into(),
         }
     }
 }
@@ -63,6 +130,7 @@ mod tests {
             code: Some("AccessDeniedException".into()),
             message: "not allowed".into(),
             request_id: Some("r-1".into()),
+            refusal: None,
         };
         assert_eq!(
             failure.to_string(),
@@ -75,6 +143,37 @@ mod tests {
         assert_eq!(
             DescribeFailure::local(Reason::InvalidRequest, "no region").to_string(),
             "no region"
+        );
+    }
+
+    #[test]
+    fn a_refusal_is_a_terminal_invalid_request_with_its_category_and_message() {
+        let refusal = Refusal::new(RefusalCategory::RegionNotAllowed, "not here");
+        assert_eq!(refusal.to_string(), "not here");
+        let failure = DescribeFailure::from(refusal);
+        assert_eq!(failure.reason, Reason::InvalidRequest);
+        assert_eq!(failure.refusal, Some(RefusalCategory::RegionNotAllowed));
+        assert_eq!(failure.condition_message(), "not here");
+        assert_eq!(failure.to_string(), "not here");
+        assert_eq!(
+            DescribeFailure::local(Reason::InvalidRequest, "x").refusal,
+            None
+        );
+    }
+
+    #[test]
+    fn categories_are_snake_case_label_values() {
+        let labels: Vec<&str> = RefusalCategory::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "namespace_unbound",
+                "binding_conflict",
+                "region_not_allowed",
+                "region_not_in_binding",
+                "invalid_refresh_interval",
+                "no_region",
+            ]
         );
     }
 }

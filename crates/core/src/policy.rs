@@ -2,6 +2,8 @@
 
 use std::collections::BTreeSet;
 
+use crate::outcome::{Refusal, RefusalCategory};
+
 /// The regions a `spec.region` may name; empty allows any. An object that names no region
 /// uses the operator's own region, which the platform team chose, and is always allowed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -26,11 +28,23 @@ impl AllowedRegions {
         self.0.is_empty()
     }
 
-    /// `Err` carries the message the object's conditions show.
-    pub fn check(&self, region: Option<&str>) -> Result<(), String> {
+    /// Whether the list allows the region (any list allows no region).
+    pub fn allows(&self, region: Option<&str>) -> bool {
         match region {
-            Some(region) if !self.is_any() && !self.0.contains(region) => Err(format!(
-                "spec.region {region} is not allowed by this operator; allowed regions: {self} (remove spec.region to use the operator's region)"
+            Some(region) => self.is_any() || self.0.contains(region),
+            None => true,
+        }
+    }
+
+    /// The operator's `--allowed-regions` on a `spec.region`; the refusal carries the message
+    /// the object's conditions show.
+    pub fn check(&self, region: Option<&str>) -> Result<(), Refusal> {
+        match region {
+            Some(region) if !self.allows(Some(region)) => Err(Refusal::new(
+                RefusalCategory::RegionNotAllowed,
+                format!(
+                    "spec.region {region} is not allowed by this operator; allowed regions: {self} (remove spec.region to use the operator's region)"
+                ),
             )),
             _ => Ok(()),
         }
@@ -63,9 +77,17 @@ mod tests {
         assert_eq!(allowed.check(Some("eu-west-1")), Ok(()));
         assert_eq!(allowed.check(None), Ok(()), "the operator's own region");
         let refused = allowed.check(Some("ap-south-1")).unwrap_err();
+        assert_eq!(refused.category, RefusalCategory::RegionNotAllowed);
+        let refused = refused.message;
         assert!(
             refused.contains("ap-south-1") && refused.contains("eu-west-1, us-east-1"),
             "{refused}"
         );
+        assert_eq!(
+            refused,
+            "spec.region ap-south-1 is not allowed by this operator; allowed regions: eu-west-1, us-east-1 (remove spec.region to use the operator's region)"
+        );
+        assert!(allowed.allows(Some("us-east-1")) && allowed.allows(None));
+        assert!(!allowed.allows(Some("ap-south-1")));
     }
 }

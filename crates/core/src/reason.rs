@@ -3,8 +3,15 @@
 
 use std::time::Duration;
 
-/// Condition reasons, spelled exactly as docs/design.md lists them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+use strum::{Display, EnumString, IntoStaticStr, VariantArray};
+
+use crate::condition::first_variants;
+
+/// Condition reasons, spelled exactly as docs/design.md lists them (the derived strings are
+/// the variants' names).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, IntoStaticStr, EnumString, VariantArray, Display,
+)]
 pub enum Reason {
     Described,
     InvalidRequest,
@@ -19,6 +26,9 @@ pub enum Reason {
     /// An Event's reason only, never a condition's: a successful describe returned a
     /// configuration that differs from the one mirrored.
     ConfigurationChanged,
+    /// A condition's reason only, never an outcome's: `RequirementsMet` is Unknown until the
+    /// first successful describe of a generation judges the requirements.
+    AwaitingDescribe,
 }
 
 /// When to describe again after an outcome.
@@ -51,64 +61,35 @@ impl Retry {
 }
 
 impl Reason {
-    /// The reasons conditions carry (not [`Reason::ConfigurationChanged`], an Event's).
-    pub const ALL: [Reason; 10] = [
-        Reason::Described,
-        Reason::InvalidRequest,
-        Reason::ConnectorNotFound,
-        Reason::AccessDenied,
-        Reason::Throttled,
-        Reason::ServiceError,
-        Reason::CredentialsUnavailable,
-        Reason::ServiceUnreachable,
-        Reason::InvalidResponse,
-        Reason::RequirementsNotMet,
-    ];
+    /// The reasons conditions carry as an outcome: every variant declared before
+    /// [`Reason::ConfigurationChanged`] (metric label sets are built from this list).
+    pub const ALL: [Reason; Reason::ConfigurationChanged as usize] =
+        first_variants(Reason::VARIANTS);
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::Described => "Described",
-            Reason::InvalidRequest => "InvalidRequest",
-            Reason::ConnectorNotFound => "ConnectorNotFound",
-            Reason::AccessDenied => "AccessDenied",
-            Reason::Throttled => "Throttled",
-            Reason::ServiceError => "ServiceError",
-            Reason::CredentialsUnavailable => "CredentialsUnavailable",
-            Reason::ServiceUnreachable => "ServiceUnreachable",
-            Reason::InvalidResponse => "InvalidResponse",
-            Reason::RequirementsNotMet => "RequirementsNotMet",
-            Reason::ConfigurationChanged => "ConfigurationChanged",
-        }
+        self.into()
     }
 
-    /// A condition's reason as written (`None` for anything else, and for the Event-only
-    /// [`Reason::ConfigurationChanged`]).
+    /// An outcome's reason as written (`None` for anything else, for the Event-only
+    /// [`Reason::ConfigurationChanged`] and for [`Reason::AwaitingDescribe`]).
     pub fn parse(text: &str) -> Option<Reason> {
-        Some(match text {
-            "Described" => Reason::Described,
-            "InvalidRequest" => Reason::InvalidRequest,
-            "ConnectorNotFound" => Reason::ConnectorNotFound,
-            "AccessDenied" => Reason::AccessDenied,
-            "Throttled" => Reason::Throttled,
-            "ServiceError" => Reason::ServiceError,
-            "CredentialsUnavailable" => Reason::CredentialsUnavailable,
-            "ServiceUnreachable" => Reason::ServiceUnreachable,
-            "InvalidResponse" => Reason::InvalidResponse,
-            "RequirementsNotMet" => Reason::RequirementsNotMet,
-            _ => return None,
-        })
+        text.parse()
+            .ok()
+            .filter(|reason: &Reason| reason.index() < Reason::ALL.len())
     }
 
-    /// Its position in [`Reason::ALL`] (the Event-only reason comes after them all).
+    /// Its position in [`Reason::ALL`] (the reasons outside it come after them all).
     pub fn index(self) -> usize {
         self as usize
     }
 
     pub fn retry(self) -> Retry {
         match self {
-            Reason::Described | Reason::RequirementsNotMet | Reason::ConfigurationChanged => {
-                Retry::AfterRefresh
-            }
+            // The last two are never an outcome's: an outcome decides the retry.
+            Reason::Described
+            | Reason::RequirementsNotMet
+            | Reason::ConfigurationChanged
+            | Reason::AwaitingDescribe => Retry::AfterRefresh,
             Reason::InvalidRequest => Retry::OnChange,
             Reason::ConnectorNotFound => Retry::Poll,
             Reason::AccessDenied
@@ -129,12 +110,6 @@ impl Reason {
     }
 }
 
-impl std::fmt::Display for Reason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,7 +122,33 @@ mod tests {
         }
         assert_eq!(Reason::parse("ConfigurationChanged"), None);
         assert_eq!(Reason::parse("described"), None);
+        assert_eq!(Reason::parse("AwaitingDescribe"), None);
         assert!(Reason::ConfigurationChanged.index() >= Reason::ALL.len());
+        assert!(Reason::AwaitingDescribe.index() >= Reason::ALL.len());
+    }
+
+    #[test]
+    fn wire_strings_are_the_ones_the_docs_spell() {
+        let all: Vec<&str> = Reason::VARIANTS.iter().map(|r| r.as_str()).collect();
+        assert_eq!(
+            all,
+            [
+                "Described",
+                "InvalidRequest",
+                "ConnectorNotFound",
+                "AccessDenied",
+                "Throttled",
+                "ServiceError",
+                "CredentialsUnavailable",
+                "ServiceUnreachable",
+                "InvalidResponse",
+                "RequirementsNotMet",
+                "ConfigurationChanged",
+                "AwaitingDescribe",
+            ]
+        );
+        assert_eq!(Reason::ALL.len(), 10, "the outcomes' reasons");
+        assert_eq!(Reason::Throttled.to_string(), "Throttled");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use jiff::Timestamp;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::condition::{self, ConditionStatus, ConditionType};
 use crate::crd::{ConnectorInfoSpec, ConnectorInfoStatus};
@@ -125,9 +125,7 @@ pub fn compute(obs: &Observation) -> Computed {
         Ok(config) => record_described(obs, &previous, &mut status, config),
         Err(error) => record_failure(obs, &previous, &mut status, error),
     };
-    status
-        .conditions
-        .sort_by_key(|c| ConditionType::parse(&c.type_).map_or(usize::MAX, |t| t as usize));
+    condition::sort::<ConditionType>(&mut status.conditions);
     let events = events(&previous, &status, &synced);
     Computed {
         status,
@@ -160,7 +158,7 @@ fn record_described(
         .unwrap_or_default();
     let (mirror, trimmed) = fit_configuration(config, CONFIGURATION_MAX_BYTES);
     let described = described_message(obs.spec, trimmed);
-    let mut set = ConditionSetter::new(&mut status.conditions, obs);
+    let mut set = ConditionSetter::new(&mut status.conditions, obs.generation, obs.now);
     let reason = set_described_conditions(&mut set, &missing, &described);
     if should_move_sync_time(obs, previous, &mirror) {
         status.last_synced_time = Some(Time(obs.now));
@@ -263,7 +261,7 @@ fn record_failure(
     error: &DescribeFailure,
 ) -> SyncResult {
     let message = error.condition_message();
-    let mut set = ConditionSetter::new(&mut status.conditions, obs);
+    let mut set = ConditionSetter::new(&mut status.conditions, obs.generation, obs.now);
     set.apply(Synced, false, error.reason, &message);
     set.apply(Ready, false, error.reason, &message);
     let retrying = error.reason.retry() == Retry::Backoff;
@@ -274,10 +272,10 @@ fn record_failure(
     let stalled = error.reason.is_stalled() || persisted;
     set.apply(Stalled, stalled, error.reason, &message);
     if !requirements_judged(previous, obs.generation) {
-        set.apply_status(
+        set.apply(
             RequirementsMet,
             ConditionStatus::Unknown,
-            "AwaitingDescribe",
+            Reason::AwaitingDescribe,
             "Requirements are checked once DescribeConnector succeeds",
         );
     }
@@ -484,44 +482,8 @@ fn should_move_sync_time(
     recovered || spec_changed || forced || changed || due
 }
 
-struct ConditionSetter<'a> {
-    conditions: &'a mut Vec<Condition>,
-    generation: Option<i64>,
-    now: Timestamp,
-}
-
-impl<'a> ConditionSetter<'a> {
-    fn new(conditions: &'a mut Vec<Condition>, obs: &Observation) -> Self {
-        Self {
-            conditions,
-            generation: obs.generation,
-            now: obs.now,
-        }
-    }
-
-    fn apply(&mut self, type_: ConditionType, status: bool, reason: Reason, message: &str) {
-        self.apply_status(type_, status.into(), reason.as_str(), message);
-    }
-
-    /// Merges one condition: `lastTransitionTime` is kept unless the status flips.
-    fn apply_status(
-        &mut self,
-        type_: ConditionType,
-        status: ConditionStatus,
-        reason: &str,
-        message: &str,
-    ) {
-        condition::merge(
-            self.conditions,
-            type_.as_str(),
-            status,
-            reason,
-            message,
-            self.generation,
-            self.now,
-        );
-    }
-}
+/// ConnectorInfo's conditions, set with the toolkit both resources share.
+type ConditionSetter<'a> = condition::ConditionSetter<'a, ConditionType>;
 
 /// Events for transitions between the previous and the new status, never for steady states.
 /// `synced_reason` is the reason the new `Synced` condition carries; `synced_note` its
@@ -706,6 +668,7 @@ mod tests {
             code: Some("SomeException".into()),
             message: "AWS said no".into(),
             request_id: Some("req-1".into()),
+            refusal: None,
         }
     }
 

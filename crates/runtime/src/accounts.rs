@@ -23,6 +23,7 @@ use conninfo_aws::appflow::AppFlow;
 use conninfo_core::account::crd::AppFlowAccount;
 use conninfo_core::account::resolve::{self, Access, Binding, Unmapped};
 use conninfo_core::account::status::{self, Assumption, BindingObservation};
+use conninfo_core::outcome::Refusal;
 
 /// How often a binding's role is tried again when nothing changed.
 pub const RECHECK: Duration = Duration::from_secs(300);
@@ -90,7 +91,7 @@ impl Accounts {
     }
 
     /// The access of objects in `namespace` (see [`resolve::resolve`]).
-    pub fn resolve(&self, namespace: &str) -> Result<Access, String> {
+    pub fn resolve(&self, namespace: &str) -> Result<Access, Refusal> {
         let Some((_, namespaces)) = &self.stores else {
             return Ok(Access::operator());
         };

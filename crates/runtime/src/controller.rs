@@ -285,6 +285,7 @@ fn record_observation(obj: &ConnectorInfo, ctx: &Context, uid: &str, observed: &
     if let Some(source) = observed.source {
         ctx.metrics.describe_cache(source);
     }
+    ctx.metrics.refusal(observed.refusal);
     let events = &observed.computed.events;
     if events
         .iter()

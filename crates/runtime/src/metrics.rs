@@ -14,9 +14,11 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use conninfo_aws::cache::Source;
+use conninfo_core::account::AccountConditionType;
 use conninfo_core::account::crd::AppFlowAccount;
-use conninfo_core::condition::{ConditionStatus, ConditionType};
+use conninfo_core::condition::{self, ConditionKind, ConditionStatus, ConditionType};
 use conninfo_core::crd::ConnectorInfo;
+use conninfo_core::outcome::RefusalCategory;
 use conninfo_core::reason::Reason;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -35,6 +37,11 @@ struct OperationLabels {
     operation: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusalLabels {
+    category: &'static str,
+}
+
 #[derive(Clone)]
 pub struct Metrics {
     reconciliations: Family<ResultLabels, Counter>,
@@ -48,6 +55,7 @@ pub struct Metrics {
     leader: Gauge,
     configuration_changes: Family<TypeLabels, Counter>,
     last_configuration_change: Family<TypeLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    refusals: Family<RefusalLabels, Counter>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -71,6 +79,7 @@ impl Default for Metrics {
             leader: Gauge::default(),
             configuration_changes: Family::default(),
             last_configuration_change: Family::default(),
+            refusals: Family::default(),
         }
     }
 }
@@ -88,6 +97,17 @@ impl Metrics {
         ready: Arc<AtomicBool>,
     ) {
         let sub = registry.sub_registry_with_prefix("appflow_connector_operator");
+        self.register_reconciliations(sub);
+        self.register_aws_calls(sub);
+        self.register_writes_and_events(sub);
+        self.register_configuration_changes(sub);
+        self.register_refusals(sub);
+        sub.register_collector(Box::new(ConditionGauge { store }));
+        sub.register_collector(Box::new(BindingGauge { store: bindings }));
+        sub.register_collector(Box::new(ReadyGauge { ready }));
+    }
+
+    fn register_reconciliations(&self, sub: &mut Registry) {
         sub.register(
             "reconciliations",
             "Reconciliations by result",
@@ -98,6 +118,9 @@ impl Metrics {
             "Duration of one reconciliation",
             self.reconcile_duration.clone(),
         );
+    }
+
+    fn register_aws_calls(&self, sub: &mut Registry) {
         sub.register(
             "appflow_api_calls",
             "AppFlow API calls by operation and outcome",
@@ -108,6 +131,10 @@ impl Metrics {
             "Duration of AppFlow API calls",
             self.api_duration.clone(),
         );
+    }
+
+    /// Status writes, the describe cache, Events and leadership.
+    fn register_writes_and_events(&self, sub: &mut Registry) {
         sub.register(
             "status_writes",
             "Status writes by result: written, or skipped because nothing changed",
@@ -133,6 +160,9 @@ impl Metrics {
             "1 while this replica leads (describes and writes), 0 while it stands by",
             self.leader.clone(),
         );
+    }
+
+    fn register_configuration_changes(&self, sub: &mut Registry) {
         sub.register(
             "configuration_changes",
             "Describes that returned a configuration different from the mirrored one, by connector type",
@@ -143,9 +173,23 @@ impl Metrics {
             "When a configuration of this connector type last changed (Unix time)",
             self.last_configuration_change.clone(),
         );
-        sub.register_collector(Box::new(ConditionGauge { store }));
-        sub.register_collector(Box::new(BindingGauge { store: bindings }));
-        sub.register_collector(Box::new(ReadyGauge { ready }));
+    }
+
+    /// Every category is written from the start, zeros included, so that an alert on its
+    /// rate never starts from nothing.
+    fn register_refusals(&self, sub: &mut Registry) {
+        for category in RefusalCategory::ALL {
+            let labels = RefusalLabels {
+                category: category.as_str(),
+            };
+            // Creating the series is all: it starts at zero.
+            let _ = self.refusals.get_or_create(&labels);
+        }
+        sub.register(
+            "connectorinfo_refusals",
+            "Reconciliations that refused to describe a ConnectorInfo (condition reason InvalidRequest), by why: namespace_unbound, binding_conflict, region_not_allowed, region_not_in_binding, invalid_refresh_interval, no_region",
+            self.refusals.clone(),
+        );
     }
 
     /// Starts timing a reconciliation; the duration is recorded when the guard drops.
@@ -201,6 +245,18 @@ impl Metrics {
 
     pub fn event(&self, result: &'static str) {
         self.events.get_or_create(&ResultLabels { result }).inc();
+    }
+
+    /// Counts a reconciliation that refused to describe its object, by the refusal's
+    /// category (nothing when it was not refused).
+    pub fn refusal(&self, refused: Option<RefusalCategory>) {
+        if let Some(category) = refused {
+            self.refusals
+                .get_or_create(&RefusalLabels {
+                    category: category.as_str(),
+                })
+                .inc();
+        }
     }
 
     pub fn describe_cache_eviction(&self) {
@@ -358,12 +414,8 @@ fn bindings_not_ready<'a>(
 ) -> Vec<BindingLabels> {
     let mut not_ready: Vec<BindingLabels> = bindings
         .filter_map(|binding| {
-            let ready = binding
-                .status
-                .as_ref()?
-                .conditions
-                .iter()
-                .find(|c| c.type_ == ConditionType::Ready.as_str())?;
+            let conditions = &binding.status.as_ref()?.conditions;
+            let ready = condition::find_in(conditions, AccountConditionType::Ready)?;
             (ConditionStatus::parse(&ready.status) != ConditionStatus::True).then(|| {
                 BindingLabels {
                     appflowaccount: binding.metadata.name.clone().unwrap_or_default(),
@@ -533,5 +585,43 @@ mod tests {
                 labels("team-c", "NamespaceConflict")
             ]
         );
+    }
+
+    #[test]
+    fn refusals_are_counted_by_category_and_every_category_starts_at_zero() {
+        let metrics = Metrics::default();
+        let mut registry = Registry::default();
+        let (store, _writer) = kube::runtime::reflector::store::<ConnectorInfo>();
+        metrics.register(&mut registry, store, None, Arc::default());
+        metrics.refusal(Some(RefusalCategory::NamespaceUnbound));
+        metrics.refusal(Some(RefusalCategory::NamespaceUnbound));
+        metrics.refusal(Some(RefusalCategory::RegionNotInBinding));
+        metrics.refusal(None);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).expect("encode");
+        let count = |category: &str| {
+            let series = format!(
+                "appflow_connector_operator_connectorinfo_refusals_total{{category=\"{category}\"}} "
+            );
+            text.lines()
+                .find_map(|line| line.strip_prefix(series.as_str()))
+                .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+                .to_owned()
+        };
+        assert_eq!(count("namespace_unbound"), "2");
+        assert_eq!(count("region_not_in_binding"), "1");
+        for category in [
+            "binding_conflict",
+            "region_not_allowed",
+            "invalid_refresh_interval",
+            "no_region",
+        ] {
+            assert_eq!(count(category), "0", "{category}");
+        }
+        let series = text
+            .lines()
+            .filter(|l| l.starts_with("appflow_connector_operator_connectorinfo_refusals_total"))
+            .count();
+        assert_eq!(series, RefusalCategory::ALL.len());
     }
 }

@@ -25,7 +25,7 @@ use credentials::Credentials;
 use conninfo_core::account::Identity;
 use conninfo_core::account::status::Assumption;
 use conninfo_core::mirror::ConnectorConfiguration;
-use conninfo_core::outcome::DescribeFailure;
+use conninfo_core::outcome::{DescribeFailure, Refusal, RefusalCategory};
 use conninfo_core::reason::Reason;
 
 /// How the operator reaches AppFlow.
@@ -164,10 +164,11 @@ impl AppFlow {
         connector_label: Option<&str>,
     ) -> Result<ConnectorConfiguration, DescribeFailure> {
         let Some(region) = region.or(self.default_region()) else {
-            return Err(DescribeFailure::local(
-                Reason::InvalidRequest,
+            return Err(Refusal::new(
+                RefusalCategory::NoRegion,
                 "no AWS region: set spec.region, the operator's --region or AWS_REGION",
-            ));
+            )
+            .into());
         };
         let raw = RawBody::default();
         let response = self
@@ -340,6 +341,7 @@ where
         code,
         message,
         request_id,
+        refusal: None,
     }
 }
 
@@ -511,6 +513,7 @@ mod tests {
             code: Some("ThrottlingException".into()),
             message: "Rate exceeded".into(),
             request_id: Some("abc-123".into()),
+            refusal: None,
         };
         assert_eq!(
             error.to_string(),

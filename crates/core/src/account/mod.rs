@@ -5,11 +5,13 @@
 //! All pure: the CRD, identities, namespace resolution and binding status. The watches and
 //! the binding status writer are the runtime crate's (`conninfo_runtime::accounts`).
 
+pub mod condition;
 pub mod crd;
 pub mod identity;
 pub mod resolve;
 pub mod status;
 
+pub use condition::{AccountConditionType, AccountReason};
 pub use crd::{AppFlowAccount, AppFlowAccountSpec, AppFlowAccountStatus};
 pub use identity::Identity;
 pub use resolve::{Access, Unmapped};

@@ -8,6 +8,7 @@ use kube_core::{Selector, SelectorExt};
 
 use super::crd::AppFlowAccount;
 use super::identity::{Identity, Role};
+use crate::outcome::{Refusal, RefusalCategory};
 use crate::policy::AllowedRegions;
 
 /// What happens to a namespace no binding matches (`--unmapped-namespaces`).
@@ -103,26 +104,22 @@ impl Access {
     }
 
     /// Checks the region an object will be described in against the binding's regions;
-    /// `Err` carries the message its conditions show.
+    /// the refusal carries the message its conditions show.
     pub fn check_region(
         &self,
         region: Option<&str>,
         default_region: Option<&str>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Refusal> {
         let Some(binding) = &self.binding else {
             return Ok(());
         };
-        if self.regions.is_any() {
-            return Ok(());
-        }
+        let refused = |message| Err(Refusal::new(RefusalCategory::RegionNotInBinding, message));
         match (region, default_region) {
-            (Some(region), _) => self.regions.check(Some(region)).map_err(|_| {
-                format!(
-                    "spec.region {region} is not allowed for this namespace by AppFlowAccount {binding}; allowed regions: {}",
-                    self.regions
-                )
-            }),
-            (None, Some(default)) if self.regions.check(Some(default)).is_err() => Err(format!(
+            (Some(region), _) if !self.regions.allows(Some(region)) => refused(format!(
+                "spec.region {region} is not allowed for this namespace by AppFlowAccount {binding}; allowed regions: {}",
+                self.regions
+            )),
+            (None, Some(default)) if !self.regions.allows(Some(default)) => refused(format!(
                 "the operator's region {default} is not allowed for this namespace by AppFlowAccount {binding}: set spec.region to one of {}",
                 self.regions
             )),
@@ -131,13 +128,13 @@ impl Access {
     }
 }
 
-/// Pure: the access of objects in `namespace`. `Err` is the message of a terminal
-/// `InvalidRequest`: two bindings match it, or none does and unmapped namespaces are denied.
+/// Pure: the access of objects in `namespace`. The refusal is a terminal `InvalidRequest`:
+/// two bindings match it, or none does and unmapped namespaces are denied.
 pub fn resolve(
     bindings: &[Binding],
     namespace: &Namespace,
     unmapped: Unmapped,
-) -> Result<Access, String> {
+) -> Result<Access, Refusal> {
     let matching: Vec<&Binding> = bindings.iter().filter(|b| b.matches(namespace)).collect();
     match matching.as_slice() {
         [binding] => Ok(Access {
@@ -147,21 +144,32 @@ pub fn resolve(
         }),
         [] => match unmapped {
             Unmapped::OperatorIdentity => Ok(Access::operator()),
-            Unmapped::Deny => Err(format!(
-                "namespace {} is not bound to an AWS account: no AppFlowAccount names it or selects its labels, and this operator runs with --unmapped-namespaces=deny; ask the platform team for an AppFlowAccount that binds namespace {}",
-                namespace.name, namespace.name
-            )),
+            Unmapped::Deny => Err(unbound(namespace.name)),
         },
-        several => Err(format!(
-            "namespace {} is bound by more than one AppFlowAccount ({}); its ConnectorInfos are described with neither until the platform team leaves exactly one",
-            namespace.name,
-            several
-                .iter()
-                .map(|b| b.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
+        several => Err(conflict(namespace.name, several)),
     }
+}
+
+/// No binding for the namespace under `--unmapped-namespaces=deny`.
+fn unbound(namespace: &str) -> Refusal {
+    Refusal::new(
+        RefusalCategory::NamespaceUnbound,
+        format!(
+            "namespace {namespace} is not bound to an AWS account: no AppFlowAccount names it or selects its labels, and this operator runs with --unmapped-namespaces=deny; ask the platform team for an AppFlowAccount that binds namespace {namespace}"
+        ),
+    )
+}
+
+/// Several bindings for the namespace: none of them decides.
+fn conflict(namespace: &str, bindings: &[&Binding]) -> Refusal {
+    let names: Vec<&str> = bindings.iter().map(|b| b.name.as_str()).collect();
+    Refusal::new(
+        RefusalCategory::BindingConflict,
+        format!(
+            "namespace {namespace} is bound by more than one AppFlowAccount ({}); its ConnectorInfos are described with neither until the platform team leaves exactly one",
+            names.join(", ")
+        ),
+    )
 }
 
 /// Pure: for each binding, the namespaces it matches and, of those, the ones another binding
@@ -260,6 +268,12 @@ mod tests {
             Some("team-b")
         );
         let denied = at("b-sandbox", &sandbox).unwrap_err();
+        assert_eq!(denied.category, RefusalCategory::NamespaceUnbound);
+        let denied = denied.message;
+        assert_eq!(
+            denied,
+            "namespace b-sandbox is not bound to an AWS account: no AppFlowAccount names it or selects its labels, and this operator runs with --unmapped-namespaces=deny; ask the platform team for an AppFlowAccount that binds namespace b-sandbox"
+        );
         assert!(
             denied.contains("namespace b-sandbox is not bound"),
             "{denied}"
@@ -299,6 +313,12 @@ mod tests {
             labels: &none,
         };
         let refused = resolve(&bindings, &shared, Unmapped::OperatorIdentity).unwrap_err();
+        assert_eq!(refused.category, RefusalCategory::BindingConflict);
+        let refused = refused.message;
+        assert_eq!(
+            refused,
+            "namespace shared is bound by more than one AppFlowAccount (one, two); its ConnectorInfos are described with neither until the platform team leaves exactly one"
+        );
         assert!(
             refused.contains("more than one AppFlowAccount (one, two)"),
             "{refused}"
@@ -350,9 +370,21 @@ mod tests {
             Ok(())
         );
         let refused = access.check_region(Some("us-east-1"), None).unwrap_err();
+        assert_eq!(refused.category, RefusalCategory::RegionNotInBinding);
+        let refused = refused.message;
+        assert_eq!(
+            refused,
+            "spec.region us-east-1 is not allowed for this namespace by AppFlowAccount eu-only; allowed regions: eu-central-1, eu-west-1"
+        );
         assert!(refused.contains("AppFlowAccount eu-only"), "{refused}");
         assert!(refused.contains("eu-central-1, eu-west-1"), "{refused}");
         let refused = access.check_region(None, Some("us-east-1")).unwrap_err();
+        assert_eq!(refused.category, RefusalCategory::RegionNotInBinding);
+        let refused = refused.message;
+        assert_eq!(
+            refused,
+            "the operator's region us-east-1 is not allowed for this namespace by AppFlowAccount eu-only: set spec.region to one of eu-central-1, eu-west-1"
+        );
         assert!(
             refused.contains("the operator's region us-east-1"),
             "{refused}"
