@@ -5,6 +5,8 @@
 
 use std::time::{Duration, Instant};
 
+use conninfo_core::crd::ConnectorType;
+use conninfo_test_support::builders::{self, AppFlowAccountBuilder, connector_info};
 use serde_json::Value;
 
 use super::cluster::{CRD, Cluster, REPO, condition, condition_message};
@@ -14,13 +16,19 @@ const ROLE_B: &str = "arn:aws:iam::333333333333:role/appflow-connector-operator"
 const UNTRUSTED: &str = "arn:aws:iam::333333333333:role/not-trusted";
 
 fn custom(name: &str, label: &str) -> String {
-    format!(
-        "apiVersion: appflow.connectorinfo.dev/v1alpha1\nkind: ConnectorInfo\nmetadata: {{name: {name}}}\nspec: {{connectorType: CustomConnector, connectorLabel: {label}}}\n"
-    )
+    connector_info(name, ConnectorType::CustomConnector)
+        .label(label)
+        .manifest()
 }
 
-fn binding(cluster: &Cluster, yaml: &str) {
-    let output = cluster.kubectl_stdin(&["apply", "-f", "-"], yaml);
+/// Applies these bindings in one `kubectl apply`.
+fn binding(cluster: &Cluster, bindings: impl IntoIterator<Item = AppFlowAccountBuilder>) {
+    let yaml = bindings
+        .into_iter()
+        .map(AppFlowAccountBuilder::manifest)
+        .collect::<Vec<_>>()
+        .join("---\n");
+    let output = cluster.kubectl_stdin(&["apply", "-f", "-"], &yaml);
     assert!(
         output.status.success(),
         "apply binding: {}",
@@ -55,9 +63,19 @@ fn bindings_choose_the_account_per_namespace_and_tenants_cannot() {
     cluster.kubectl_ok(&["label", "namespace", "team-b", "tenant=team-b"]);
     binding(
         &cluster,
-        &format!(
-            "apiVersion: appflow.connectorinfo.dev/v1alpha1\nkind: AppFlowAccount\nmetadata: {{name: team-a}}\nspec:\n  namespaces: [team-a]\n  roleArn: {ROLE_A}\n  externalId: team-a-7f3c\n  regions: [us-east-1]\n---\napiVersion: appflow.connectorinfo.dev/v1alpha1\nkind: AppFlowAccount\nmetadata: {{name: team-b}}\nspec:\n  namespaceSelector: {{matchLabels: {{tenant: team-b}}}}\n  roleArn: {ROLE_B}\n---\napiVersion: appflow.connectorinfo.dev/v1alpha1\nkind: AppFlowAccount\nmetadata: {{name: team-c}}\nspec:\n  namespaces: [team-c]\n  roleArn: {UNTRUSTED}\n"
-        ),
+        [
+            builders::account("team-a")
+                .namespaces(&["team-a"])
+                .role_arn(ROLE_A)
+                .external_id("team-a-7f3c")
+                .regions(&["us-east-1"]),
+            builders::account("team-b")
+                .namespace_labels(&[("tenant", "team-b")])
+                .role_arn(ROLE_B),
+            builders::account("team-c")
+                .namespaces(&["team-c"])
+                .role_arn(UNTRUSTED),
+        ],
     );
     cluster.start_operator(&[
         "--unmapped-namespaces",
@@ -95,7 +113,9 @@ fn bindings_choose_the_account_per_namespace_and_tenants_cannot() {
     // A region the binding does not allow is refused before any call.
     cluster.apply(
         "team-a",
-        "apiVersion: appflow.connectorinfo.dev/v1alpha1\nkind: ConnectorInfo\nmetadata: {name: elsewhere}\nspec: {connectorType: Slack, region: eu-west-1}\n",
+        &connector_info("elsewhere", ConnectorType::Slack)
+            .region("eu-west-1")
+            .manifest(),
     );
     cluster.wait_reason("team-a", "elsewhere", "InvalidRequest");
     assert!(ready_message(&cluster.get("team-a", "elsewhere")).contains("AppFlowAccount team-a"));
@@ -122,7 +142,9 @@ fn bindings_choose_the_account_per_namespace_and_tenants_cannot() {
     // A binding to the operator's own identity serves it (and shows the operator's account).
     binding(
         &cluster,
-        "apiVersion: appflow.connectorinfo.dev/v1alpha1\nkind: AppFlowAccount\nmetadata: {name: operator-account}\nspec: {namespaces: [free], useOperatorIdentity: true}\n",
+        [builders::account("operator-account")
+            .namespaces(&["free"])
+            .operator_identity()],
     );
     cluster.wait_reason("free", "crm", "ConnectorNotFound");
     cluster.apply("free", &custom("acme", "acme-crm"));
@@ -168,9 +190,9 @@ fn bindings_choose_the_account_per_namespace_and_tenants_cannot() {
     // A namespace matched by two bindings is described with neither; both say so.
     binding(
         &cluster,
-        &format!(
-            "apiVersion: appflow.connectorinfo.dev/v1alpha1\nkind: AppFlowAccount\nmetadata: {{name: overlap}}\nspec: {{namespaces: [team-a], roleArn: {ROLE_B}}}\n"
-        ),
+        [builders::account("overlap")
+            .namespaces(&["team-a"])
+            .role_arn(ROLE_B)],
     );
     cluster.wait_reason("team-a", "own", "InvalidRequest");
     let conflict = ready_message(&cluster.get("team-a", "own"));
@@ -341,9 +363,12 @@ fn a_tenant_cannot_create_or_edit_bindings() {
     };
     forbidden(
         &["apply", "-f", "-"],
-        Some(&format!(
-            "apiVersion: appflow.connectorinfo.dev/v1alpha1\nkind: AppFlowAccount\nmetadata: {{name: mine}}\nspec: {{namespaces: [team-a], roleArn: {ROLE_B}}}\n"
-        )),
+        Some(
+            &builders::account("mine")
+                .namespaces(&["team-a"])
+                .role_arn(ROLE_B)
+                .manifest(),
+        ),
     );
     forbidden(
         &[

@@ -5,11 +5,11 @@
 
 use std::time::{Duration, Instant};
 
+use conninfo_core::crd::{AuthMode, ConnectorType};
+use conninfo_test_support::builders::connector_info;
 use serde_json::{Value, json};
 
 use super::cluster::Cluster;
-
-const SLACK: &str = "apiVersion: appflow.connectorinfo.dev/v1alpha1\nkind: ConnectorInfo\nmetadata:\n  name: chat\nspec:\n  connectorType: Slack\n  requirements:\n    authModes: [OAuth2]\n";
 
 /// Notes of the Events with `reason` about object `name`.
 fn notes(cluster: &Cluster, namespace: &str, name: &str, reason: &str) -> Vec<String> {
@@ -52,7 +52,12 @@ fn a_changed_connector_is_reported_once_with_its_diff_and_a_persistent_failure_s
     let mut cluster = Cluster::start();
     cluster.create_namespace("changes");
     cluster.start_operator(&["--stalled-after", "20s", "--min-describe-interval", "1s"]);
-    cluster.apply("changes", SLACK);
+    cluster.apply(
+        "changes",
+        &connector_info("chat", ConnectorType::Slack)
+            .auth_modes(&[AuthMode::OAuth2])
+            .manifest(),
+    );
     cluster.wait_ready("changes", "chat");
     let before = cluster.get("changes", "chat");
     let digest = before["status"]["configurationDigest"]

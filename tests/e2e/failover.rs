@@ -4,6 +4,9 @@
 
 use std::time::{Duration, Instant};
 
+use conninfo_core::crd::ConnectorType;
+use conninfo_test_support::builders::connector_info;
+
 use super::cluster::{Cluster, Replica};
 
 /// The lease duration the replicas use (seconds).
@@ -16,10 +19,13 @@ const WRITTEN: &str = "appflow_connector_operator_status_writes_total{result=\"w
 const CALLS: &str = "appflow_connector_operator_appflow_api_calls_total{operation=\"DescribeConnector\",outcome=\"Described\"}";
 const EVENTS: &str = "appflow_connector_operator_events_total{result=\"published\"}";
 
-fn conninfo(name: &str, connector_type: &str) -> String {
-    format!(
-        "apiVersion: appflow.connectorinfo.dev/v1alpha1\nkind: ConnectorInfo\nmetadata:\n  name: {name}\nspec:\n  connectorType: {connector_type}\n"
-    )
+/// The name of the ConnectorInfo for `connector_type`: the type in lower case.
+fn name(connector_type: ConnectorType) -> String {
+    connector_type.as_str().to_lowercase()
+}
+
+fn conninfo(connector_type: ConnectorType) -> String {
+    connector_info(&name(connector_type), connector_type).manifest()
 }
 
 fn flags() -> Vec<String> {
@@ -75,15 +81,18 @@ fn one_leader_works_and_the_standby_takes_over_on_kill_and_on_sigterm() {
     // Ready (start_replica waited for /readyz) with a warm cache, but standing by.
     assert!(!b.leads(), "two leaders");
 
-    let first = ["Salesforce", "Slack", "Zendesk", "Marketo", "Datadog"];
+    let first = [
+        ConnectorType::Salesforce,
+        ConnectorType::Slack,
+        ConnectorType::Zendesk,
+        ConnectorType::Marketo,
+        ConnectorType::Datadog,
+    ];
     for connector_type in first {
-        cluster.apply(
-            "ha",
-            &conninfo(&connector_type.to_lowercase(), connector_type),
-        );
+        cluster.apply("ha", &conninfo(connector_type));
     }
     for connector_type in first {
-        cluster.wait_ready("ha", &connector_type.to_lowercase());
+        cluster.wait_ready("ha", &name(connector_type));
     }
     // One DescribeConnector per object (five keys), not one per object per replica.
     assert_eq!(cluster.total_calls(), 5);
@@ -106,11 +115,8 @@ fn one_leader_works_and_the_standby_takes_over_on_kill_and_on_sigterm() {
     // kill -9: the Lease is not released; the standby takes it once it expires.
     a.kill();
     let killed = Instant::now();
-    for connector_type in ["Amplitude", "Infornexus"] {
-        cluster.apply(
-            "ha",
-            &conninfo(&connector_type.to_lowercase(), connector_type),
-        );
+    for connector_type in [ConnectorType::Amplitude, ConnectorType::Infornexus] {
+        cluster.apply("ha", &conninfo(connector_type));
     }
     cluster.eventually("op-b to lead", || b.leads());
     let failover = killed.elapsed();
@@ -163,7 +169,7 @@ fn one_leader_works_and_the_standby_takes_over_on_kill_and_on_sigterm() {
         "{}",
         b.log()
     );
-    cluster.apply("ha", &conninfo("singular", "Singular"));
+    cluster.apply("ha", &conninfo(ConnectorType::Singular));
     cluster.wait_ready("ha", "singular");
     assert_eq!(cluster.total_calls(), 8);
 }

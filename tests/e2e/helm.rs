@@ -565,18 +565,21 @@ fn bad_values_are_rejected_with_clear_messages() {
         ),
     ];
     let dir = tempfile::tempdir().expect("tempdir");
+    // Every case is tried, and every wrong answer reported: one does not hide the others.
+    let mut wrong = Vec::new();
     for (i, (values, expected)) in cases.iter().enumerate() {
         let file = dir.path().join(format!("bad-{i}.yaml"));
         std::fs::write(&file, values).expect("write values");
         let file = file.to_str().unwrap();
         let output = helm(&["template", RELEASE, &chart, "-f", file], None);
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(!output.status.success(), "accepted: {values}");
-        assert!(
-            stderr.contains(expected),
-            "{values}: expected {expected:?} in:\n{stderr}"
-        );
+        if output.status.success() {
+            wrong.push(format!("accepted: {values}"));
+        } else if !stderr.contains(expected) {
+            wrong.push(format!("{values}: expected {expected:?} in:\n{stderr}"));
+        }
     }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     // lint applies the same schema.
     let file = dir.path().join("bad-0.yaml");
     let output = helm(

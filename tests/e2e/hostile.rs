@@ -1,6 +1,6 @@
 //! Hostile input: specs that once stopped, looped or hammered the operator. Each test owns a
-//! control plane; objects "stored before the bounds" are written with the CRD's bounds
-//! removed for a moment, as an older CRD would have let them in.
+//! control plane and an operator; objects "stored before the bounds" are written with the
+//! CRD's bounds removed for a moment, as an older CRD would have let them in.
 
 use std::time::{Duration, Instant};
 
@@ -60,11 +60,37 @@ fn synced_message(cluster: &Cluster, namespace: &str, name: &str) -> String {
     condition_message(&cluster.get(namespace, name), "Synced")
 }
 
-#[test]
-fn hostile_specs_cannot_stop_loop_or_hammer_the_operator() {
+/// The per-object gap of the hostile operator.
+const GAP: Duration = Duration::from_secs(5);
+
+/// The operator as the hostile-input tests run it: a 5 s per-object gap and two allowed
+/// regions.
+fn start_operator(cluster: &mut Cluster) {
+    cluster.start_operator(&[
+        "--min-describe-interval",
+        "5s",
+        "--allowed-regions",
+        "us-east-1,eu-west-1",
+    ]);
+}
+
+/// A control plane with namespace `hostile`, these custom connectors registered and the
+/// hostile operator running.
+fn hostile_cluster(labels: &[&str]) -> Cluster {
     let mut cluster = Cluster::start();
     cluster.create_namespace("hostile");
-    for label in ["absurd", "tiny", "churn", "faraway", "neighbour"] {
+    for label in labels {
+        cluster.register_connector(label);
+    }
+    start_operator(&mut cluster);
+    cluster
+}
+
+#[test]
+fn specs_stored_before_the_bounds_neither_stop_nor_loop_the_operator() {
+    let mut cluster = Cluster::start();
+    cluster.create_namespace("hostile");
+    for label in ["absurd", "tiny", "neighbour"] {
         cluster.register_connector(label);
     }
 
@@ -82,13 +108,7 @@ fn hostile_specs_cannot_stop_loop_or_hammer_the_operator() {
         }
     });
 
-    let gap = Duration::from_secs(5);
-    cluster.start_operator(&[
-        "--min-describe-interval",
-        "5s",
-        "--allowed-regions",
-        "us-east-1,eu-west-1",
-    ]);
+    start_operator(&mut cluster);
     let started = Instant::now();
 
     // The absurd interval no longer panics the controller: it is clamped to 720h, the object
@@ -104,6 +124,34 @@ fn hostile_specs_cannot_stop_loop_or_hammer_the_operator() {
         "operator alive"
     );
 
+    // The stored 1ms interval is clamped to 1m: no hot loop. An observation window, not a
+    // readiness wait: unclamped, the interval would let a describe through every gap, so
+    // three gaps would show three calls where one is allowed.
+    std::thread::sleep((GAP * 3).saturating_sub(started.elapsed()));
+    let elapsed = started.elapsed();
+    let tiny = cluster.calls("CustomConnector/tiny");
+    println!(
+        "refreshInterval 1ms: {tiny} calls in {:.1}s",
+        elapsed.as_secs_f64()
+    );
+    assert!(
+        tiny <= 1 + elapsed.as_secs() / 60,
+        "{tiny} calls in {elapsed:?}"
+    );
+    assert_eq!(cluster.calls("CustomConnector/absurd"), 1);
+
+    let metrics = cluster.metrics();
+    assert!(
+        metrics.contains("appflow_connector_operator_status_writes_total{result=\"written\"}"),
+        "{metrics}"
+    );
+    let status = cluster.terminate_operator();
+    assert!(status.success(), "{status:?}\n{}", cluster.operator_log());
+}
+
+#[test]
+fn a_disallowed_region_is_refused_before_any_aws_call() {
+    let cluster = hostile_cluster(&["faraway"]);
     // A disallowed region is a terminal InvalidRequest that names the allowed regions, and
     // AWS is never called for it.
     cluster.apply("hostile", &custom("faraway", "  region: ap-south-1\n"));
@@ -114,8 +162,12 @@ fn hostile_specs_cannot_stop_loop_or_hammer_the_operator() {
         "{message}"
     );
     assert_eq!(cluster.calls("CustomConnector/faraway"), 0);
+}
 
-    // Refresh-annotation churn: 30 edits in a burst coalesce into at most one describe per gap.
+#[test]
+fn refresh_annotation_churn_is_coalesced_to_one_describe_per_gap() {
+    let cluster = hostile_cluster(&["churn"]);
+    // 30 edits in a burst coalesce into at most one describe per gap.
     cluster.apply("hostile", &custom("churn", ""));
     cluster.wait_ready("hostile", "churn");
     let before = cluster.calls("CustomConnector/churn");
@@ -138,36 +190,15 @@ fn hostile_specs_cannot_stop_loop_or_hammer_the_operator() {
     );
     let churn_calls = cluster.calls("CustomConnector/churn") - before;
     let window = burst.elapsed();
-    let allowed = 1 + window.as_secs().div_ceil(gap.as_secs());
+    let allowed = 1 + window.as_secs().div_ceil(GAP.as_secs());
     println!(
-        "annotation churn: 30 edits in {:.1}s -> {churn_calls} DescribeConnector calls (gap {gap:?})",
+        "annotation churn: 30 edits in {:.1}s -> {churn_calls} DescribeConnector calls (gap {GAP:?})",
         window.as_secs_f64()
     );
     assert!(
         churn_calls >= 1 && churn_calls <= allowed,
         "{churn_calls} calls for 30 edits in {window:?}, at most {allowed} allowed"
     );
-
-    // The stored 1ms interval is clamped to 1m: no hot loop.
-    let elapsed = started.elapsed();
-    let tiny = cluster.calls("CustomConnector/tiny");
-    println!(
-        "refreshInterval 1ms: {tiny} calls in {:.1}s",
-        elapsed.as_secs_f64()
-    );
-    assert!(
-        tiny <= 1 + elapsed.as_secs() / 60,
-        "{tiny} calls in {elapsed:?}"
-    );
-    assert_eq!(cluster.calls("CustomConnector/absurd"), 1);
-
-    let metrics = cluster.metrics();
-    assert!(
-        metrics.contains("appflow_connector_operator_status_writes_total{result=\"written\"}"),
-        "{metrics}"
-    );
-    let status = cluster.terminate_operator();
-    assert!(status.success(), "{status:?}\n{}", cluster.operator_log());
 }
 
 /// A controller loop that dies takes the process with it (non-zero, with the reason on

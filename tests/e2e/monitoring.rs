@@ -8,6 +8,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use conninfo_core::crd::ConnectorType;
+use conninfo_test_support::builders::connector_info;
 use serde_json::Value;
 
 use super::cluster::{Cluster, REPO};
@@ -279,7 +281,7 @@ fn monitoring_objects_fit_the_prometheus_operator_crds_and_query_real_metrics() 
     cluster.create_namespace("metrics");
     cluster.apply(
         "metrics",
-        "apiVersion: appflow.connectorinfo.dev/v1alpha1\nkind: ConnectorInfo\nmetadata:\n  name: slack\nspec:\n  connectorType: Slack\n",
+        &connector_info("slack", ConnectorType::Slack).manifest(),
     );
     cluster.wait_ready("metrics", "slack");
     cluster.set_override("Slack", serde_json::json!({"connectorVersion": "2.1"}));

@@ -25,6 +25,8 @@ use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::{Value, json};
 
 use super::cluster::Cluster;
+use conninfo_core::crd::ConnectorType;
+use conninfo_test_support::builders::{ConnectorInfoBuilder, connector_info};
 use conninfo_test_support::process::memory_mib;
 
 /// The operator's default client-side limit toward AWS.
@@ -76,20 +78,23 @@ impl Plan {
         i % 20 == 19
     }
 
-    fn spec(&self, i: usize) -> String {
-        if Self::missing(i) {
-            return format!(
-                "  connectorType: CustomConnector\n  connectorLabel: absent-{}\n",
-                i % 3
-            );
-        }
-        match VENDED.get(i % self.keys) {
-            Some(vended) => format!("  connectorType: {vended}\n"),
-            None => format!(
-                "  connectorType: CustomConnector\n  connectorLabel: soak-{}\n",
-                i % self.keys - VENDED.len()
-            ),
-        }
+    /// Object `i`: `s-<i>` in one of the namespaces, refreshed every minute, naming one of the
+    /// keys (or a missing connector).
+    fn object(&self, i: usize) -> ConnectorInfoBuilder {
+        let name = format!("s-{i}");
+        let custom =
+            |label: String| connector_info(&name, ConnectorType::CustomConnector).label(&label);
+        let object = if Self::missing(i) {
+            custom(format!("absent-{}", i % 3))
+        } else {
+            match VENDED.get(i % self.keys) {
+                Some(vended) => connector_info(&name, vended.parse().expect("a connector type")),
+                None => custom(format!("soak-{}", i % self.keys - VENDED.len())),
+            }
+        };
+        object
+            .namespace(&format!("soak-{}", i % NAMESPACES))
+            .refresh_interval("1m")
     }
 }
 
@@ -230,13 +235,7 @@ fn run(plan: &Plan) {
     cluster.start_operator(&["--min-describe-interval", "2s"]);
     let pid = cluster.operator_pid();
     let manifests: String = (0..plan.objects)
-        .map(|i| {
-            format!(
-                "---\napiVersion: appflow.connectorinfo.dev/v1alpha1\nkind: ConnectorInfo\nmetadata:\n  name: s-{i}\n  namespace: soak-{}\nspec:\n  refreshInterval: 1m\n{}",
-                i % NAMESPACES,
-                plan.spec(i)
-            )
-        })
+        .map(|i| format!("---\n{}", plan.object(i).manifest()))
         .collect();
     let created = cluster.kubectl_stdin(&["apply", "--server-side", "-f", "-"], &manifests);
     assert!(

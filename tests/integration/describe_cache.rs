@@ -7,23 +7,13 @@ use conninfo_aws::cache::{DescribeCache, RateLimited, Source};
 use conninfo_aws::observe::{self, Policy};
 use conninfo_aws::ratelimit::RateLimiter;
 use conninfo_core::account::Identity;
-use conninfo_core::crd::{ConnectorInfo, ConnectorInfoSpec, ConnectorType};
+use conninfo_core::crd::{ConnectorInfo, ConnectorType};
 
 use conninfo_test_support::Emulator;
+use conninfo_test_support::builders::connector_info;
 
 fn object(name: &str, connector_type: ConnectorType) -> ConnectorInfo {
-    let mut object = ConnectorInfo::new(
-        name,
-        ConnectorInfoSpec {
-            connector_type,
-            connector_label: None,
-            region: None,
-            refresh_interval: None,
-            requirements: None,
-        },
-    );
-    object.metadata.generation = Some(1);
-    object
+    connector_info(name, connector_type).build()
 }
 
 #[tokio::test]

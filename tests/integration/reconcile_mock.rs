@@ -6,9 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use conninfo_core::crd::{
-    ConnectorInfo, ConnectorInfoSpec, ConnectorInfoStatus, ConnectorType, REFRESH_ANNOTATION,
-};
+use conninfo_core::crd::{ConnectorInfo, ConnectorInfoStatus, ConnectorType, REFRESH_ANNOTATION};
 use conninfo_runtime::controller::{Context, ContextSettings, reconcile_once as reconcile};
 use conninfo_runtime::metrics::Metrics;
 use http::{Request, Response};
@@ -16,6 +14,7 @@ use http_body_util::BodyExt;
 use kube::client::Body;
 use serde_json::Value;
 
+use conninfo_test_support::builders::{self, ConnectorInfoBuilder};
 use conninfo_test_support::{DATA, Emulator};
 
 type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
@@ -23,21 +22,16 @@ type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
 /// How long one expected request may take to arrive.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// The object every scenario reconciles, before its status.
+fn crm() -> ConnectorInfoBuilder {
+    builders::connector_info("crm", ConnectorType::Salesforce)
+        .namespace("data-platform")
+        .uid("uid-1")
+        .generation(3)
+}
+
 fn object() -> ConnectorInfo {
-    let mut object = ConnectorInfo::new(
-        "crm",
-        ConnectorInfoSpec {
-            connector_type: ConnectorType::Salesforce,
-            connector_label: None,
-            region: None,
-            refresh_interval: None,
-            requirements: None,
-        },
-    );
-    object.metadata.namespace = Some("data-platform".into());
-    object.metadata.uid = Some("uid-1".into());
-    object.metadata.generation = Some(3);
-    object
+    crm().build()
 }
 
 /// The reconciler's context on a mocked API server, and the verifier that answers it.
@@ -205,10 +199,9 @@ async fn failure_keeps_configuration_and_backs_off() {
     let emulator = Emulator::start(DATA).await;
     let (ctx, mut api) = context(&emulator, Duration::ZERO).await;
 
-    let mut obj = object();
     let good = conninfo_core::status::compute(&conninfo_core::status::Observation {
         generation: Some(3),
-        spec: &obj.spec,
+        spec: &object().spec,
         refresh_request: None,
         previous: None,
         outcome: &Ok(Default::default()),
@@ -220,7 +213,7 @@ async fn failure_keeps_configuration_and_backs_off() {
             .checked_sub(jiff::SignedDuration::from_hours(2))
             .unwrap(),
     });
-    obj.status = Some(good.status.clone());
+    let obj = crm().status(good.status.clone()).build();
     emulator
         .set_fault(
             "Salesforce",
@@ -263,12 +256,9 @@ async fn a_second_reconcile_inside_the_gap_is_deferred_without_any_call() {
     run.await.expect("task").expect("reconcile");
 
     // A refresh annotation edit right after: no describe, no write; retried after the gap.
-    let mut edited = written;
-    edited
-        .metadata
-        .annotations
-        .get_or_insert_default()
-        .insert(REFRESH_ANNOTATION.into(), "now".into());
+    let edited = ConnectorInfoBuilder::from(written)
+        .annotation(REFRESH_ANNOTATION, "now")
+        .build();
     let wait = reconcile(Arc::new(edited), ctx.clone())
         .await
         .expect("reconcile")
