@@ -1,6 +1,6 @@
-//! One integration-test binary: the real AWS SDK and the `describe` process against the AppFlow
-//! emulator, `reconcile` against a mocked API server, the release metadata, the docs' links, and
-//! the end-to-end suite against a real kube-apiserver.
+//! One integration-test binary, no control plane: the real AWS SDK and the `describe` and
+//! `check` processes against the AppFlow emulator, `reconcile` against a mocked API server, the
+//! release metadata and the docs' links. The end-to-end suite is its own target (tests/e2e).
 
 mod check_cli;
 mod describe_cache;
