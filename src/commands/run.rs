@@ -1,5 +1,6 @@
-//! `run`: the operator process — Kubernetes client, AppFlow access, controller and the
-//! `/metrics` `/healthz` `/readyz` server, one shutdown signal for both.
+//! `run`: the operator process — Kubernetes client, AppFlow access, the ConnectorInfo and
+//! AppFlowAccount controllers and the `/metrics` `/healthz` `/readyz` server, one shutdown
+//! signal for all.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -7,6 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
+use futures::future::join_all;
+use kube::runtime::reflector::Store;
+use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 use tracing::{error, info};
 
@@ -14,19 +18,22 @@ use crate::cli::RunArgs;
 use crate::logging;
 use conninfo_aws::appflow::AppFlow;
 use conninfo_aws::observe::Policy;
-use conninfo_core::account::Unmapped;
+use conninfo_core::account::{AppFlowAccount, Unmapped};
+use conninfo_core::crd::ConnectorInfo;
 use conninfo_core::policy::AllowedRegions;
+use conninfo_runtime::accounts::{self, Accounts, BindingTriggers, Watches};
+use conninfo_runtime::bindings;
 use conninfo_runtime::controller::{self, Context, ContextSettings, RunSettings};
 use conninfo_runtime::http;
 use conninfo_runtime::leader::{self, Election, ElectionSettings, Leadership};
-use conninfo_runtime::metrics::Metrics;
+use conninfo_runtime::metrics::{BindingMetrics, Metrics};
 
 /// Why the operator stopped other than by a requested shutdown.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("cannot build a Kubernetes client: {0}")]
     KubeClient(#[source] kube::Error),
-    /// The controller loop or the HTTP server ended (or panicked) while running.
+    /// A controller or the HTTP server ended (or panicked) while running.
     #[error("{0}")]
     TaskDied(String),
     #[error("shutdown failed: {0}")]
@@ -39,68 +46,141 @@ pub enum RunError {
     DenyWithoutBindings,
 }
 
-type Task = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
-
 /// Runs the operator until SIGTERM or Ctrl-C.
 ///
-/// A dead loop is a dead process: if the controller loop or the HTTP server ends or panics
-/// before shutdown was asked for, this returns `RunError::TaskDied` (the caller exits non-zero,
-/// so the kubelet restarts the pod) instead of serving a green `/healthz` over a loop that no
+/// A dead loop is a dead process: if a controller or the HTTP server ends or panics before
+/// shutdown was asked for, this returns `RunError::TaskDied` (the caller exits non-zero, so
+/// the kubelet restarts the pod) instead of serving a green `/healthz` over a loop that no
 /// longer reconciles. Panics are caught as the tasks' `JoinError`s, in debug and release alike.
 pub async fn run(args: RunArgs) -> Result<(), RunError> {
-    logging::init(&args.log);
+    let _process = start_process(&args);
+    let unmapped = unmapped_policy(&args)?;
+    let client = kube::Client::try_default()
+        .await
+        .map_err(RunError::KubeClient)?;
+    let bindings = args
+        .account_bindings
+        .then(|| Bindings::watch(&client, unmapped));
+    let appflow = appflow(&args).await;
+    let metrics = Arc::new(Metrics::default());
+    let (election, leadership) = leader_election(&args, &client, &metrics).await?;
+    let accounts = bindings.as_ref().map(|b| b.accounts.clone());
+    let ctx = context(
+        &args,
+        client,
+        appflow,
+        metrics.clone(),
+        leadership,
+        accounts,
+    );
+    let stop = Stop::on_signal();
+    let ready = Arc::new(AtomicBool::new(false));
+    let controllers = start_controllers(&args, ctx, bindings, ready.clone(), &stop);
+    let registry = registry(&metrics, &controllers, ready.clone());
+    let server = serve_http(&args, registry, ready, &stop);
+    let mut tasks = controllers.tasks;
+    tasks.push(server);
+    wait_for_end(tasks, &stop, election).await
+}
+
+/// What lives as long as the process: logging, and the test builds' fail points.
+struct Process {
     // Fail points exist only in builds with the `failpoints` feature (the test suite's).
     #[cfg(feature = "failpoints")]
-    let _failpoints = fail::FailScenario::setup();
+    _failpoints: fail::FailScenario<'static>,
+}
 
+fn start_process(args: &RunArgs) -> Process {
+    logging::init(&args.log);
+    Process {
+        #[cfg(feature = "failpoints")]
+        _failpoints: fail::FailScenario::setup(),
+    }
+}
+
+/// `--unmapped-namespaces`, which `deny` only makes sense with bindings.
+fn unmapped_policy(args: &RunArgs) -> Result<Unmapped, RunError> {
     let unmapped = Unmapped::from(args.unmapped_namespaces);
     if !args.account_bindings && unmapped == Unmapped::Deny {
         return Err(RunError::DenyWithoutBindings);
     }
-    let client = kube::Client::try_default()
-        .await
-        .map_err(RunError::KubeClient)?;
-    let (accounts, account_watches) = if args.account_bindings {
-        let (accounts, watches) = conninfo_runtime::accounts::watch(&client, unmapped);
-        (Some(Arc::new(accounts)), Some(watches))
-    } else {
-        (None, None)
-    };
+    Ok(unmapped)
+}
+
+/// The AppFlowAccount bindings, when they are on: the resolver the ConnectorInfos use, the
+/// watches that fill it (and trigger the ConnectorInfo controller), and what triggers the
+/// AppFlowAccount controller.
+struct Bindings {
+    accounts: Arc<Accounts>,
+    watches: Watches,
+    triggers: BindingTriggers,
+}
+
+impl Bindings {
+    fn watch(client: &kube::Client, unmapped: Unmapped) -> Self {
+        let (accounts, watches, triggers) = accounts::watch(client, unmapped);
+        Self {
+            accounts: Arc::new(accounts),
+            watches,
+            triggers,
+        }
+    }
+}
+
+async fn appflow(args: &RunArgs) -> Arc<AppFlow> {
     let appflow = Arc::new(AppFlow::load(&args.aws.settings()).await);
     info!(
         region = appflow.default_region().unwrap_or("<none>"),
         "AppFlow client configured"
     );
-    let metrics = Arc::new(Metrics::default());
+    appflow
+}
+
+/// With `--leader-elect`, joins the election (this replica leads once it holds the Lease);
+/// without, it always leads.
+async fn leader_election(
+    args: &RunArgs,
+    client: &kube::Client,
+    metrics: &Arc<Metrics>,
+) -> Result<(Option<Election>, Leadership), RunError> {
+    if !args.leader.leader_elect {
+        metrics.set_leader(true);
+        return Ok((None, Leadership::default()));
+    }
+    let settings = ElectionSettings {
+        lease_name: args.leader.leader_election_id.clone(),
+        namespace: args
+            .leader
+            .leader_election_namespace
+            .clone()
+            .or_else(|| args.pod.pod_namespace.clone())
+            .unwrap_or_else(|| client.default_namespace().to_owned()),
+        identity: leader::identity(args.pod.pod_name.as_deref()),
+        lease_duration: args.leader.leader_election_lease_duration,
+    };
+    info!(lease = %format!("{}/{}", settings.namespace, settings.lease_name), identity = %settings.identity, "leader election on");
+    let (election, leadership) = Election::start(client.clone(), settings, metrics.clone()).await?;
+    Ok((Some(election), leadership))
+}
+
+/// What every ConnectorInfo reconciliation shares, with the policy from the flags.
+fn context(
+    args: &RunArgs,
+    client: kube::Client,
+    appflow: Arc<AppFlow>,
+    metrics: Arc<Metrics>,
+    leadership: Leadership,
+    accounts: Option<Arc<Accounts>>,
+) -> Arc<Context> {
     let policy = Policy {
         default_refresh: args.default_refresh_interval,
         allowed_regions: AllowedRegions::new(args.allowed_regions.iter().map(|r| r.trim())),
         stalled_after: args.stalled_after,
     };
-    let (election, leadership) = if args.leader.leader_elect {
-        let settings = ElectionSettings {
-            lease_name: args.leader.leader_election_id.clone(),
-            namespace: args
-                .leader
-                .leader_election_namespace
-                .clone()
-                .or_else(|| args.pod.pod_namespace.clone())
-                .unwrap_or_else(|| client.default_namespace().to_owned()),
-            identity: leader::identity(args.pod.pod_name.as_deref()),
-            lease_duration: args.leader.leader_election_lease_duration,
-        };
-        info!(lease = %format!("{}/{}", settings.namespace, settings.lease_name), identity = %settings.identity, "leader election on");
-        let (election, leadership) =
-            Election::start(client.clone(), settings, metrics.clone()).await?;
-        (Some(election), leadership)
-    } else {
-        metrics.set_leader(true);
-        (None, Leadership::default())
-    };
-    let ctx = Arc::new(Context::new(
+    Arc::new(Context::new(
         client,
         appflow,
-        metrics.clone(),
+        metrics,
         ContextSettings {
             policy,
             min_describe_gap: args.min_describe_interval,
@@ -109,53 +189,181 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
             instance: args.pod.pod_name.clone(),
             event_concurrency: args.concurrency.into(),
             leadership,
-            accounts: accounts.clone(),
+            accounts,
         },
-    ));
+    ))
+}
 
-    // One shutdown signal fans out to the controller and the HTTP server.
-    let (stop_tx, stop_rx) = watch::channel(false);
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        info!("shutdown requested");
-        let _ = stop_tx.send(true);
+/// The running controllers: their tasks, and what the metrics read.
+struct Controllers {
+    tasks: Vec<CoreTask>,
+    store: Store<ConnectorInfo>,
+    bindings: Option<(Store<AppFlowAccount>, BindingMetrics)>,
+}
+
+/// Spawns the ConnectorInfo controller and, when bindings are on, the AppFlowAccount
+/// controller; both stop on `stop`.
+fn start_controllers(
+    args: &RunArgs,
+    ctx: Arc<Context>,
+    bindings: Option<Bindings>,
+    ready: Arc<AtomicBool>,
+    stop: &Stop,
+) -> Controllers {
+    let (account_watches, binding_controller) = match bindings {
+        Some(b) => {
+            let controller = BindingController::new(&ctx, b.accounts, b.triggers, stop);
+            (Some(b.watches), Some(controller))
+        }
+        None => (None, None),
+    };
+    let settings = RunSettings {
+        watch_namespace: args.watch_namespace.clone(),
+        concurrency: args.concurrency,
+        account_watches,
+    };
+    let controller = controller::controller(ctx, settings, ready, stop.requested());
+    let mut tasks = vec![CoreTask::spawn("controller loop", finished(controller.run))];
+    let bindings = binding_controller.map(|binding| {
+        tasks.push(CoreTask::spawn(
+            "AppFlowAccount controller",
+            finished(binding.run),
+        ));
+        (binding.store, binding.metrics)
     });
-    let stopped = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stop| *stop).await;
-    };
+    Controllers {
+        tasks,
+        store: controller.store,
+        bindings,
+    }
+}
 
-    let ready = Arc::new(AtomicBool::new(false));
-    let controller = controller::controller(
-        ctx,
-        RunSettings {
-            watch_namespace: args.watch_namespace,
-            concurrency: args.concurrency,
-            account_watches,
-        },
-        ready.clone(),
-        stopped(stop_rx.clone()),
+/// The AppFlowAccount controller, ready to run, with the cache and the counter its metrics
+/// read.
+struct BindingController {
+    run: Pin<Box<dyn Future<Output = ()> + Send>>,
+    store: Store<AppFlowAccount>,
+    metrics: BindingMetrics,
+}
+
+impl BindingController {
+    /// Shares the ConnectorInfo controller's client, AppFlow access, leadership and metrics.
+    fn new(ctx: &Context, accounts: Arc<Accounts>, triggers: BindingTriggers, stop: &Stop) -> Self {
+        let metrics = BindingMetrics::default();
+        let store = triggers.bindings.reader();
+        let binding_ctx = bindings::Context::new(
+            ctx.client.clone(),
+            ctx.appflow.clone(),
+            accounts,
+            ctx.leadership.clone(),
+            ctx.metrics.clone(),
+            metrics.clone(),
+        );
+        let run = bindings::controller(Arc::new(binding_ctx), triggers, stop.requested());
+        Self {
+            run: Box::pin(run),
+            store,
+            metrics,
+        }
+    }
+}
+
+/// A task that cannot fail other than by ending or panicking.
+async fn finished(run: impl Future<Output = ()>) -> std::io::Result<()> {
+    run.await;
+    Ok(())
+}
+
+/// Every metric: the counters, and the gauges read from the controllers' caches at scrape time.
+fn registry(metrics: &Metrics, controllers: &Controllers, ready: Arc<AtomicBool>) -> Registry {
+    let mut registry = Registry::default();
+    let (binding_store, binding_metrics) = match &controllers.bindings {
+        Some((store, binding_metrics)) => (Some(store.clone()), binding_metrics.clone()),
+        None => (None, BindingMetrics::default()),
+    };
+    metrics.register(
+        &mut registry,
+        controllers.store.clone(),
+        binding_store,
+        ready,
     );
-    let mut registry = prometheus_client::registry::Registry::default();
-    let bindings = accounts
-        .as_deref()
-        .and_then(conninfo_runtime::accounts::Accounts::binding_store);
-    metrics.register(&mut registry, controller.store, bindings, ready.clone());
-    let router = http::router(Arc::new(registry), ready);
-    let server = tokio::spawn(http::serve(
-        args.metrics_addr,
-        router,
-        stopped(stop_rx.clone()),
-    ));
-    let controller = tokio::spawn(controller.run);
+    binding_metrics.register(&mut registry);
+    registry
+}
 
-    let aborts = [controller.abort_handle(), server.abort_handle()];
-    let controller: Task =
-        Box::pin(async move { task_result("controller loop", controller.await.map(Ok)) });
-    let server: Task = Box::pin(async move { task_result("metrics server", server.await) });
-    let (first, other) = match futures::future::select(controller, server).await {
-        futures::future::Either::Left(done) | futures::future::Either::Right(done) => done,
-    };
-    if !*stop_rx.borrow() {
+/// Serves `/metrics`, `/healthz` and `/readyz` until `stop`.
+fn serve_http(args: &RunArgs, registry: Registry, ready: Arc<AtomicBool>, stop: &Stop) -> CoreTask {
+    let router = http::router(Arc::new(registry), ready);
+    CoreTask::spawn(
+        "metrics server",
+        http::serve(args.metrics_addr, router, stop.requested()),
+    )
+}
+
+/// One shutdown signal (SIGTERM or Ctrl-C), fanned out to every task.
+struct Stop(watch::Receiver<bool>);
+
+impl Stop {
+    fn on_signal() -> Self {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            info!("shutdown requested");
+            let _ = stop_tx.send(true);
+        });
+        Self(stop_rx)
+    }
+
+    fn is_requested(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Resolves once shutdown is requested.
+    fn requested(&self) -> impl Future<Output = ()> + Send + Sync + 'static {
+        let mut rx = self.0.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    }
+}
+
+/// A spawned task the operator cannot run without, named for the fatal message.
+struct CoreTask {
+    name: &'static str,
+    handle: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+type Ending = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+
+impl CoreTask {
+    fn spawn(
+        name: &'static str,
+        task: impl Future<Output = std::io::Result<()>> + Send + 'static,
+    ) -> Self {
+        Self {
+            name,
+            handle: tokio::spawn(task),
+        }
+    }
+
+    /// Resolves when the task ends, with how it ended.
+    fn ending(self) -> Ending {
+        Box::pin(async move { task_result(self.name, self.handle.await) })
+    }
+}
+
+/// Waits for the first task to end. Before shutdown was asked for, that is fatal: the others
+/// are aborted. During shutdown, the others get 30 s to finish their graceful stop, then the
+/// Lease is released.
+async fn wait_for_end(
+    tasks: Vec<CoreTask>,
+    stop: &Stop,
+    election: Option<Election>,
+) -> Result<(), RunError> {
+    let aborts: Vec<_> = tasks.iter().map(|t| t.handle.abort_handle()).collect();
+    let (first, _, others) =
+        futures::future::select_all(tasks.into_iter().map(CoreTask::ending)).await;
+    if !stop.is_requested() {
         let why = first
             .err()
             .unwrap_or_else(|| "a core task ended unexpectedly".to_owned());
@@ -163,16 +371,18 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         aborts.iter().for_each(tokio::task::AbortHandle::abort);
         return Err(RunError::TaskDied(why));
     }
-    // Shutting down: the other task finishes its graceful stop.
-    let second = tokio::time::timeout(Duration::from_secs(30), other)
+    let others = tokio::time::timeout(Duration::from_secs(30), join_all(others))
         .await
-        .unwrap_or_else(|_| Err("a task did not stop within 30s".to_owned()));
+        .unwrap_or_else(|_| vec![Err("a task did not stop within 30s".to_owned())]);
     // Nothing reconciles any more: free the Lease so a standby takes over now, not after it
     // expires.
     if let Some(election) = election {
         election.release().await;
     }
-    first.and(second).map_err(RunError::Shutdown)
+    others
+        .into_iter()
+        .fold(first, Result::and)
+        .map_err(RunError::Shutdown)
 }
 
 /// Describes how a spawned task ended: `Err` for a panic, a cancellation or an I/O error.
@@ -209,5 +419,82 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stop(requested: bool) -> (watch::Sender<bool>, Stop) {
+        let (tx, rx) = watch::channel(requested);
+        (tx, Stop(rx))
+    }
+
+    fn forever() -> CoreTask {
+        CoreTask::spawn("forever", finished(std::future::pending()))
+    }
+
+    #[tokio::test]
+    async fn a_task_that_panics_while_running_is_fatal_and_named() {
+        let (_tx, stop) = stop(false);
+        let dying = CoreTask::spawn("AppFlowAccount controller", async {
+            panic!("injected");
+        });
+        let other = forever();
+        let other_handle = other.handle.abort_handle();
+        let ended = wait_for_end(vec![other, dying], &stop, None).await;
+        assert!(
+            matches!(&ended, Err(RunError::TaskDied(why)) if why == "AppFlowAccount controller panicked: injected"),
+            "{ended:?}"
+        );
+        tokio::task::yield_now().await;
+        assert!(other_handle.is_finished(), "the other tasks are aborted");
+    }
+
+    #[tokio::test]
+    async fn a_task_that_ends_while_running_is_fatal() {
+        let (_tx, stop) = stop(false);
+        let ended = wait_for_end(
+            vec![forever(), CoreTask::spawn("quiet", async { Ok(()) })],
+            &stop,
+            None,
+        )
+        .await;
+        assert!(
+            matches!(&ended, Err(RunError::TaskDied(why)) if why == "a core task ended unexpectedly"),
+            "{ended:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn during_shutdown_every_task_finishes_and_the_first_error_is_kept() {
+        let (_tx, stop) = stop(true);
+        let clean = |name| CoreTask::spawn(name, async { Ok(()) });
+        assert!(
+            wait_for_end(vec![clean("a"), clean("b"), clean("c")], &stop, None)
+                .await
+                .is_ok()
+        );
+        let failing = CoreTask::spawn("metrics server", async {
+            tokio::task::yield_now().await;
+            Err(std::io::Error::other("bind failed"))
+        });
+        let ended = wait_for_end(vec![clean("a"), failing], &stop, None).await;
+        assert!(
+            matches!(&ended, Err(RunError::Shutdown(why)) if why == "metrics server failed: bind failed"),
+            "{ended:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_task_that_does_not_stop_within_30s_fails_the_shutdown() {
+        let (_tx, stop) = stop(true);
+        let clean = CoreTask::spawn("a", async { Ok(()) });
+        let ended = wait_for_end(vec![clean, forever()], &stop, None).await;
+        assert!(
+            matches!(&ended, Err(RunError::Shutdown(why)) if why == "a task did not stop within 30s"),
+            "{ended:?}"
+        );
     }
 }

@@ -1,32 +1,26 @@
-//! The I/O of multi-account access: watches of AppFlowAccounts and Namespaces (their caches
-//! resolve every ConnectorInfo's access; their changes re-trigger the ConnectorInfos they
-//! affect) and the writer of the bindings' status.
+//! The I/O of multi-account access: watches of AppFlowAccounts and Namespaces. Their caches
+//! resolve every ConnectorInfo's access and hold what the bindings' status is computed from;
+//! their changes re-trigger the ConnectorInfos they affect, and the AppFlowAccount controller
+//! ([`crate::bindings`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use futures::stream::BoxStream;
-use futures::{Future, StreamExt};
 use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::reflector::{self, Store};
+use kube::api::Api;
+use kube::runtime::reflector::{self, ReflectHandle, Store};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Client, Resource, ResourceExt};
-use tokio::sync::{Notify, watch};
-use tracing::{debug, info, warn};
+use kube::{Client, ResourceExt};
+use tokio::sync::watch;
+use tracing::warn;
 
-use crate::leader::Leadership;
-use conninfo_aws::appflow::AppFlow;
 use conninfo_core::account::crd::AppFlowAccount;
-use conninfo_core::account::resolve::{self, Access, Binding, Unmapped};
-use conninfo_core::account::status::{self, Assumption, BindingObservation};
+use conninfo_core::account::resolve::{self, Access, Binding, Matched, Unmapped};
 use conninfo_core::outcome::Refusal;
-
-/// How often a binding's role is tried again when nothing changed.
-pub const RECHECK: Duration = Duration::from_secs(300);
 
 /// What resolves a namespace to its access: the caches of bindings and namespaces, and the
 /// `--unmapped-namespaces` policy.
@@ -36,11 +30,39 @@ pub struct Accounts {
     /// readiness future: it wakes one waiter only, and many reconciles wait at start-up.
     listed: [Arc<watch::Sender<bool>>; 2],
     unmapped: Unmapped,
-    /// Woken on every binding or namespace event (the status writer waits on it).
-    changed: Arc<Notify>,
-    /// Counts binding events, so the matchers built from the cache are rebuilt only after one.
-    binding_events: Arc<AtomicU64>,
+    /// Counts each cache's events, so what is built from the caches is rebuilt only after one.
+    events: Arc<Events>,
     prepared: Mutex<(u64, Arc<Vec<Binding>>)>,
+    /// What each binding matches, and what it was computed from.
+    matched: Mutex<Option<(MatchedKey, MatchedByBinding)>>,
+}
+
+/// For each binding, by name, what it matches.
+pub type MatchedByBinding = Arc<BTreeMap<String, Matched>>;
+
+/// What the bindings' matches are computed from: the namespaces as of an event count, and
+/// which bindings exist at which generation (their status aside).
+#[derive(Debug, PartialEq, Eq)]
+struct MatchedKey {
+    namespace_events: u64,
+    specs: Vec<(String, Option<i64>)>,
+}
+
+/// Pure: each binding's UID and generation, sorted.
+fn specs(bindings: &[Arc<AppFlowAccount>]) -> Vec<(String, Option<i64>)> {
+    let mut specs: Vec<(String, Option<i64>)> = bindings
+        .iter()
+        .map(|b| (b.uid().unwrap_or_default(), b.metadata.generation))
+        .collect();
+    specs.sort_unstable();
+    specs
+}
+
+/// Events seen by the watches, each counted after its cache took it.
+#[derive(Debug, Default)]
+struct Events {
+    bindings: AtomicU64,
+    namespaces: AtomicU64,
 }
 
 impl Accounts {
@@ -54,9 +76,9 @@ impl Accounts {
                 Arc::new(watch::Sender::new(true)),
             ],
             unmapped: Unmapped::OperatorIdentity,
-            changed: Arc::default(),
-            binding_events: Arc::default(),
+            events: Arc::default(),
             prepared: Mutex::default(),
+            matched: Mutex::default(),
         }
     }
 
@@ -79,7 +101,7 @@ impl Accounts {
         let Some((store, _)) = &self.stores else {
             return Arc::default();
         };
-        let events = self.binding_events.load(Ordering::Acquire);
+        let events = self.events.bindings.load(Ordering::Acquire);
         let mut prepared = self.prepared.lock().unwrap_or_else(|p| p.into_inner());
         if prepared.0 != events || events == 0 {
             let mut bindings: Vec<Binding> =
@@ -88,6 +110,48 @@ impl Accounts {
             *prepared = (events, Arc::new(bindings));
         }
         prepared.1.clone()
+    }
+
+    /// For each binding, by name, the namespaces it matches and its conflicts with other
+    /// bindings (see [`resolve::matches_and_conflicts`]); computed again only when a binding
+    /// is created, edited or deleted, or after a namespace event: the AppFlowAccount
+    /// controller reconciling every binding after a change computes it once, not once per
+    /// binding (nor again after each of its own status writes).
+    pub fn matched(&self) -> MatchedByBinding {
+        let Some((bindings, namespaces)) = &self.stores else {
+            return Arc::default();
+        };
+        // The count read before the namespaces' cache: what is computed is at least as new.
+        // The bindings' key and matchers come from one read of their cache.
+        let namespace_events = self.events.namespaces.load(Ordering::Acquire);
+        let bindings = bindings.state();
+        let key = MatchedKey {
+            namespace_events,
+            specs: specs(&bindings),
+        };
+        let mut matched = self.matched.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, computed)) = matched.as_ref()
+            && *at == key
+        {
+            return computed.clone();
+        }
+        let namespaces = namespaces.state();
+        let named: Vec<resolve::Namespace> = namespaces
+            .iter()
+            .map(|ns| resolve::Namespace {
+                name: ns.metadata.name.as_deref().unwrap_or_default(),
+                labels: ns.labels(),
+            })
+            .collect();
+        let bindings: Vec<Binding> = bindings.iter().map(|b| Binding::new(b)).collect();
+        let computed: MatchedByBinding = Arc::new(
+            resolve::matches_and_conflicts(&bindings, &named)
+                .into_iter()
+                .map(|(name, matched)| (name.to_owned(), matched))
+                .collect(),
+        );
+        *matched = Some((key, computed.clone()));
+        computed
     }
 
     /// The access of objects in `namespace` (see [`resolve::resolve`]).
@@ -135,30 +199,78 @@ pub struct Watches {
     pub namespaces: BoxStream<'static, Result<Namespace, watcher::Error>>,
 }
 
+/// What triggers the AppFlowAccount controller ([`crate::bindings`]) from the same watches:
+/// each binding, through a subscription to the bindings' shared cache, and a signal on every
+/// change that can move any binding's matches or conflicts (what [`Watches`] pass: a
+/// binding's new generation, creation or deletion; a namespace's labels, creation or
+/// deletion). The signal coalesces: what it says is "look at every binding again".
+pub struct BindingTriggers {
+    pub bindings: ReflectHandle<AppFlowAccount>,
+    pub changes: watch::Receiver<()>,
+}
+
+/// Binding references the shared cache holds for its subscriber before the bindings' watch
+/// waits for it to take them. The AppFlowAccount controller takes them as they come (its
+/// scheduler reads its triggers even while reconciles run); a relist sends every binding at
+/// once, and bindings are few.
+const SUBSCRIBER_BUFFER: usize = 1024;
+
 /// Starts caching bindings and namespaces.
-pub fn watch(client: &Client, unmapped: Unmapped) -> (Accounts, Watches) {
-    let changed = Arc::new(Notify::new());
-    let (binding_store, binding_writer) = reflector::store();
+pub fn watch(client: &Client, unmapped: Unmapped) -> (Accounts, Watches, BindingTriggers) {
+    let (binding_store, binding_writer) = reflector::store_shared(SUBSCRIBER_BUFFER);
     let (namespace_store, namespace_writer) = reflector::store();
-    let listed = [
-        Arc::new(watch::Sender::new(false)),
-        Arc::new(watch::Sender::new(false)),
-    ];
-    let notify = changed.clone();
-    let bindings_listed = listed[0].clone();
-    let binding_events = Arc::new(AtomicU64::new(0));
-    let counter = binding_events.clone();
-    let bindings = watcher(
+    // Subscribed before the watch starts, so the subscriber sees the first list.
+    let subscription = binding_writer
+        .subscribe()
+        .expect("a store made by store_shared can be subscribed");
+    let (changed, changes) = {
+        let sender = watch::Sender::new(());
+        let receiver = sender.subscribe();
+        (Arc::new(sender), receiver)
+    };
+    let accounts = Accounts {
+        stores: Some((binding_store, namespace_store)),
+        listed: [
+            Arc::new(watch::Sender::new(false)),
+            Arc::new(watch::Sender::new(false)),
+        ],
+        unmapped,
+        events: Arc::default(),
+        prepared: Mutex::default(),
+        matched: Mutex::default(),
+    };
+    let watches = Watches {
+        bindings: watch_bindings(client, binding_writer, &accounts, changed.clone()),
+        namespaces: watch_namespaces(client, namespace_writer, &accounts, changed),
+    };
+    let triggers = BindingTriggers {
+        bindings: subscription,
+        changes,
+    };
+    (accounts, watches, triggers)
+}
+
+/// The bindings' watch: fills the shared cache, marks it listed, counts its events (the
+/// matchers are rebuilt after one), passes changes (see [`changes`]) and signals them.
+fn watch_bindings(
+    client: &Client,
+    writer: reflector::store::Writer<AppFlowAccount>,
+    accounts: &Accounts,
+    changed: Arc<watch::Sender<()>>,
+) -> BoxStream<'static, Result<AppFlowAccount, watcher::Error>> {
+    let listed = accounts.listed[0].clone();
+    let events = accounts.events.clone();
+    watcher(
         Api::<AppFlowAccount>::all(client.clone()),
         watcher::Config::default(),
     )
     .default_backoff()
     .modify(|b| b.metadata.managed_fields = None)
-    .reflect(binding_writer)
+    .reflect_shared(writer)
     .inspect(move |event| {
         match event {
             Ok(watcher::Event::InitDone) => {
-                bindings_listed.send_replace(true);
+                listed.send_replace(true);
             }
             // The CRD is not installed (e.g. `helm upgrade`, which never upgrades `crds/`):
             // no bindings, said loudly, rather than no reconciles at all. The watch retries
@@ -166,7 +278,7 @@ pub fn watch(client: &Client, unmapped: Unmapped) -> (Accounts, Watches) {
             Err(watcher::Error::InitialListFailed(kube::Error::Api(status)))
                 if status.code == 404 =>
             {
-                if !bindings_listed.send_replace(true) {
+                if !listed.send_replace(true) {
                     warn!(
                         "the AppFlowAccount CRD is not installed: every namespace is treated as unbound until it is (apply crds/appflowaccounts.appflow.connectorinfo.dev.yaml)"
                     );
@@ -175,17 +287,29 @@ pub fn watch(client: &Client, unmapped: Unmapped) -> (Accounts, Watches) {
             Err(e) => warn!(error = %e, "watching AppFlowAccounts failed; retrying"),
             Ok(_) => {}
         }
-        // After the store took the event (`reflect` runs first).
-        counter.fetch_add(1, Ordering::AcqRel);
-        notify.notify_one();
+        // After the store took the event (`reflect_shared` runs first).
+        events.bindings.fetch_add(1, Ordering::AcqRel);
     })
-    .filter_map(changes(|b: &AppFlowAccount| {
-        b.metadata.generation.map_or(0, i64::cast_unsigned)
-    }))
-    .boxed();
-    let notify = changed.clone();
-    let namespaces_listed = listed[1].clone();
-    let namespaces = watcher(
+    .filter_map(signalled(
+        changes(|b: &AppFlowAccount| {
+            b.metadata.generation.map_or(0, i64::cast_unsigned)
+        }),
+        changed,
+    ))
+    .boxed()
+}
+
+/// The namespaces' watch: fills the cache with their names and labels only, marks it listed,
+/// counts its events, passes label changes and deletions (see [`changes`]) and signals them.
+fn watch_namespaces(
+    client: &Client,
+    writer: reflector::store::Writer<Namespace>,
+    accounts: &Accounts,
+    changed: Arc<watch::Sender<()>>,
+) -> BoxStream<'static, Result<Namespace, watcher::Error>> {
+    let listed = accounts.listed[1].clone();
+    let events = accounts.events.clone();
+    watcher(
         Api::<Namespace>::all(client.clone()),
         watcher::Config::default(),
     )
@@ -195,33 +319,19 @@ pub fn watch(client: &Client, unmapped: Unmapped) -> (Accounts, Watches) {
         ns.metadata.annotations = None;
         ns.spec = None;
     })
-    .reflect(namespace_writer)
+    .reflect(writer)
     .inspect(move |event| {
         match event {
             Ok(watcher::Event::InitDone) => {
-                namespaces_listed.send_replace(true);
+                listed.send_replace(true);
             }
             Err(e) => warn!(error = %e, "watching namespaces failed; retrying"),
             Ok(_) => {}
         }
-        notify.notify_one();
+        events.namespaces.fetch_add(1, Ordering::AcqRel);
     })
-    .filter_map(changes(labels_hash))
-    .boxed();
-    (
-        Accounts {
-            stores: Some((binding_store, namespace_store)),
-            listed,
-            unmapped,
-            changed,
-            binding_events,
-            prepared: Mutex::default(),
-        },
-        Watches {
-            bindings,
-            namespaces,
-        },
-    )
+    .filter_map(signalled(changes(labels_hash), changed))
+    .boxed()
 }
 
 fn labels_hash(ns: &Namespace) -> u64 {
@@ -266,107 +376,18 @@ fn changes<K: kube::Resource>(
     }
 }
 
-/// Keeps every binding's status true: the namespaces it matches, its conflicts, whether its
-/// role can be assumed (tried on every change of the binding and every [`RECHECK`]). Only the
-/// leader writes; a status is patched only when it changed. Ends when `shutdown` resolves.
-pub async fn maintain_status(
-    client: Client,
-    appflow: Arc<AppFlow>,
-    accounts: Arc<Accounts>,
-    leadership: Leadership,
-    field_manager: &'static str,
-    shutdown: impl Future<Output = ()>,
-) {
-    let Some((binding_store, namespace_store)) = accounts.stores.clone() else {
-        return;
-    };
-    let api: Api<AppFlowAccount> = Api::all(client);
-    let mut tried: HashMap<String, (Option<i64>, Instant, Assumption)> = HashMap::new();
-    let work = async {
-        accounts.ready().await;
-        info!("AppFlowAccount bindings cached");
-        loop {
-            if leadership.is_leading() {
-                let resources = binding_store.state();
-                let namespaces = namespace_store.state();
-                let bindings = accounts.bindings();
-                let named: Vec<resolve::Namespace> = namespaces
-                    .iter()
-                    .map(|ns| resolve::Namespace {
-                        name: ns.metadata.name.as_deref().unwrap_or_default(),
-                        labels: ns.labels(),
-                    })
-                    .collect();
-                let matched = resolve::matches_and_conflicts(&bindings, &named);
-                tried.retain(|name, _| resources.iter().any(|r| r.name_any() == *name));
-                for resource in &resources {
-                    let name = resource.name_any();
-                    let Some(binding) = bindings.iter().find(|b| b.name == name) else {
-                        continue;
-                    };
-                    let generation = resource.metadata.generation;
-                    let assumption = match tried.get(&name) {
-                        Some((tried_for, at, assumption))
-                            if *tried_for == generation && at.elapsed() < RECHECK =>
-                        {
-                            assumption.clone()
-                        }
-                        _ => {
-                            let assumption = appflow.try_identity(&binding.identity).await;
-                            if let Assumption::Failed { message } = &assumption {
-                                warn!(binding = %name, %message, "the binding's identity cannot be used");
-                            }
-                            tried.insert(
-                                name.clone(),
-                                (generation, Instant::now(), assumption.clone()),
-                            );
-                            assumption
-                        }
-                    };
-                    let computed = status::compute(&BindingObservation {
-                        generation,
-                        previous: resource.status.as_ref(),
-                        identity: &binding.identity,
-                        assumption: &assumption,
-                        matched: &matched.get(name.as_str()).cloned().unwrap_or_default(),
-                        selector_problem: binding.selector_problem(),
-                        now: jiff::Timestamp::now(),
-                    });
-                    if resource.status.as_ref() == Some(&computed) || !leadership.is_leading() {
-                        continue;
-                    }
-                    let patch = serde_json::json!({
-                        "apiVersion": AppFlowAccount::api_version(&()),
-                        "kind": AppFlowAccount::kind(&()),
-                        "status": computed,
-                    });
-                    match api
-                        .patch_status(
-                            &name,
-                            &PatchParams::apply(field_manager).force(),
-                            &Patch::Apply(&patch),
-                        )
-                        .await
-                    {
-                        Ok(_) => debug!(binding = %name, "binding status written"),
-                        Err(e) => {
-                            warn!(binding = %name, error = %e, "writing the binding's status failed")
-                        }
-                    }
-                }
-            }
-            // A change, or the next recheck; a status write wakes this once more and then
-            // finds nothing to write.
-            let _ = tokio::time::timeout(
-                RECHECK.min(Duration::from_secs(60)),
-                accounts.changed.notified(),
-            )
-            .await;
+/// `filter` (a [`changes`] filter), signalling `changed` for every object it passes (not for
+/// errors): what the AppFlowAccount controller looks at every binding again for.
+fn signalled<K>(
+    mut filter: impl FnMut(Result<watcher::Event<K>, watcher::Error>) -> Passed<K>,
+    changed: Arc<watch::Sender<()>>,
+) -> impl FnMut(Result<watcher::Event<K>, watcher::Error>) -> Passed<K> {
+    move |event| {
+        let passed = filter(event).into_inner();
+        if let Some(Ok(_)) = &passed {
+            changed.send_replace(());
         }
-    };
-    tokio::select! {
-        () = work => {}
-        () = shutdown => {}
+        std::future::ready(passed)
     }
 }
 
@@ -424,5 +445,88 @@ mod tests {
             watcher::Event::InitDone,
         ];
         assert_eq!(passed(&mut filter, relist), ["c"]);
+    }
+
+    #[test]
+    fn changes_signal_the_binding_controller_and_the_first_list_and_errors_do_not() {
+        let sender = Arc::new(watch::Sender::new(()));
+        let mut signals = sender.subscribe();
+        let mut filter = signalled(changes(labels_hash), sender);
+        let first_list = vec![
+            watcher::Event::Init,
+            watcher::Event::InitApply(namespace("a", "x")),
+            watcher::Event::InitDone,
+        ];
+        passed(&mut filter, first_list);
+        assert!(!signals.has_changed().unwrap_or(true), "the first list");
+        passed(
+            &mut filter,
+            vec![watcher::Event::Apply(namespace("a", "x"))],
+        );
+        assert!(!signals.has_changed().unwrap_or(true), "same labels");
+        let error = filter(Err(watcher::Error::NoResourceVersion)).into_inner();
+        assert!(matches!(error, Some(Err(_))), "errors pass on");
+        assert!(!signals.has_changed().unwrap_or(true), "an error");
+        for change in [
+            watcher::Event::Apply(namespace("a", "y")),
+            watcher::Event::Apply(namespace("new", "x")),
+            watcher::Event::Delete(namespace("a", "y")),
+        ] {
+            passed(&mut filter, vec![change]);
+            assert!(signals.has_changed().unwrap_or(false));
+            signals.mark_unchanged();
+        }
+    }
+
+    fn selecting(name: &str, team: &str, generation: i64) -> AppFlowAccount {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "appflow.connectorinfo.dev/v1alpha1",
+            "kind": "AppFlowAccount",
+            "metadata": {"name": name, "uid": name, "generation": generation},
+            "spec": {"namespaceSelector": {"matchLabels": {"team": team}},
+                "useOperatorIdentity": true},
+        }))
+        .expect("binding")
+    }
+
+    #[test]
+    fn matches_are_computed_again_after_a_binding_change_or_a_namespace_event_only() {
+        let (binding_store, mut bindings) = reflector::store();
+        let (namespace_store, mut namespaces) = reflector::store();
+        let mut accounts = Accounts::off();
+        accounts.stores = Some((binding_store, namespace_store));
+        let apply = |writer: &mut reflector::store::Writer<AppFlowAccount>, b| {
+            writer.apply_watcher_event(&watcher::Event::Apply(b));
+        };
+        apply(&mut bindings, selecting("team-x", "x", 1));
+        apply(&mut bindings, selecting("also-x", "x", 1));
+        namespaces.apply_watcher_event(&watcher::Event::Apply(namespace("a", "x")));
+        let first = accounts.matched();
+        assert_eq!(first["team-x"].namespaces, 1);
+        assert_eq!(
+            first["team-x"].conflicts["a"],
+            std::collections::BTreeSet::from(["also-x".to_owned()])
+        );
+        assert!(
+            Arc::ptr_eq(&first, &accounts.matched()),
+            "no change: reused"
+        );
+        // A status write: same generation, so the same matches.
+        let mut written = selecting("also-x", "x", 1);
+        written.status = Some(Default::default());
+        apply(&mut bindings, written);
+        assert!(Arc::ptr_eq(&first, &accounts.matched()), "a status write");
+        // A namespace event, counted once the cache took it (as the watch does).
+        namespaces.apply_watcher_event(&watcher::Event::Apply(namespace("b", "x")));
+        accounts.events.namespaces.fetch_add(1, Ordering::AcqRel);
+        assert_eq!(accounts.matched()["also-x"].namespaces, 2);
+        // A binding's edit, then its deletion, seen at once (before the watch counts them).
+        apply(&mut bindings, selecting("also-x", "y", 2));
+        assert_eq!(accounts.matched()["also-x"].namespaces, 0);
+        assert!(accounts.matched()["team-x"].conflicts.is_empty());
+        bindings.apply_watcher_event(&watcher::Event::Delete(selecting("also-x", "y", 2)));
+        let after = accounts.matched();
+        assert!(!after.contains_key("also-x"));
+        assert_eq!(after["team-x"].namespaces, 2);
     }
 }

@@ -14,7 +14,7 @@ use kube::runtime::{PredicateConfig, WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use tracing::{debug, info, instrument, warn};
 
-use crate::accounts::{self as account_watch, Accounts, Watches};
+use crate::accounts::{Accounts, Watches};
 use crate::events::EventQueue;
 use crate::leader::Leadership;
 use crate::metrics::Metrics;
@@ -416,22 +416,12 @@ pub fn controller(
         .applied_objects()
         .predicate_filter(spec_or_refresh, PredicateConfig::default());
 
-    let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
     let mut controller = KubeController::for_stream(stream, reader.clone())
         .with_config(ControllerConfig::default().concurrency(settings.concurrency))
         // A replica that starts leading reconciles everything it only watched as a standby.
         .reconcile_all_on(ctx.leadership.acquisitions());
-    let mut status_writer = None;
     if let Some(watches) = settings.account_watches {
         controller = triggered_by_accounts(controller, watches, &reader);
-        status_writer = Some(account_watch::maintain_status(
-            ctx.client.clone(),
-            ctx.appflow.clone(),
-            ctx.accounts.clone(),
-            ctx.leadership.clone(),
-            FIELD_MANAGER,
-            shutdown.clone(),
-        ));
     }
     let run = controller
         .graceful_shutdown_on(shutdown)
@@ -444,12 +434,7 @@ pub fn controller(
     Controller {
         store: reader,
         run: Box::pin(async move {
-            match status_writer {
-                Some(status_writer) => {
-                    futures::future::join(run, status_writer).await;
-                }
-                None => run.await,
-            }
+            run.await;
             info!("controller stopped");
         }),
     }

@@ -5,6 +5,7 @@
 //! reads and writes the API server. See docs/design.md, "Architecture".
 
 pub mod accounts;
+pub mod bindings;
 pub mod controller;
 pub mod events;
 pub mod http;

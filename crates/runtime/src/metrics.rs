@@ -462,6 +462,34 @@ impl Collector for ReadyGauge {
     }
 }
 
+/// `appflowaccount_reconciliations{result}`: the AppFlowAccount controller's reconciliations
+/// by result (`written`, `unchanged`, `standby`, or its error's label). Kept apart from
+/// `reconciliations`, which counts ConnectorInfos and which alerts and dashboards read; the
+/// bindings' status writes count in `status_writes` with the ConnectorInfos'.
+#[derive(Clone, Debug, Default)]
+pub struct BindingMetrics {
+    reconciliations: Family<ResultLabels, Counter>,
+}
+
+impl BindingMetrics {
+    /// Registers under the same `appflow_connector_operator` prefix as [`Metrics`].
+    pub fn register(&self, registry: &mut Registry) {
+        registry
+            .sub_registry_with_prefix("appflow_connector_operator")
+            .register(
+                "appflowaccount_reconciliations",
+                "AppFlowAccount binding reconciliations by result",
+                self.reconciliations.clone(),
+            );
+    }
+
+    pub fn reconciled(&self, result: &'static str) {
+        self.reconciliations
+            .get_or_create(&ResultLabels { result })
+            .inc();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,8 @@
 //! ConnectorInfos are described with. Tenants never choose the account.
 //!
 //! All pure: the CRD, identities, namespace resolution and binding status. The watches and
-//! the binding status writer are the runtime crate's (`conninfo_runtime::accounts`).
+//! the controller writing the bindings' status are the runtime crate's
+//! (`conninfo_runtime::accounts`, `conninfo_runtime::bindings`).
 
 pub mod condition;
 pub mod crd;
