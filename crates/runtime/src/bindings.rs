@@ -21,7 +21,7 @@ use crate::accounts::{Accounts, BindingTriggers};
 use crate::leader::Leadership;
 use crate::metrics::{BindingMetrics, Metrics};
 use crate::status_write;
-use crate::{Error, Result};
+use crate::{Error, Finished, Result};
 use conninfo_aws::appflow::AppFlow;
 use conninfo_core::account::crd::{AppFlowAccount, AppFlowAccountStatus};
 use conninfo_core::account::identity::Identity;
@@ -131,23 +131,6 @@ impl Tries {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Tried>> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
-}
-
-/// How a reconciliation ended: its outcome (the `appflowaccount_reconciliations` label) and
-/// when to reconcile again (`None`: only on a change or a new leadership).
-#[derive(Debug, PartialEq)]
-struct Finished {
-    outcome: &'static str,
-    next: Option<Duration>,
-}
-
-impl Finished {
-    /// A standby neither tries identities nor writes; it reconciles every binding when it
-    /// starts leading.
-    const STANDBY: Finished = Finished {
-        outcome: "standby",
-        next: None,
-    };
 }
 
 /// Computes one binding's status and writes it if it changed.

@@ -20,7 +20,7 @@ use crate::leader::Leadership;
 use crate::metrics::Metrics;
 use crate::status_write::{self, FIELD_MANAGER};
 use crate::trim::trim_for_cache;
-use crate::{Error, Result};
+use crate::{Error, Finished, Result};
 use conninfo_aws::appflow::AppFlow;
 use conninfo_aws::cache::{DescribeCache, RateLimited};
 use conninfo_aws::observe::{self, Policy};
@@ -139,22 +139,6 @@ pub async fn reconcile_once(
     let finished = reconcile_steps(&obj, &ctx).await?;
     ctx.metrics.reconciled(finished.outcome);
     Ok(finished.next)
-}
-
-/// How a reconciliation ended: its outcome (the reconciliations metric's label) and when to
-/// reconcile again (`None`: only on change).
-#[derive(Debug, PartialEq)]
-struct Finished {
-    outcome: &'static str,
-    next: Option<Duration>,
-}
-
-impl Finished {
-    /// A standby neither calls AWS nor writes; it is reconciled in full when it starts leading.
-    const STANDBY: Finished = Finished {
-        outcome: "standby",
-        next: None,
-    };
 }
 
 /// The steps of a reconciliation, in order; each returns early with how it finished.

@@ -33,4 +33,21 @@ impl Error {
     }
 }
 
+/// How a reconciliation ended, in both controllers: its outcome (the label of the
+/// controller's reconciliations metric) and when to reconcile again (`None`: only on a change,
+/// or when this replica starts leading).
+#[derive(Debug, PartialEq)]
+pub(crate) struct Finished {
+    pub outcome: &'static str,
+    pub next: Option<std::time::Duration>,
+}
+
+impl Finished {
+    /// A standby neither calls AWS nor writes; it reconciles everything when it starts leading.
+    pub const STANDBY: Finished = Finished {
+        outcome: "standby",
+        next: None,
+    };
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
