@@ -128,6 +128,11 @@ pub struct RunArgs {
     /// refresh interval, spec edits or refresh annotations ask (at most 1h).
     #[arg(long, default_value = "10s", value_parser = parse_min_describe_interval)]
     pub min_describe_interval: std::time::Duration,
+    /// A refresh annotation is answered by a DescribeConnector started at most this long
+    /// before the operator first saw it, so a fleet annotated over a few minutes costs one or
+    /// two calls per connector, not one per object (0s to 1h; 0s: only calls started after).
+    #[arg(long, default_value = "60s", value_parser = parse_forced_refresh_interval)]
+    pub forced_refresh_interval: std::time::Duration,
     /// A describe failure that is retried (AccessDenied, Throttled, ServiceError, …) and has
     /// lasted longer than this also sets Stalled=True, so GitOps tools show it as failed while
     /// retries go on (10s to 24h).
@@ -378,6 +383,16 @@ fn parse_min_describe_interval(text: &str) -> Result<std::time::Duration, String
     )
 }
 
+fn parse_forced_refresh_interval(text: &str) -> Result<std::time::Duration, String> {
+    use std::time::Duration;
+    parse_bounded(
+        text,
+        Duration::ZERO,
+        Duration::from_secs(3600),
+        "between 0s and 1h",
+    )
+}
+
 fn parse_aws_timeout(text: &str) -> Result<std::time::Duration, String> {
     use std::time::Duration;
     parse_bounded(
@@ -476,6 +491,7 @@ mod tests {
             &["x", "run", "--log-level", "appflow=[bogus"][..],
             &["x", "run", "--default-refresh-interval", "1ms"],
             &["x", "run", "--min-describe-interval", "2h"],
+            &["x", "run", "--forced-refresh-interval", "2h"],
             &["x", "run", "--aws-timeout", "99999999999999999999h"],
             &["x", "run", "--aws-rate-limit", "NaN"],
             &["x", "run", "--aws-burst", "0"],
@@ -506,5 +522,9 @@ mod tests {
         };
         assert_eq!(run.allowed_regions, ["us-east-1", "eu-west-1"]);
         assert_eq!(run.pod.pod_name.as_deref(), Some("p-1"));
+        assert_eq!(
+            run.forced_refresh_interval,
+            std::time::Duration::from_secs(60)
+        );
     }
 }

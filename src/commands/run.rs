@@ -184,6 +184,7 @@ fn context(
         ContextSettings {
             policy,
             min_describe_gap: args.min_describe_interval,
+            forced_refresh_interval: args.forced_refresh_interval,
             rate_limit: (args.aws_rate_limit > 0.0)
                 .then_some((args.aws_rate_limit, args.aws_burst)),
             instance: args.pod.pod_name.clone(),

@@ -14,6 +14,10 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_appflow-connector-operator");
 pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
 pub const CRD: &str = "crds/connectorinfos.appflow.connectorinfo.dev.yaml";
 pub const ACCOUNT_CRD: &str = "crds/appflowaccounts.appflow.connectorinfo.dev.yaml";
+/// Operators started here answer a refresh annotation with a call started after it: the
+/// tests that change the emulator and then annotate expect the change at once (the default,
+/// 60s, is covered by the describe cache's own tests).
+const IMMEDIATE_REFRESH: [&str; 2] = ["--forced-refresh-interval", "0s"];
 
 /// A child process killed and reaped on drop.
 pub struct Proc(pub Child);
@@ -112,6 +116,7 @@ impl Cluster {
             "--log-level",
             "info",
         ]);
+        args.extend(IMMEDIATE_REFRESH);
         args.extend(extra);
         let kubeconfig = self.control_plane.kubeconfig().to_path_buf();
         self.spawn_operator(&kubeconfig, &args, env);
@@ -137,6 +142,7 @@ impl Cluster {
         let endpoint = self.emulator_url.clone();
         let mut args = vec!["run", "--endpoint-url", &endpoint, "--region", "us-east-1"];
         args.extend(["--aws-max-attempts", "1", "--aws-timeout", "2s"]);
+        args.extend(IMMEDIATE_REFRESH);
         args.extend(extra);
         let log = self.control_plane.work_dir().join(format!("{name}.log"));
         let kubeconfig = self.control_plane.kubeconfig().to_path_buf();

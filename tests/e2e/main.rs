@@ -2,6 +2,7 @@
 //! operator binary as separate processes, driven with the real kubectl.
 
 mod accounts;
+mod budget;
 mod changes;
 mod check;
 mod cluster;

@@ -1,13 +1,15 @@
-//! The describe cache and the rate limit against the emulator over HTTP, with the real SDK.
+//! The describe cache (one call per connector, a failing key's backoff, forced refreshes) and
+//! the rate limit against the emulator over HTTP, with the real SDK.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use conninfo_aws::cache::{DescribeCache, RateLimited, Source};
+use conninfo_aws::cache::{self, DescribeCache, RateLimited, Source};
 use conninfo_aws::observe::{self, Policy};
 use conninfo_aws::ratelimit::RateLimiter;
 use conninfo_core::account::Identity;
-use conninfo_core::crd::{ConnectorInfo, ConnectorType};
+use conninfo_core::crd::{ConnectorInfo, ConnectorInfoStatus, ConnectorType, REFRESH_ANNOTATION};
+use conninfo_core::reason::Reason;
 
 use conninfo_test_support::Emulator;
 use conninfo_test_support::builders::connector_info;
@@ -106,4 +108,99 @@ async fn the_emulator_throttles_beyond_the_account_quota() {
     use conninfo_core::reason::Reason::Throttled;
     assert_eq!(reasons, [None, None, Some(Throttled), Some(Throttled)]);
     assert_eq!(emulator.stats().await["throttled"], 2);
+}
+
+/// Asks for `object` through `cache` as the operator would (no rate limit) and returns how
+/// the describe was answered and its reason.
+async fn ask(
+    appflow: &Arc<conninfo_aws::appflow::AppFlow>,
+    cache: &DescribeCache,
+    object: &ConnectorInfo,
+) -> (Source, Reason) {
+    let observed = observe::observe_once(appflow, cache, object, &Policy::default())
+        .await
+        .expect("no rate limit");
+    (
+        observed.source.expect("described"),
+        observed.computed.reason,
+    )
+}
+
+#[tokio::test]
+async fn a_denied_connector_costs_one_call_per_backoff_step_for_twenty_objects() {
+    let emulator = Emulator::start("{}").await;
+    emulator
+        .set_fault(
+            "Slack",
+            serde_json::json!({"errorCode": "AccessDeniedException"}),
+        )
+        .await;
+    let appflow = Arc::new(emulator.appflow(emulator.settings()).await);
+    let cache = DescribeCache::default();
+    let objects: Vec<_> = (0..20)
+        .map(|i| object(&format!("o{i}"), ConnectorType::Slack))
+        .collect();
+    // The key's holds: 5 s after the first denial, 10 s after the second. Every object asks
+    // every 250 ms for 12 s; before keys had a budget that cost a call every 5 s (3).
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(12) {
+        for object in &objects {
+            let (_, reason) = ask(&appflow, &cache, object).await;
+            assert_eq!(reason, Reason::AccessDenied);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(emulator.calls("Slack").await, 2, "calls at 0 s and 5 s");
+    assert_eq!(cache.keys_backing_off(Instant::now()), 1);
+
+    // An object whose spec changed since its status was written asks again at once.
+    let mut changed = objects[0].clone();
+    changed.metadata.generation = Some(2);
+    changed.status = Some(ConnectorInfoStatus {
+        observed_generation: Some(1),
+        ..Default::default()
+    });
+    assert_eq!(ask(&appflow, &cache, &changed).await.0, Source::Called);
+    assert_eq!(ask(&appflow, &cache, &objects[1]).await.0, Source::Hit);
+    assert_eq!(emulator.calls("Slack").await, 3);
+
+    // Once AWS answers again, a success ends the key's backoff.
+    emulator.set_fault("Slack", serde_json::Value::Null).await;
+    tokio::time::sleep(cache::FAILURE_TTL).await;
+    assert_eq!(
+        ask(&appflow, &cache, &changed).await,
+        (Source::Called, Reason::Described)
+    );
+    assert_eq!(cache.keys_backing_off(Instant::now()), 0);
+}
+
+#[tokio::test]
+async fn a_slow_fleet_wide_refresh_costs_at_most_two_calls_per_connector() {
+    let emulator = Emulator::start("{}").await;
+    let appflow = Arc::new(emulator.appflow(emulator.settings()).await);
+    // A 2 s forced-refresh interval stands for the default 60 s: the same arithmetic, faster.
+    let interval = Duration::from_secs(2);
+    let cache = DescribeCache::default().with_forced_interval(interval);
+    let mut fleet: Vec<_> = (0..40)
+        .map(|i| object(&format!("o{i}"), ConnectorType::Slack))
+        .collect();
+    for object in &fleet {
+        ask(&appflow, &cache, object).await;
+    }
+    assert_eq!(emulator.calls("Slack").await, 1);
+    for object in &mut fleet {
+        object.metadata.annotations =
+            Some([(REFRESH_ANNOTATION.to_owned(), "fleet".to_owned())].into());
+    }
+    // Annotated one every 90 ms over about 4 s (twice the interval), each reconciled as it
+    // is seen; a refresh request first seen now takes a call started up to 2 s ago.
+    for object in &fleet {
+        ask(&appflow, &cache, object).await;
+        tokio::time::sleep(Duration::from_millis(90)).await;
+    }
+    let forced = emulator.calls("Slack").await - 1;
+    assert!(
+        (1..=2).contains(&forced),
+        "{forced} calls for a fleet-wide refresh"
+    );
 }

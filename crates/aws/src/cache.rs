@@ -3,10 +3,16 @@
 //!
 //! - Concurrent requests for a key share one in-flight call.
 //! - A successful answer is reused while it is younger than the asking object's own refresh
-//!   interval; a forced refresh (the annotation) takes only an answer from a call that started
-//!   after the annotation was first seen (finished or still in flight).
+//!   interval.
+//! - A forced refresh (the annotation) is answered by a DescribeConnector started no earlier
+//!   than the cache's forced-refresh interval before the request was first seen (finished or
+//!   still in flight): a fleet annotated over a few minutes costs a call or two per key, not
+//!   one per object.
 //! - Failures are shared for [`FAILURE_TTL`], so a thousand objects on one throttled key do
-//!   not each retry.
+//!   not each retry. A key that keeps failing for a reason of its own (AccessDenied, not
+//!   found, a rejected request) backs off as one ([`conninfo_core::budget`]): its failure is
+//!   shared until the key's hold ends, except with an object that changed since it was last
+//!   answered (a new generation, another binding), which may ask again at once.
 //! - An entry is dropped when the last object using its key is deleted or moves to another.
 
 use std::collections::HashMap;
@@ -16,11 +22,17 @@ use std::time::{Duration, Instant};
 use futures::future::{BoxFuture, FutureExt, Shared};
 
 use crate::ratelimit::RateLimiter;
+use conninfo_core::budget::{self, Streak};
 use conninfo_core::outcome::Outcome;
 use conninfo_core::reason::Reason;
 
-/// How long a failed answer is shared before the next object asks AWS again.
-pub const FAILURE_TTL: Duration = Duration::from_secs(5);
+/// How long a failed answer is shared before the next object asks AWS again (a key's
+/// budgeted failures are shared longer: [`conninfo_core::budget`]).
+pub const FAILURE_TTL: Duration = budget::FIRST_HOLD;
+
+/// `--forced-refresh-interval`'s default: a forced refresh is answered by a call started at
+/// most this long before the request was first seen.
+pub const DEFAULT_FORCED_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 
 /// What determines DescribeConnector's answer.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -44,34 +56,75 @@ pub enum Source {
     Called,
 }
 
-/// Pure: how to answer a request, given the entry's last answer (when it was fetched and
-/// whether it succeeded), the start of the call in flight, and the asking object's needs.
-/// `forced_since` is when a forced refresh was first seen: only a call started since then is
-/// good (its answer, or the call itself while in flight).
+/// What the asking object needs of an answer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Need {
+    /// How old a successful answer may be (from the object's refresh interval).
+    pub max_age: Duration,
+    /// When the object's pending refresh request was first seen (a forced refresh).
+    pub forced_since: Option<Instant>,
+    /// The object changed since it was last answered (a new generation, another binding):
+    /// its key's budget hold does not keep it from asking.
+    pub changed: bool,
+}
+
+/// The entry's last answer, as [`decide`] sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Last {
+    /// When the call that answered started.
+    pub started: Instant,
+    pub answer: Answer,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    Succeeded,
+    /// A failure that says nothing of the key (throttling, server errors, the network).
+    Failed,
+    /// A failure of the key itself, shared until the key's budget hold ends.
+    Budgeted {
+        until: Instant,
+    },
+}
+
+/// Pure: how to answer a request, given the entry's last answer, the start of the call in
+/// flight, and the asking object's needs. `good_since` is the oldest call start a forced
+/// refresh accepts (when the request was first seen, less the forced-refresh interval): such a
+/// call's answer, or the call itself while in flight, answers it, whatever its age.
 pub fn decide(
-    last: Option<(Instant, bool)>,
+    last: Option<Last>,
     in_flight_since: Option<Instant>,
     now: Instant,
-    max_age: Duration,
-    forced_since: Option<Instant>,
+    need: Need,
+    good_since: Option<Instant>,
 ) -> Source {
-    // A forced refresh sees only calls started since it was first seen.
-    let since = |started: &Instant| forced_since.is_none_or(|seen| *started >= seen);
-    let last = last.filter(|(started, _)| since(started));
+    let since = |started: &Instant| good_since.is_none_or(|good| *started >= good);
+    let last = last.filter(|last| since(&last.started));
     let in_flight_since = in_flight_since.filter(since);
-    if let Some((fetched, ok)) = last {
-        let ttl = if ok {
-            max_age
-        } else {
-            FAILURE_TTL.min(max_age)
-        };
-        if now.saturating_duration_since(fetched) < ttl {
-            return Source::Hit;
-        }
+    if let Some(last) = last
+        && answers(last, now, need, good_since.is_some())
+    {
+        return Source::Hit;
     }
     match in_flight_since {
         Some(_) => Source::Joined,
         None => Source::Called,
+    }
+}
+
+/// Pure: whether `last` (already known to be recent enough for a forced refresh, if `forced`)
+/// still answers a request at `now`.
+fn answers(last: Last, now: Instant, need: Need, forced: bool) -> bool {
+    let age = now.saturating_duration_since(last.started);
+    let brief = FAILURE_TTL.min(need.max_age);
+    match last.answer {
+        // A forced refresh's promise is about when the call started, not its age.
+        Answer::Succeeded => forced || age < need.max_age,
+        Answer::Failed => age < brief,
+        Answer::Budgeted { .. } if forced => true,
+        // A changed object is not held by the key's budget: only a burst shares a failure.
+        Answer::Budgeted { .. } if need.changed => age < brief,
+        Answer::Budgeted { until } => now < until || age < brief,
     }
 }
 
@@ -83,6 +136,48 @@ struct Entry {
     in_flight: Option<(Instant, InFlight)>,
     /// A rate-limit token reserved for this key's next call, usable from this instant.
     reserved_at: Option<Instant>,
+    /// The key's consecutive budgeted failures, if its last answers were such failures.
+    streak: Option<Streak>,
+}
+
+impl Entry {
+    fn last(&self) -> Option<Last> {
+        let (started, outcome) = self.last.as_ref()?;
+        let answer = match (outcome, self.streak) {
+            (Ok(_), _) => Answer::Succeeded,
+            (Err(failure), Some(streak)) if budget::is_budgeted(failure.reason) => {
+                Answer::Budgeted {
+                    until: streak.until(),
+                }
+            }
+            (Err(_), _) => Answer::Failed,
+        };
+        Some(Last {
+            started: *started,
+            answer,
+        })
+    }
+
+    /// Records the answer of a call started at `started`, unless a later call's is recorded.
+    fn answered(&mut self, started: Instant, outcome: &Outcome) {
+        if self.last.as_ref().is_some_and(|(at, _)| *at >= started) {
+            return;
+        }
+        self.last = Some((started, outcome.clone()));
+        self.streak = match outcome {
+            Ok(_) => None,
+            Err(failure) if budget::is_budgeted(failure.reason) => {
+                Some(Streak::failed(self.streak, started))
+            }
+            // Throttling and server errors neither spend nor reset the key's budget.
+            Err(_) => self.streak,
+        };
+    }
+
+    /// Whether the key is holding a budgeted failure at `now`.
+    fn backing_off(&self, now: Instant) -> bool {
+        matches!(self.last(), Some(Last { answer: Answer::Budgeted { until }, .. }) if now < until)
+    }
 }
 
 #[derive(Default)]
@@ -101,6 +196,9 @@ struct State {
 pub struct DescribeCache {
     state: Mutex<State>,
     limits: Option<Limits>,
+    /// A forced refresh takes a call started this long before the request was first seen
+    /// (zero unless set: only calls started since).
+    forced_interval: Duration,
 }
 
 /// One rate limiter per AWS identity (AppFlow's quota is per account: one tenant's account
@@ -128,12 +226,33 @@ impl DescribeCache {
     /// A cache whose calls to AWS go through a limiter like `limiter` per identity.
     pub fn with_limiter(limiter: RateLimiter) -> Self {
         Self {
-            state: Mutex::default(),
             limits: Some(Limits {
                 template: limiter,
                 per_identity: Mutex::default(),
             }),
+            ..Self::default()
         }
+    }
+
+    /// This cache, answering a forced refresh with any call started at most `interval`
+    /// before the request was first seen (`--forced-refresh-interval`).
+    pub fn with_forced_interval(mut self, interval: Duration) -> Self {
+        self.forced_interval = interval;
+        self
+    }
+
+    /// The oldest call start that answers a forced refresh first seen at `seen`.
+    fn good_since(&self, seen: Instant) -> Instant {
+        seen.checked_sub(self.forced_interval).unwrap_or(seen)
+    }
+
+    /// Keys holding a budgeted failure at `now` (the `describe_keys_backing_off` gauge).
+    pub fn keys_backing_off(&self, now: Instant) -> usize {
+        self.lock()
+            .entries
+            .values()
+            .filter(|entry| entry.backing_off(now))
+            .count()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -145,18 +264,27 @@ impl DescribeCache {
     pub async fn get(
         &self,
         key: &Key,
-        max_age: Duration,
-        forced_since: Option<Instant>,
+        need: Need,
         fetch: impl FnOnce() -> BoxFuture<'static, Outcome>,
     ) -> Result<(Outcome, Source), RateLimited> {
-        let now = Instant::now();
+        self.get_at(key, need, Instant::now(), fetch).await
+    }
+
+    /// [`DescribeCache::get`] as if asked at `now` (tests play out hours of a key's budget).
+    async fn get_at(
+        &self,
+        key: &Key,
+        need: Need,
+        now: Instant,
+        fetch: impl FnOnce() -> BoxFuture<'static, Outcome>,
+    ) -> Result<(Outcome, Source), RateLimited> {
         let limiter = self.limits.as_ref().map(|l| l.of(&key.identity, now));
+        let good_since = need.forced_since.map(|seen| self.good_since(seen));
         let (started, call, source) = {
             let mut state = self.lock();
             let entry = state.entries.entry(key.clone()).or_default();
-            let last = entry.last.as_ref().map(|(at, o)| (*at, o.is_ok()));
             let in_flight_since = entry.in_flight.as_ref().map(|(at, _)| *at);
-            match decide(last, in_flight_since, now, max_age, forced_since) {
+            match decide(entry.last(), in_flight_since, now, need, good_since) {
                 Source::Hit => {
                     if let Some((_, outcome)) = &entry.last {
                         return Ok((outcome.clone(), Source::Hit));
@@ -208,9 +336,7 @@ impl DescribeCache {
         let Some(entry) = state.entries.get_mut(key) else {
             return; // dropped meanwhile: nobody uses the key any more
         };
-        if entry.last.as_ref().is_none_or(|(at, _)| *at < started) {
-            entry.last = Some((started, outcome.clone()));
-        }
+        entry.answered(started, outcome);
         if entry
             .in_flight
             .as_ref()
@@ -285,8 +411,48 @@ mod tests {
         }
     }
 
+    fn need(max_age: Duration) -> Need {
+        Need {
+            max_age,
+            ..Need::default()
+        }
+    }
+
+    fn forced(seen: Option<Instant>) -> Need {
+        Need {
+            forced_since: seen,
+            ..need(HOUR)
+        }
+    }
+
+    /// [`decide`] for a last answer that succeeded or failed transiently, with no
+    /// forced-refresh interval (a forced refresh takes only calls started since it was seen).
+    fn decide_plain(
+        last: Option<(Instant, bool)>,
+        in_flight_since: Option<Instant>,
+        now: Instant,
+        max_age: Duration,
+        forced_since: Option<Instant>,
+    ) -> Source {
+        let last = last.map(|(started, ok)| Last {
+            started,
+            answer: if ok {
+                Answer::Succeeded
+            } else {
+                Answer::Failed
+            },
+        });
+        let need = Need {
+            max_age,
+            forced_since,
+            changed: false,
+        };
+        decide(last, in_flight_since, now, need, forced_since)
+    }
+
     #[test]
     fn decisions() {
+        let decide = decide_plain;
         let t0 = Instant::now();
         let later = |s| t0 + Duration::from_secs(s);
         assert_eq!(decide(None, None, t0, HOUR, None), Source::Called);
@@ -381,7 +547,7 @@ mod tests {
                 let (cache, calls) = (cache.clone(), calls.clone());
                 tokio::spawn(async move {
                     cache
-                        .get(&key("acme"), HOUR, None, counting(&calls, true))
+                        .get(&key("acme"), need(HOUR), counting(&calls, true))
                         .await
                         .unwrap()
                         .1
@@ -395,23 +561,23 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         assert_eq!(sources.iter().filter(|s| **s == Source::Called).count(), 1);
         let (outcome, source) = cache
-            .get(&key("acme"), HOUR, None, counting(&calls, true))
+            .get(&key("acme"), need(HOUR), counting(&calls, true))
             .await
             .unwrap();
         assert!(outcome.is_ok());
         assert_eq!(source, Source::Hit);
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         // A forced refresh calls again.
-        let forced = Some(Instant::now());
+        let seen = Some(Instant::now());
         let (_, source) = cache
-            .get(&key("acme"), HOUR, forced, counting(&calls, true))
+            .get(&key("acme"), forced(seen), counting(&calls, true))
             .await
             .unwrap();
         assert_eq!(source, Source::Called);
         assert_eq!(calls.load(Ordering::SeqCst), 2);
         // Another object whose refresh was seen before that call takes its answer.
         let (_, source) = cache
-            .get(&key("acme"), HOUR, forced, counting(&calls, true))
+            .get(&key("acme"), forced(seen), counting(&calls, true))
             .await
             .unwrap();
         assert_eq!(source, Source::Hit);
@@ -423,11 +589,11 @@ mod tests {
         let cache = DescribeCache::default();
         let calls = Arc::new(AtomicUsize::new(0));
         let (first, _) = cache
-            .get(&key("t"), HOUR, None, counting(&calls, false))
+            .get(&key("t"), need(HOUR), counting(&calls, false))
             .await
             .unwrap();
         let (second, source) = cache
-            .get(&key("t"), HOUR, None, counting(&calls, false))
+            .get(&key("t"), need(HOUR), counting(&calls, false))
             .await
             .unwrap();
         assert!(first.is_err() && second.is_err());
@@ -445,19 +611,19 @@ mod tests {
         };
         assert!(
             cache
-                .get(&of("operator", "a"), HOUR, None, counting(&calls, true))
+                .get(&of("operator", "a"), need(HOUR), counting(&calls, true))
                 .await
                 .is_ok()
         );
         let limited = cache
-            .get(&of("operator", "b"), HOUR, None, counting(&calls, true))
+            .get(&of("operator", "b"), need(HOUR), counting(&calls, true))
             .await;
         assert!(limited.is_err(), "the operator's token is spent");
         // Another account's quota is its own: its first call goes out at once.
         let role = "arn:aws:iam::222222222222:role/observer";
         assert!(
             cache
-                .get(&of(role, "b"), HOUR, None, counting(&calls, true))
+                .get(&of(role, "b"), need(HOUR), counting(&calls, true))
                 .await
                 .is_ok()
         );
@@ -471,12 +637,12 @@ mod tests {
         let calls = Arc::new(AtomicUsize::new(0));
         assert!(
             cache
-                .get(&key("a"), HOUR, None, counting(&calls, true))
+                .get(&key("a"), need(HOUR), counting(&calls, true))
                 .await
                 .is_ok()
         );
         let limited = cache
-            .get(&key("b"), HOUR, None, counting(&calls, true))
+            .get(&key("b"), need(HOUR), counting(&calls, true))
             .await;
         let Err(RateLimited(wait)) = limited else {
             panic!("no token left: {limited:?}")
@@ -487,7 +653,7 @@ mod tests {
         );
         // The key holds its reservation: asking again does not reserve another token.
         let again = cache
-            .get(&key("b"), HOUR, None, counting(&calls, true))
+            .get(&key("b"), need(HOUR), counting(&calls, true))
             .await;
         let Err(RateLimited(again)) = again else {
             panic!("still waiting: {again:?}")
@@ -495,12 +661,12 @@ mod tests {
         assert!(again <= wait);
         tokio::time::sleep(wait).await;
         let (_, source) = cache
-            .get(&key("b"), HOUR, None, counting(&calls, true))
+            .get(&key("b"), need(HOUR), counting(&calls, true))
             .await
             .unwrap();
         assert_eq!(source, Source::Called, "the reservation is used");
         let (_, source) = cache
-            .get(&key("a"), HOUR, None, counting(&calls, true))
+            .get(&key("a"), need(HOUR), counting(&calls, true))
             .await
             .unwrap();
         assert_eq!(source, Source::Hit, "a cached answer needs no token");
@@ -520,5 +686,229 @@ mod tests {
         assert!(cache.forget("uid-2"));
         assert_eq!(cache.len(), 0);
         assert!(!cache.forget("unknown"));
+    }
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    /// A fetch that counts its calls and answers at once with `reason` (`None`: success).
+    fn answering(
+        calls: &Arc<AtomicUsize>,
+        reason: Option<Reason>,
+    ) -> impl FnOnce() -> BoxFuture<'static, Outcome> + use<> {
+        let calls = calls.clone();
+        move || {
+            calls.fetch_add(1, Ordering::SeqCst);
+            let outcome = match reason {
+                None => Ok(Default::default()),
+                Some(reason) => Err(DescribeFailure::local(reason, "injected")),
+            };
+            futures::future::ready(outcome).boxed()
+        }
+    }
+
+    /// Asks for `key` at `at` and says how it was answered.
+    async fn ask(
+        cache: &DescribeCache,
+        need: Need,
+        at: Instant,
+        calls: &Arc<AtomicUsize>,
+    ) -> Source {
+        ask_answered(cache, need, at, calls, Some(Reason::AccessDenied)).await
+    }
+
+    async fn ask_answered(
+        cache: &DescribeCache,
+        need: Need,
+        at: Instant,
+        calls: &Arc<AtomicUsize>,
+        reason: Option<Reason>,
+    ) -> Source {
+        let (_, source) = cache
+            .get_at(&key("broken"), need, at, answering(calls, reason))
+            .await
+            .expect("no rate limit");
+        source
+    }
+
+    #[test]
+    fn a_keys_budgeted_failure_holds_until_its_hold_ends_unless_the_object_changed() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let held = Some(Last {
+            started: t0,
+            answer: Answer::Budgeted { until: at(40) },
+        });
+        let routine = need(HOUR);
+        assert_eq!(decide(held, None, at(39), routine, None), Source::Hit);
+        assert_eq!(decide(held, None, at(40), routine, None), Source::Called);
+        let changed = Need {
+            changed: true,
+            ..routine
+        };
+        assert_eq!(
+            decide(held, None, at(20), changed, None),
+            Source::Called,
+            "a new generation asks again inside the hold"
+        );
+        assert_eq!(
+            decide(held, None, at(2), changed, None),
+            Source::Hit,
+            "but shares a failure younger than FAILURE_TTL, as any failure"
+        );
+        assert_eq!(
+            decide(held, Some(at(19)), at(20), changed, None),
+            Source::Joined
+        );
+        // A forced refresh takes the failure of a call started recently enough, and asks
+        // inside the hold when the last call is too old for it.
+        assert_eq!(decide(held, None, at(30), routine, Some(t0)), Source::Hit);
+        assert_eq!(
+            decide(held, None, at(30), routine, Some(at(1))),
+            Source::Called
+        );
+        // A forced refresh takes a success started recently enough, however old it is now.
+        let ok = Some(Last {
+            started: t0,
+            answer: Answer::Succeeded,
+        });
+        assert_eq!(
+            decide(ok, None, at(90), need(SECOND), Some(t0)),
+            Source::Hit
+        );
+        assert_eq!(decide(ok, None, at(90), need(SECOND), None), Source::Called);
+    }
+
+    #[tokio::test]
+    async fn twenty_objects_on_a_denied_key_make_one_call_per_backoff_step() {
+        let cache = DescribeCache::default();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let t0 = Instant::now();
+        let mut called_at = Vec::new();
+        // Every object asks every second: far more often than its own backoff would.
+        for second in 0..200 {
+            for _ in 0..20 {
+                let source = ask(&cache, need(HOUR), t0 + second * SECOND, &calls).await;
+                if source == Source::Called {
+                    called_at.push(second);
+                }
+            }
+        }
+        assert_eq!(
+            called_at,
+            [0, 5, 15, 35, 75, 155],
+            "holds of 5, 10, 20, 40, 80 s"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 6);
+        assert_eq!(cache.keys_backing_off(t0 + 200 * SECOND), 1);
+        assert_eq!(
+            cache.keys_backing_off(t0 + 315 * SECOND),
+            0,
+            "the hold ran out"
+        );
+        // A success ends the streak: the next failure is held for FAILURE_TTL again.
+        let at = t0 + 400 * SECOND;
+        assert_eq!(
+            ask_answered(&cache, need(Duration::ZERO), at, &calls, None).await,
+            Source::Called
+        );
+        let failed_at = at + SECOND;
+        assert_eq!(
+            ask(&cache, need(Duration::ZERO), failed_at, &calls).await,
+            Source::Called
+        );
+        assert_eq!(
+            ask(&cache, need(HOUR), failed_at + FAILURE_TTL, &calls).await,
+            Source::Called
+        );
+    }
+
+    #[tokio::test]
+    async fn transient_failures_neither_spend_nor_reset_the_budget() {
+        let cache = DescribeCache::default();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let t0 = Instant::now();
+        ask(&cache, need(HOUR), t0, &calls).await;
+        ask(&cache, need(HOUR), t0 + 5 * SECOND, &calls).await; // held for 10 s
+        let throttled = ask_answered(
+            &cache,
+            need(HOUR),
+            t0 + 15 * SECOND,
+            &calls,
+            Some(Reason::Throttled),
+        );
+        assert_eq!(throttled.await, Source::Called);
+        assert_eq!(
+            cache.keys_backing_off(t0 + 16 * SECOND),
+            0,
+            "shared briefly"
+        );
+        assert_eq!(
+            ask(&cache, need(HOUR), t0 + 20 * SECOND, &calls).await,
+            Source::Called
+        );
+        assert_eq!(
+            ask(&cache, need(HOUR), t0 + 39 * SECOND, &calls).await,
+            Source::Hit,
+            "the third denial is held 20 s"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_new_generation_bypasses_the_keys_backoff_once() {
+        let cache = DescribeCache::default();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let t0 = Instant::now();
+        for second in [0, 5, 15] {
+            ask(&cache, need(HOUR), t0 + second * SECOND, &calls).await;
+        }
+        // Held until 35 s. An object whose spec changed asks at 20 s; the others still share.
+        let changed = Need {
+            changed: true,
+            ..need(HOUR)
+        };
+        assert_eq!(
+            ask(&cache, changed, t0 + 20 * SECOND, &calls).await,
+            Source::Called
+        );
+        assert_eq!(
+            ask(&cache, need(HOUR), t0 + 21 * SECOND, &calls).await,
+            Source::Hit
+        );
+        // Its status now records the generation: it is held with the rest (40 s from 20 s).
+        assert_eq!(
+            ask(&cache, need(HOUR), t0 + 59 * SECOND, &calls).await,
+            Source::Hit
+        );
+        assert_eq!(
+            ask(&cache, need(HOUR), t0 + 60 * SECOND, &calls).await,
+            Source::Called
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 5);
+    }
+
+    #[tokio::test]
+    async fn a_forced_refresh_arriving_over_two_minutes_costs_at_most_two_calls() {
+        for (interval, most) in [(DEFAULT_FORCED_REFRESH_INTERVAL, 2), (Duration::ZERO, 200)] {
+            for reason in [None, Some(Reason::AccessDenied)] {
+                let cache = DescribeCache::default().with_forced_interval(interval);
+                let calls = Arc::new(AtomicUsize::new(0));
+                let t0 = Instant::now() + HOUR;
+                ask_answered(&cache, need(HOUR), t0 - HOUR / 2, &calls, reason).await;
+                // 200 objects annotated one every 0.6 s; each reconciled half a second later.
+                for i in 0..200 {
+                    let seen = t0 + i * SECOND * 6 / 10;
+                    let request = forced(Some(seen));
+                    ask_answered(&cache, request, seen + SECOND / 2, &calls, reason).await;
+                }
+                let forced_calls = calls.load(Ordering::SeqCst) - 1;
+                assert!(
+                    forced_calls <= most && forced_calls >= 1,
+                    "{interval:?} {reason:?}: {forced_calls} calls"
+                );
+                if interval.is_zero() {
+                    assert!(forced_calls > 2, "without the interval each object calls");
+                }
+            }
+        }
     }
 }

@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use tracing::warn;
 
 use crate::appflow::AppFlow;
-use crate::cache::{self, DescribeCache, Key, RateLimited, Source};
+use crate::cache::{self, DescribeCache, Key, Need, RateLimited, Source};
 use conninfo_core::account::{Access, Identity};
 use conninfo_core::crd::{ConnectorInfo, ConnectorInfoSpec};
 use conninfo_core::interval;
@@ -217,11 +217,13 @@ async fn describe(
     let identity = access.identity;
     let key = cache_key(&object.spec, appflow.default_region(), &identity);
     let forced = status::refresh_forced(object.refresh_request(), object.status.as_ref());
-    let forced_since = forced.then(|| refresh_seen.unwrap_or(seen));
+    let need = Need {
+        max_age: max_shared_age(refresh),
+        forced_since: forced.then(|| refresh_seen.unwrap_or(seen)),
+        changed: changed_since_answered(object, access.binding.as_deref()),
+    };
     let fetch = fetcher(appflow, &key, &identity);
-    let (outcome, source) = cache
-        .get(&key, max_shared_age(refresh), forced_since, fetch)
-        .await?;
+    let (outcome, source) = cache.get(&key, need, fetch).await?;
     let call = (source == Source::Called).then(|| {
         let reason = outcome
             .as_ref()
@@ -240,6 +242,16 @@ async fn describe(
         call,
         account_id,
         binding: access.binding,
+    })
+}
+
+/// Pure: whether the object changed since its status was last computed: a new generation, or
+/// another binding (`binding`: the one that serves its namespace now). Such an object is not
+/// held by its key's error budget; once its status records the change, it is again.
+pub fn changed_since_answered(object: &ConnectorInfo, binding: Option<&str>) -> bool {
+    object.status.as_ref().is_some_and(|status| {
+        status.observed_generation != object.metadata.generation
+            || status.account_binding.as_deref() != binding
     })
 }
 
@@ -328,6 +340,23 @@ mod tests {
 
     fn operator() -> Result<Access, Refusal> {
         Ok(Access::operator())
+    }
+
+    #[test]
+    fn a_new_generation_or_binding_is_a_change_a_new_object_is_not() {
+        let mut object = ConnectorInfo::new("o", spec(None, None));
+        object.metadata.generation = Some(2);
+        assert!(!changed_since_answered(&object, None), "never answered");
+        object.status = Some(conninfo_core::crd::ConnectorInfoStatus {
+            observed_generation: Some(2),
+            account_binding: Some("team-a".into()),
+            ..Default::default()
+        });
+        assert!(!changed_since_answered(&object, Some("team-a")));
+        assert!(changed_since_answered(&object, Some("team-b")));
+        assert!(changed_since_answered(&object, None));
+        object.metadata.generation = Some(3);
+        assert!(changed_since_answered(&object, Some("team-a")));
     }
 
     #[test]

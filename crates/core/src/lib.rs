@@ -1,6 +1,6 @@
 //! The pure core of appflow-connector-operator: the CRD types, the mirror of DescribeConnector's
 //! answer, status computation, conditions and reasons, requirements, diffs, intervals, pacing,
-//! policy, offline admission, account resolution and binding status.
+//! key error budgets, policy, offline admission, account resolution and binding status.
 //!
 //! This crate has no AWS SDK, no Kubernetes client and no async runtime among its dependencies:
 //! everything here is a function of its inputs and is unit-tested without a network. The
@@ -9,6 +9,7 @@
 
 pub mod account;
 pub mod admission;
+pub mod budget;
 pub mod check;
 pub mod condition;
 pub mod crd;

@@ -1,10 +1,10 @@
 //! When each object's pending refresh request (the annotation) was first seen.
 //!
-//! A forced refresh asks for an answer no older than the request. Any describe of the key that
-//! started after the request was first seen satisfies it, so when a whole fleet is annotated at
-//! once the first object's call answers the objects after it: one call per key, not per object.
-//! Stamping the request when the reconcile runs instead would make every object queued behind
-//! the first one call AWS again.
+//! A forced refresh is answered by a describe of the key started no earlier than the
+//! forced-refresh interval (`--forced-refresh-interval`, default 60 s) before the request was
+//! first seen, so when a whole fleet is annotated the first object's call answers the objects
+//! after it: one call per key, not per object. Stamping the request when the reconcile runs
+//! instead would make every object queued behind the first one call AWS again.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -60,6 +60,9 @@ pub struct ContextSettings {
     pub policy: Policy,
     /// Least time between two describes of one object.
     pub min_describe_gap: Duration,
+    /// How long before a refresh request was first seen a call may have started and still
+    /// answer it (`--forced-refresh-interval`; default zero: only calls started since).
+    pub forced_refresh_interval: Duration,
     /// Client-side limit toward AWS: calls per second and burst.
     pub rate_limit: Option<(f64, u32)>,
     /// Names this replica in the Events it publishes (the pod name).
@@ -107,7 +110,8 @@ impl Context {
                     DescribeCache::with_limiter(RateLimiter::new(per_second, burst, Instant::now()))
                 }
                 None => DescribeCache::default(),
-            },
+            }
+            .with_forced_interval(settings.forced_refresh_interval),
         }
     }
 
@@ -268,6 +272,8 @@ fn record_observation(obj: &ConnectorInfo, ctx: &Context, uid: &str, observed: &
     }
     if let Some(source) = observed.source {
         ctx.metrics.describe_cache(source);
+        ctx.metrics
+            .set_describe_keys_backing_off(ctx.cache.keys_backing_off(Instant::now()));
     }
     ctx.metrics.refusal(observed.refusal);
     let events = &observed.computed.events;

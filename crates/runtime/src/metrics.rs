@@ -51,6 +51,7 @@ pub struct Metrics {
     status_writes: Family<ResultLabels, Counter>,
     describe_cache: Family<ResultLabels, Counter>,
     describe_cache_evictions: Counter,
+    describe_keys_backing_off: Gauge,
     events: Family<ResultLabels, Counter>,
     leader: Gauge,
     configuration_changes: Family<TypeLabels, Counter>,
@@ -75,6 +76,7 @@ impl Default for Metrics {
             status_writes: Family::default(),
             describe_cache: Family::default(),
             describe_cache_evictions: Counter::default(),
+            describe_keys_backing_off: Gauge::default(),
             events: Family::default(),
             leader: Gauge::default(),
             configuration_changes: Family::default(),
@@ -149,6 +151,11 @@ impl Metrics {
             "describe_cache_evictions",
             "Describe cache entries dropped because no object uses their key any more",
             self.describe_cache_evictions.clone(),
+        );
+        sub.register(
+            "describe_keys_backing_off",
+            "Connector keys whose failure (AccessDenied, not found, a rejected request) is shared until their error budget's hold ends",
+            self.describe_keys_backing_off.clone(),
         );
         sub.register(
             "events",
@@ -257,6 +264,12 @@ impl Metrics {
                 })
                 .inc();
         }
+    }
+
+    /// Connector keys holding a budgeted failure, as the describe cache counted them last.
+    pub fn set_describe_keys_backing_off(&self, keys: usize) {
+        self.describe_keys_backing_off
+            .set(i64::try_from(keys).unwrap_or(i64::MAX));
     }
 
     pub fn describe_cache_eviction(&self) {
