@@ -133,6 +133,11 @@ pub struct RunArgs {
     /// two calls per connector, not one per object (0s to 1h; 0s: only calls started after).
     #[arg(long, default_value = "60s", value_parser = parse_forced_refresh_interval)]
     pub forced_refresh_interval: std::time::Duration,
+    /// How long waiting work of each lane (new or changed objects, refresh requests, periodic
+    /// refreshes) may wait before it goes ahead of newer work of higher lanes, as
+    /// `CHANGED,REFRESH,PERIODIC` (docs/design.md, "Lanes").
+    #[arg(long, default_value = "1s,30s,5m", value_parser = parse_lane_bounds)]
+    pub lane_bounds: conninfo_core::lanes::Bounds,
     /// A describe failure that is retried (AccessDenied, Throttled, ServiceError, …) and has
     /// lasted longer than this also sets Stalled=True, so GitOps tools show it as failed while
     /// retries go on (10s to 24h).
@@ -381,6 +386,26 @@ fn parse_min_describe_interval(text: &str) -> Result<std::time::Duration, String
         Duration::from_secs(3600),
         "between 0s and 1h",
     )
+}
+
+fn parse_lane_bounds(text: &str) -> Result<conninfo_core::lanes::Bounds, String> {
+    use std::time::Duration;
+    let bound = |t: &str| {
+        parse_bounded(
+            t.trim(),
+            Duration::from_millis(1),
+            Duration::from_secs(24 * 3600),
+            "between 1ms and 24h",
+        )
+    };
+    match text.split(',').collect::<Vec<_>>()[..] {
+        [changed, refresh, periodic] => Ok(conninfo_core::lanes::Bounds {
+            changed: bound(changed)?,
+            refresh: bound(refresh)?,
+            periodic: bound(periodic)?,
+        }),
+        _ => Err("must be three durations: CHANGED,REFRESH,PERIODIC (e.g. 1s,30s,5m)".to_owned()),
+    }
 }
 
 fn parse_forced_refresh_interval(text: &str) -> Result<std::time::Duration, String> {

@@ -189,6 +189,7 @@ fn context(
                 .then_some((args.aws_rate_limit, args.aws_burst)),
             instance: args.pod.pod_name.clone(),
             event_concurrency: args.concurrency.into(),
+            lane_bounds: args.lane_bounds,
             leadership,
             accounts,
         },
@@ -220,7 +221,6 @@ fn start_controllers(
     };
     let settings = RunSettings {
         watch_namespace: args.watch_namespace.clone(),
-        concurrency: args.concurrency,
         account_watches,
     };
     let controller = controller::controller(ctx, settings, ready, stop.requested());

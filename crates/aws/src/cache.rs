@@ -16,6 +16,7 @@
 //! - An entry is dropped when the last object using its key is deleted or moves to another.
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,7 @@ use futures::future::{BoxFuture, FutureExt, Shared};
 
 use crate::ratelimit::RateLimiter;
 use conninfo_core::budget::{self, Streak};
+use conninfo_core::lanes::{Bounds, Lane};
 use conninfo_core::outcome::Outcome;
 use conninfo_core::reason::Reason;
 
@@ -66,6 +68,8 @@ pub struct Need {
     /// The object changed since it was last answered (a new generation, another binding):
     /// its key's budget hold does not keep it from asking.
     pub changed: bool,
+    /// What asked for the object's reconciliation: ranks its key in the token queue.
+    pub lane: Lane,
 }
 
 /// The entry's last answer, as [`decide`] sees it.
@@ -134,8 +138,6 @@ type InFlight = Shared<BoxFuture<'static, Outcome>>;
 struct Entry {
     last: Option<(Instant, Outcome)>,
     in_flight: Option<(Instant, InFlight)>,
-    /// A rate-limit token reserved for this key's next call, usable from this instant.
-    reserved_at: Option<Instant>,
     /// The key's consecutive budgeted failures, if its last answers were such failures.
     streak: Option<Streak>,
 }
@@ -191,7 +193,7 @@ struct State {
 
 /// The describe cache. `fetch` futures are only started for `Source::Called`, and only with a
 /// token from the rate limiter of the key's identity, if there is one: without a token, the
-/// key reserves the next one and every request for it is told when that is.
+/// key waits in the limiter's ranked queue and every request for it is told when to ask again.
 #[derive(Default)]
 pub struct DescribeCache {
     state: Mutex<State>,
@@ -199,6 +201,8 @@ pub struct DescribeCache {
     /// A forced refresh takes a call started this long before the request was first seen
     /// (zero unless set: only calls started since).
     forced_interval: Duration,
+    /// How long each lane's keys may wait for a token before they go ahead of newer ones.
+    bounds: Bounds,
 }
 
 /// One rate limiter per AWS identity (AppFlow's quota is per account: one tenant's account
@@ -216,6 +220,13 @@ impl Limits {
             .or_insert_with(|| Arc::new(self.template.same_limits(now)))
             .clone()
     }
+}
+
+/// The key's place in its limiter's queue.
+fn ticket(key: &Key) -> u64 {
+    let mut hasher = std::hash::DefaultHasher::new();
+    key.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// No token for a new AWS call yet: ask again after this long.
@@ -238,6 +249,12 @@ impl DescribeCache {
     /// before the request was first seen (`--forced-refresh-interval`).
     pub fn with_forced_interval(mut self, interval: Duration) -> Self {
         self.forced_interval = interval;
+        self
+    }
+
+    /// This cache, ranking keys that wait for a token by `bounds` (`--lane-bounds`).
+    pub fn with_lane_bounds(mut self, bounds: Bounds) -> Self {
+        self.bounds = bounds;
         self
     }
 
@@ -296,20 +313,13 @@ impl DescribeCache {
                     (started, call, Source::Joined)
                 }
                 Source::Called => {
-                    // One reserved token per key: every object waiting on the key comes back
-                    // when it is due, and the first one then makes the call the others join.
+                    // One token per call: the first object of a key to find its turn makes
+                    // the call the others join.
                     if let Some(limiter) = &limiter {
-                        match entry.reserved_at {
-                            Some(at) if now < at => return Err(RateLimited(at - now)),
-                            Some(_) => entry.reserved_at = None,
-                            None => {
-                                let wait = limiter.reserve(now);
-                                if !wait.is_zero() {
-                                    entry.reserved_at = Some(now + wait);
-                                    return Err(RateLimited(wait));
-                                }
-                            }
-                        }
+                        let deadline = self.bounds.deadline(need.lane, now);
+                        limiter
+                            .request(ticket(key), deadline, now)
+                            .map_err(RateLimited)?;
                     }
                     let call = fetch().shared();
                     entry.in_flight = Some((now, call.clone()));
@@ -446,6 +456,7 @@ mod tests {
             max_age,
             forced_since,
             changed: false,
+            lane: Lane::Periodic,
         };
         decide(last, in_flight_since, now, need, forced_since)
     }
@@ -651,7 +662,7 @@ mod tests {
             wait > Duration::ZERO && wait <= Duration::from_secs(1),
             "{wait:?}"
         );
-        // The key holds its reservation: asking again does not reserve another token.
+        // The key keeps its place: asking again does not queue it behind itself.
         let again = cache
             .get(&key("b"), need(HOUR), counting(&calls, true))
             .await;
@@ -664,7 +675,7 @@ mod tests {
             .get(&key("b"), need(HOUR), counting(&calls, true))
             .await
             .unwrap();
-        assert_eq!(source, Source::Called, "the reservation is used");
+        assert_eq!(source, Source::Called, "its turn came");
         let (_, source) = cache
             .get(&key("a"), need(HOUR), counting(&calls, true))
             .await

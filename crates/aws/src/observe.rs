@@ -15,6 +15,7 @@ use crate::cache::{self, DescribeCache, Key, Need, RateLimited, Source};
 use conninfo_core::account::{Access, Identity};
 use conninfo_core::crd::{ConnectorInfo, ConnectorInfoSpec};
 use conninfo_core::interval;
+use conninfo_core::lanes::Lane;
 use conninfo_core::outcome::{DescribeFailure, Outcome, Refusal, RefusalCategory};
 use conninfo_core::policy::AllowedRegions;
 use conninfo_core::reason::Reason;
@@ -217,10 +218,12 @@ async fn describe(
     let identity = access.identity;
     let key = cache_key(&object.spec, appflow.default_region(), &identity);
     let forced = status::refresh_forced(object.refresh_request(), object.status.as_ref());
+    let lane = lane(object, access.binding.as_deref());
     let need = Need {
         max_age: max_shared_age(refresh),
         forced_since: forced.then(|| refresh_seen.unwrap_or(seen)),
         changed: changed_since_answered(object, access.binding.as_deref()),
+        lane,
     };
     let fetch = fetcher(appflow, &key, &identity);
     let (outcome, source) = cache.get(&key, need, fetch).await?;
@@ -253,6 +256,20 @@ pub fn changed_since_answered(object: &ConnectorInfo, binding: Option<&str>) -> 
         status.observed_generation != object.metadata.generation
             || status.account_binding.as_deref() != binding
     })
+}
+
+/// Pure: the lane of an object whose namespace `binding` serves now ([`Lane::of`]).
+pub fn lane(object: &ConnectorInfo, binding: Option<&str>) -> Lane {
+    let binding_changed = object
+        .status
+        .as_ref()
+        .is_some_and(|status| status.account_binding.as_deref() != binding);
+    Lane::of(
+        object.status.as_ref(),
+        object.metadata.generation,
+        object.refresh_request(),
+        binding_changed,
+    )
 }
 
 /// The AWS call the cache makes when it needs a new answer for `key`.

@@ -6,12 +6,22 @@
 //! rather than `governor` because the rate must change at run time without refilling the
 //! bucket; and not the SDK's adaptive retry mode, which keeps one bucket per SDK client (per
 //! region) and takes no ceiling. Pure: time is passed in.
+//!
+//! Keys that find no token wait in a ranked queue: the next tokens are kept for the keys
+//! ranked ahead (earliest deadline first, [`conninfo_core::lanes`]), so a new object's key
+//! passes the keys of a fleet-wide refresh that asked before it.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// The lowest rate throttling can push the limiter to.
 pub const FLOOR_PER_SECOND: f64 = 0.1;
+
+/// How long past the time it was told to come back a waiting key keeps its place: objects
+/// come back up to a tenth late ([`conninfo_core::pacing::Pacing::token_retry`]); a key none
+/// of whose objects come back (deleted, answered otherwise) must not hold the queue.
+const LATE_GRACE: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
 struct Bucket {
@@ -19,6 +29,15 @@ struct Bucket {
     rate: f64,
     tokens: f64,
     updated: Instant,
+    /// Keys waiting for a token, by ticket.
+    waiting: HashMap<u64, Waiter>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Waiter {
+    deadline: Instant,
+    /// When the key loses its place if it has not asked again.
+    expires: Instant,
 }
 
 /// A shared, adaptive token bucket.
@@ -41,6 +60,7 @@ impl RateLimiter {
                 rate: ceiling,
                 tokens: burst,
                 updated: now,
+                waiting: HashMap::new(),
             }),
         }
     }
@@ -74,19 +94,39 @@ impl RateLimiter {
         }
     }
 
-    /// Reserves the next token: `Duration::ZERO` when it is there now, else how long until it
-    /// is (the reservation counts at once, so tokens can be owed, never spent twice). The
-    /// describe cache reserves one per connector key that needs a call, so the objects
-    /// waiting on that key come back once, when the token is theirs.
-    pub fn reserve(&self, now: Instant) -> Duration {
+    /// Takes a token for the key with `ticket`, due by `deadline` (its rank), or says how long
+    /// until it is its turn; the key keeps its place meanwhile and takes the earlier of its
+    /// deadlines. Tokens go to waiting keys by deadline, then ticket: a key is served only when
+    /// there are tokens for every key ranked ahead of it too.
+    pub fn request(&self, ticket: u64, deadline: Instant, now: Instant) -> Result<(), Duration> {
         let mut bucket = self.lock();
         self.refill(&mut bucket, now);
-        bucket.tokens -= 1.0;
-        if bucket.tokens >= 0.0 {
-            Duration::ZERO
-        } else {
-            Duration::from_secs_f64(-bucket.tokens / bucket.rate)
+        bucket
+            .waiting
+            .retain(|t, w| *t == ticket || now < w.expires);
+        let deadline = bucket
+            .waiting
+            .get(&ticket)
+            .map_or(deadline, |w| w.deadline.min(deadline));
+        let ahead = bucket
+            .waiting
+            .iter()
+            .filter(|(t, w)| (w.deadline, **t) < (deadline, ticket))
+            .count() as f64;
+        if bucket.tokens >= ahead + 1.0 {
+            bucket.tokens -= 1.0;
+            bucket.waiting.remove(&ticket);
+            return Ok(());
         }
+        let wait = Duration::from_secs_f64((ahead + 1.0 - bucket.tokens) / bucket.rate);
+        let expires = now + wait + wait / 5 + LATE_GRACE;
+        bucket.waiting.insert(ticket, Waiter { deadline, expires });
+        Err(wait)
+    }
+
+    /// Keys waiting for a token now.
+    pub fn waiting(&self) -> usize {
+        self.lock().waiting.len()
     }
 
     /// AWS throttled a call: halve the rate (multiplicative decrease).
@@ -135,23 +175,63 @@ mod tests {
     }
 
     #[test]
-    fn reservations_queue_up_at_the_rate() {
+    fn waiting_keys_are_served_by_deadline_not_arrival() {
         let t0 = Instant::now();
-        let limiter = RateLimiter::new(2.0, 2, t0);
-        assert_eq!(limiter.reserve(t0), Duration::ZERO);
-        assert_eq!(limiter.reserve(t0), Duration::ZERO);
-        assert_eq!(limiter.reserve(t0), Duration::from_millis(500));
-        assert_eq!(limiter.reserve(t0), Duration::from_millis(1000));
-        // Owed tokens are paid back before anyone else gets one.
-        assert!(
-            limiter
-                .try_acquire(t0 + Duration::from_millis(1000))
-                .is_err()
-        );
+        let second = Duration::from_secs(1);
+        let limiter = RateLimiter::new(1.0, 1, t0);
+        assert_eq!(limiter.request(1, t0 + 300 * second, t0), Ok(()));
+        // Two periodic keys ask first, then a new object's key (due in a second).
+        assert_eq!(limiter.request(2, t0 + 300 * second, t0), Err(second));
+        assert_eq!(limiter.request(3, t0 + 300 * second, t0), Err(2 * second));
+        assert_eq!(limiter.request(4, t0 + second, t0), Err(second));
+        assert_eq!(limiter.waiting(), 3);
+        // The first token is the new key's, though key 2 asked before it.
         assert_eq!(
-            limiter.try_acquire(t0 + Duration::from_millis(1500)),
+            limiter.request(2, t0 + 300 * second, t0 + second),
+            Err(second)
+        );
+        assert_eq!(limiter.request(4, t0 + second, t0 + second), Ok(()));
+        assert_eq!(
+            limiter.request(2, t0 + 300 * second, t0 + 2 * second),
             Ok(())
         );
+        assert_eq!(
+            limiter.request(3, t0 + 300 * second, t0 + 3 * second),
+            Ok(())
+        );
+        assert_eq!(limiter.waiting(), 0);
+    }
+
+    #[test]
+    fn a_key_that_never_comes_back_loses_its_place() {
+        let t0 = Instant::now();
+        let second = Duration::from_secs(1);
+        let limiter = RateLimiter::new(1.0, 1, t0);
+        assert_eq!(limiter.request(1, t0, t0), Ok(()));
+        assert_eq!(limiter.request(2, t0, t0), Err(second));
+        assert_eq!(limiter.request(3, t0 + second, t0), Err(2 * second));
+        // Key 2 was due back at 1 s; at 3 s it has lost its place to key 3.
+        assert_eq!(limiter.request(3, t0 + second, t0 + 3 * second), Ok(()));
+        assert_eq!(limiter.waiting(), 0);
+    }
+
+    #[test]
+    fn a_waiting_key_keeps_its_earliest_deadline() {
+        let t0 = Instant::now();
+        let second = Duration::from_secs(1);
+        let limiter = RateLimiter::new(1.0, 1, t0);
+        assert_eq!(limiter.request(1, t0, t0), Ok(()));
+        assert_eq!(limiter.request(2, t0 + 10 * second, t0), Err(second));
+        // Key 2's periodic object asks again later with a later deadline: still ahead of key 3.
+        assert_eq!(
+            limiter.request(2, t0 + 300 * second, t0 + second / 2),
+            Err(second / 2)
+        );
+        assert_eq!(
+            limiter.request(3, t0 + 20 * second, t0 + second / 2),
+            Err(second + second / 2)
+        );
+        assert_eq!(limiter.request(2, t0 + 300 * second, t0 + second), Ok(()));
     }
 
     #[test]

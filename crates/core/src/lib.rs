@@ -15,6 +15,7 @@ pub mod condition;
 pub mod crd;
 pub mod diff;
 pub mod interval;
+pub mod lanes;
 pub mod mirror;
 pub mod outcome;
 pub mod pacing;

@@ -16,6 +16,7 @@ use tracing::{debug, info, instrument, warn};
 
 use crate::accounts::{Accounts, Watches};
 use crate::events::EventQueue;
+use crate::lanes::Gate;
 use crate::leader::Leadership;
 use crate::metrics::Metrics;
 use crate::status_write::{self, FIELD_MANAGER};
@@ -26,6 +27,7 @@ use conninfo_aws::cache::{DescribeCache, RateLimited};
 use conninfo_aws::observe::{self, Policy};
 use conninfo_aws::ratelimit::RateLimiter;
 use conninfo_core::crd::ConnectorInfo;
+use conninfo_core::lanes::{Bounds, Lane};
 use conninfo_core::outcome::DescribeFailure;
 use conninfo_core::pacing::{Claim, Pacing};
 use conninfo_core::reason::{Reason, Retry};
@@ -52,6 +54,8 @@ pub struct Context {
     pub leadership: Leadership,
     /// Which AWS identity and regions each namespace's objects are described with.
     pub accounts: Arc<Accounts>,
+    /// The reconcile queue: at most `event_concurrency` reconciliations at once, by lane.
+    pub gate: Arc<Gate>,
 }
 
 /// How the reconciler behaves, from the command line.
@@ -67,8 +71,11 @@ pub struct ContextSettings {
     pub rate_limit: Option<(f64, u32)>,
     /// Names this replica in the Events it publishes (the pod name).
     pub instance: Option<String>,
-    /// Events published at once (the controller's concurrency).
+    /// Events published at once, and reconciliations run at once (the controller's
+    /// concurrency).
     pub event_concurrency: usize,
+    /// The reconcile queue's and the token queue's lane bounds.
+    pub lane_bounds: Bounds,
     /// Whether this replica leads (default: always).
     pub leadership: Leadership,
     /// The AppFlowAccount bindings (default: none, the operator's identity everywhere).
@@ -88,6 +95,11 @@ impl Context {
             instance: settings.instance,
         };
         Self {
+            gate: Gate::new(
+                settings.event_concurrency,
+                settings.lane_bounds,
+                metrics.lanes.clone(),
+            ),
             events: EventQueue::start(
                 client.clone(),
                 reporter,
@@ -111,7 +123,8 @@ impl Context {
                 }
                 None => DescribeCache::default(),
             }
-            .with_forced_interval(settings.forced_refresh_interval),
+            .with_forced_interval(settings.forced_refresh_interval)
+            .with_lane_bounds(settings.lane_bounds),
         }
     }
 
@@ -124,12 +137,27 @@ impl Context {
     }
 }
 
-/// Describes one ConnectorInfo and writes what was learnt.
+/// Describes one ConnectorInfo and writes what was learnt, once its lane's turn comes.
 pub async fn reconcile(obj: Arc<ConnectorInfo>, ctx: Arc<Context>) -> Result<Action> {
-    Ok(match reconcile_once(obj, ctx).await? {
+    let _turn = ctx.gate.enter(lane(&obj, &ctx).await).await;
+    // Boxed: the futures waiting at the gate stay small (every object may wait there).
+    Ok(match Box::pin(reconcile_once(obj, ctx.clone())).await? {
         Some(wait) => Action::requeue(wait),
         None => Action::await_change(),
     })
+}
+
+/// Why the object is reconciled (its rank in the reconcile queue), judged with the binding
+/// that serves its namespace now.
+async fn lane(obj: &ConnectorInfo, ctx: &Context) -> Lane {
+    ctx.accounts.ready().await;
+    let namespace = obj.namespace().unwrap_or_default();
+    let binding = ctx
+        .accounts
+        .resolve(&namespace)
+        .ok()
+        .and_then(|a| a.binding);
+    observe::lane(obj, binding.as_deref())
 }
 
 /// One reconciliation; returns when to describe again (`None`: only on change).
@@ -371,7 +399,6 @@ fn spec_or_refresh(obj: &ConnectorInfo) -> Option<u64> {
 /// Settings of the controller loop.
 pub struct RunSettings {
     pub watch_namespace: Option<String>,
-    pub concurrency: u16,
     /// The binding and namespace watches behind `Context::accounts`, if bindings are on.
     pub account_watches: Option<Watches>,
 }
@@ -406,8 +433,10 @@ pub fn controller(
         .applied_objects()
         .predicate_filter(spec_or_refresh, PredicateConfig::default());
 
+    // No limit here: kube-runtime's scheduler serves first come, first served, so the limit
+    // (`--concurrency`) is the context's ranked gate, where waiting work is served by lane.
     let mut controller = KubeController::for_stream(stream, reader.clone())
-        .with_config(ControllerConfig::default().concurrency(settings.concurrency))
+        .with_config(ControllerConfig::default().concurrency(0))
         // A replica that starts leading reconciles everything it only watched as a standby.
         .reconcile_all_on(ctx.leadership.acquisitions());
     if let Some(watches) = settings.account_watches {

@@ -57,6 +57,8 @@ pub struct Metrics {
     configuration_changes: Family<TypeLabels, Counter>,
     last_configuration_change: Family<TypeLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     refusals: Family<RefusalLabels, Counter>,
+    /// The reconcile queue's depth and wait per lane (written by the gate itself).
+    pub lanes: crate::lanes::LaneMetrics,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -82,6 +84,7 @@ impl Default for Metrics {
             configuration_changes: Family::default(),
             last_configuration_change: Family::default(),
             refusals: Family::default(),
+            lanes: crate::lanes::LaneMetrics::default(),
         }
     }
 }
@@ -104,6 +107,7 @@ impl Metrics {
         self.register_writes_and_events(sub);
         self.register_configuration_changes(sub);
         self.register_refusals(sub);
+        self.lanes.register(sub);
         sub.register_collector(Box::new(ConditionGauge { store }));
         sub.register_collector(Box::new(BindingGauge { store: bindings }));
         sub.register_collector(Box::new(ReadyGauge { ready }));
