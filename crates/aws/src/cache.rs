@@ -26,7 +26,6 @@ use crate::ratelimit::RateLimiter;
 use conninfo_core::budget::{self, Streak};
 use conninfo_core::lanes::{Bounds, Lane};
 use conninfo_core::outcome::Outcome;
-use conninfo_core::reason::Reason;
 
 /// How long a failed answer is shared before the next object asks AWS again (a key's
 /// budgeted failures are shared longer: [`conninfo_core::budget`]).
@@ -272,6 +271,30 @@ impl DescribeCache {
             .count()
     }
 
+    /// Until when the circuit of `identity`'s account keeps its calls waiting, if it is open.
+    pub fn circuit_open_until(&self, identity: &str, now: Instant) -> Option<Instant> {
+        let limits = self.limits.as_ref()?;
+        let limiters = limits
+            .per_identity
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        limiters.get(identity)?.circuit_open_at(now)
+    }
+
+    /// Identities whose circuit is open at `now` (the `aws_circuits_open` gauge).
+    pub fn circuits_open(&self, now: Instant) -> usize {
+        self.limits.as_ref().map_or(0, |limits| {
+            let limiters = limits
+                .per_identity
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            limiters
+                .values()
+                .filter(|l| l.circuit_open_at(now).is_some())
+                .count()
+        })
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -330,12 +353,8 @@ impl DescribeCache {
         let outcome = call.await;
         self.complete(key, started, &outcome);
         if let (Source::Called, Some(limiter)) = (source, &limiter) {
-            match &outcome {
-                Err(failure) if failure.reason == Reason::Throttled => {
-                    limiter.throttled(Instant::now())
-                }
-                _ => limiter.succeeded(Instant::now()),
-            }
+            let failure = outcome.as_ref().err().map(|f| f.reason);
+            limiter.record(failure, Instant::now());
         }
         Ok((outcome, source))
     }
@@ -409,6 +428,7 @@ mod tests {
 
     use super::*;
     use conninfo_core::outcome::DescribeFailure;
+    use conninfo_core::reason::Reason;
 
     const HOUR: Duration = Duration::from_secs(3600);
 

@@ -13,6 +13,7 @@ use tracing::warn;
 use crate::appflow::AppFlow;
 use crate::cache::{self, DescribeCache, Key, Need, RateLimited, Source};
 use conninfo_core::account::{Access, Identity};
+use conninfo_core::circuit;
 use conninfo_core::crd::{ConnectorInfo, ConnectorInfoSpec};
 use conninfo_core::interval;
 use conninfo_core::lanes::Lane;
@@ -226,7 +227,10 @@ async fn describe(
         lane,
     };
     let fetch = fetcher(appflow, &key, &identity);
-    let (outcome, source) = cache.get(&key, need, fetch).await?;
+    let (mut outcome, source) = cache.get(&key, need, fetch).await?;
+    if let Err(failure) = &mut outcome {
+        name_open_circuit(appflow, cache, &key, &identity, failure).await;
+    }
     let call = (source == Source::Called).then(|| {
         let reason = outcome
             .as_ref()
@@ -246,6 +250,61 @@ async fn describe(
         account_id,
         binding: access.binding,
     })
+}
+
+/// A throttled or failed call that opened its account's circuit says so, and when the next
+/// call goes: the condition tells users why nothing moves for a while.
+async fn name_open_circuit(
+    appflow: &Arc<AppFlow>,
+    cache: &DescribeCache,
+    key: &Key,
+    identity: &Identity,
+    failure: &mut DescribeFailure,
+) {
+    if !circuit::opens(failure.reason) {
+        return;
+    }
+    let Some(until) = cache.circuit_open_until(&key.identity, Instant::now()) else {
+        return;
+    };
+    let account = appflow.account_id(identity).await;
+    failure.message = circuit_message(
+        failure,
+        account.as_deref(),
+        until,
+        Instant::now(),
+        Timestamp::now(),
+    );
+}
+
+/// Pure: "AppFlow is throttling account 111122223333; next try at 2026-12-05T01:02:03Z (…)".
+pub fn circuit_message(
+    failure: &DescribeFailure,
+    account: Option<&str>,
+    until: Instant,
+    now: Instant,
+    wall_now: Timestamp,
+) -> String {
+    let doing = match failure.reason {
+        Reason::Throttled => "throttling",
+        _ => "failing for",
+    };
+    let account = account.map_or_else(
+        || "the operator's account".to_owned(),
+        |a| format!("account {a}"),
+    );
+    let wait = until.saturating_duration_since(now);
+    // Rounded up: the next try is never before the time the message names.
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let next = wall_now
+        .checked_add(jiff::SignedDuration::from_secs(
+            i64::try_from(seconds).unwrap_or(i64::MAX),
+        ))
+        .unwrap_or(wall_now);
+    format!(
+        "AppFlow is {doing} {account}; next try at {next:.0} ({})",
+        failure.message
+    )
 }
 
 /// Pure: whether the object changed since its status was last computed: a new generation, or
@@ -357,6 +416,34 @@ mod tests {
 
     fn operator() -> Result<Access, Refusal> {
         Ok(Access::operator())
+    }
+
+    #[test]
+    fn an_open_circuit_names_the_account_and_the_next_try() {
+        let (now, wall) = (
+            Instant::now(),
+            Timestamp::from_second(1_700_000_000).unwrap(),
+        );
+        let throttled = DescribeFailure {
+            reason: Reason::Throttled,
+            code: Some("ThrottlingException".into()),
+            message: "Rate exceeded".into(),
+            request_id: None,
+            refusal: None,
+        };
+        let until = now + Duration::from_millis(1500);
+        assert_eq!(
+            circuit_message(&throttled, Some("111122223333"), until, now, wall),
+            "AppFlow is throttling account 111122223333; next try at 2023-11-14T22:13:22Z (Rate exceeded)"
+        );
+        let failing = DescribeFailure {
+            reason: Reason::ServiceError,
+            ..throttled
+        };
+        assert!(
+            circuit_message(&failing, None, until, now, wall)
+                .starts_with("AppFlow is failing for the operator's account; next try at")
+        );
     }
 
     #[test]

@@ -15,6 +15,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use conninfo_core::circuit::Circuit;
+use conninfo_core::reason::Reason;
+
 /// The lowest rate throttling can push the limiter to.
 pub const FLOOR_PER_SECOND: f64 = 0.1;
 
@@ -31,6 +34,8 @@ struct Bucket {
     updated: Instant,
     /// Keys waiting for a token, by ticket.
     waiting: HashMap<u64, Waiter>,
+    /// Paused calls after throttling or server errors ([`conninfo_core::circuit`]).
+    circuit: Circuit,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -61,6 +66,7 @@ impl RateLimiter {
                 tokens: burst,
                 updated: now,
                 waiting: HashMap::new(),
+                circuit: Circuit::default(),
             }),
         }
     }
@@ -100,6 +106,9 @@ impl RateLimiter {
     /// there are tokens for every key ranked ahead of it too.
     pub fn request(&self, ticket: u64, deadline: Instant, now: Instant) -> Result<(), Duration> {
         let mut bucket = self.lock();
+        if let Some(until) = bucket.circuit.open_at(now) {
+            return Err(until - now);
+        }
         self.refill(&mut bucket, now);
         bucket
             .waiting
@@ -127,6 +136,22 @@ impl RateLimiter {
     /// Keys waiting for a token now.
     pub fn waiting(&self) -> usize {
         self.lock().waiting.len()
+    }
+
+    /// A call of this identity ended at `now` (`None`: it succeeded): the rate and the circuit
+    /// learn from it. Returns until when the circuit is open.
+    pub fn record(&self, failure: Option<Reason>, now: Instant) -> Option<Instant> {
+        if failure == Some(Reason::Throttled) {
+            self.throttled(now);
+        } else {
+            self.succeeded(now);
+        }
+        self.lock().circuit.record(failure, now)
+    }
+
+    /// Until when the circuit keeps calls waiting, if it is open at `now`.
+    pub fn circuit_open_at(&self, now: Instant) -> Option<Instant> {
+        self.lock().circuit.open_at(now)
     }
 
     /// AWS throttled a call: halve the rate (multiplicative decrease).
@@ -232,6 +257,28 @@ mod tests {
             Err(second + second / 2)
         );
         assert_eq!(limiter.request(2, t0 + 300 * second, t0 + second), Ok(()));
+    }
+
+    #[test]
+    fn an_open_circuit_keeps_every_key_waiting_until_it_lets_a_call_through() {
+        let t0 = Instant::now();
+        let second = Duration::from_secs(1);
+        let limiter = RateLimiter::new(100.0, 100, t0);
+        assert_eq!(
+            limiter.record(Some(Reason::ServiceError), t0),
+            Some(t0 + second)
+        );
+        assert_eq!(limiter.request(1, t0, t0), Err(second));
+        assert_eq!(limiter.request(2, t0, t0 + second / 2), Err(second / 2));
+        assert_eq!(limiter.circuit_open_at(t0), Some(t0 + second));
+        assert_eq!(limiter.request(1, t0, t0 + second), Ok(()));
+        assert_eq!(
+            limiter.record(Some(Reason::Throttled), t0 + second),
+            Some(t0 + 3 * second)
+        );
+        assert!(limiter.rate() < 100.0, "throttling also slows the rate");
+        assert_eq!(limiter.record(None, t0 + 3 * second), None);
+        assert_eq!(limiter.request(2, t0, t0 + 3 * second), Ok(()));
     }
 
     #[test]

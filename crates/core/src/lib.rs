@@ -11,6 +11,7 @@ pub mod account;
 pub mod admission;
 pub mod budget;
 pub mod check;
+pub mod circuit;
 pub mod condition;
 pub mod crd;
 pub mod diff;

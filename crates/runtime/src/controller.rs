@@ -300,8 +300,11 @@ fn record_observation(obj: &ConnectorInfo, ctx: &Context, uid: &str, observed: &
     }
     if let Some(source) = observed.source {
         ctx.metrics.describe_cache(source);
+        let now = Instant::now();
         ctx.metrics
-            .set_describe_keys_backing_off(ctx.cache.keys_backing_off(Instant::now()));
+            .set_describe_keys_backing_off(ctx.cache.keys_backing_off(now));
+        ctx.metrics
+            .set_aws_circuits_open(ctx.cache.circuits_open(now));
     }
     ctx.metrics.refusal(observed.refusal);
     let events = &observed.computed.events;

@@ -52,6 +52,7 @@ pub struct Metrics {
     describe_cache: Family<ResultLabels, Counter>,
     describe_cache_evictions: Counter,
     describe_keys_backing_off: Gauge,
+    aws_circuits_open: Gauge,
     events: Family<ResultLabels, Counter>,
     leader: Gauge,
     configuration_changes: Family<TypeLabels, Counter>,
@@ -79,6 +80,7 @@ impl Default for Metrics {
             describe_cache: Family::default(),
             describe_cache_evictions: Counter::default(),
             describe_keys_backing_off: Gauge::default(),
+            aws_circuits_open: Gauge::default(),
             events: Family::default(),
             leader: Gauge::default(),
             configuration_changes: Family::default(),
@@ -136,6 +138,11 @@ impl Metrics {
             "appflow_api_duration_seconds",
             "Duration of AppFlow API calls",
             self.api_duration.clone(),
+        );
+        sub.register(
+            "aws_circuits_open",
+            "AWS accounts whose calls all wait after AppFlow throttled them or failed on its side (the circuit doubles from 1 s to 5 min)",
+            self.aws_circuits_open.clone(),
         );
     }
 
@@ -274,6 +281,12 @@ impl Metrics {
     pub fn set_describe_keys_backing_off(&self, keys: usize) {
         self.describe_keys_backing_off
             .set(i64::try_from(keys).unwrap_or(i64::MAX));
+    }
+
+    /// Accounts whose circuit is open, as the describe cache counted them last.
+    pub fn set_aws_circuits_open(&self, accounts: usize) {
+        self.aws_circuits_open
+            .set(i64::try_from(accounts).unwrap_or(i64::MAX));
     }
 
     pub fn describe_cache_eviction(&self) {
