@@ -9,6 +9,7 @@ mod cluster;
 mod failover;
 mod helm;
 mod hostile;
+mod lanes;
 mod monitoring;
 mod node;
 mod scenarios;
