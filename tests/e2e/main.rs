@@ -9,6 +9,7 @@ mod cluster;
 mod failover;
 mod helm;
 mod hostile;
+mod metrics_auth;
 mod monitoring;
 mod node;
 mod scenarios;
