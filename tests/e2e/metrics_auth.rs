@@ -18,7 +18,7 @@ const READER_ROLE: &str = "appflow-connector-operator-metrics-reader";
 
 /// An HTTPS client that answers every status (401 and 403 are what is tested) and trusts
 /// `roots`, or, without, any certificate (the operator's own is self-signed).
-fn client(roots: Option<Vec<ureq::tls::Certificate<'static>>>) -> ureq::Agent {
+pub(super) fn https_client(roots: Option<Vec<ureq::tls::Certificate<'static>>>) -> ureq::Agent {
     let tls = match roots {
         Some(roots) => ureq::tls::TlsConfig::builder()
             .root_certs(ureq::tls::RootCerts::Specific(Arc::new(roots)))
@@ -35,7 +35,7 @@ fn client(roots: Option<Vec<ureq::tls::Certificate<'static>>>) -> ureq::Agent {
 }
 
 /// GET `url` with `token` as a bearer token: the status and the body.
-fn scrape(agent: &ureq::Agent, url: &str, token: Option<&str>) -> (u16, String) {
+pub(super) fn scrape(agent: &ureq::Agent, url: &str, token: Option<&str>) -> (u16, String) {
     let mut request = agent.get(url);
     if let Some(token) = token {
         request = request.header("Authorization", &format!("Bearer {token}"));
@@ -109,7 +109,7 @@ fn metrics_answer_only_a_token_whose_user_may_get_metrics_and_reviews_are_cached
     cluster.start_operator(&["--metrics-secure=true"]);
     let port = cluster.secure_metrics_port.expect("the HTTPS metrics port");
     let url = format!("https://127.0.0.1:{port}/metrics");
-    let agent = client(None);
+    let agent = https_client(None);
 
     // No token, a made-up token: 401. A real token without the role: 403.
     let (status, body) = scrape(&agent, &url, None);
@@ -166,7 +166,7 @@ fn a_mounted_certificate_is_served_and_verifies_against_its_ca() {
     let port = cluster.secure_metrics_port.expect("the HTTPS metrics port");
     let url = format!("https://127.0.0.1:{port}/metrics");
 
-    let verified = client(Some(vec![ureq::tls::Certificate::from_der(&ca).to_owned()]));
+    let verified = https_client(Some(vec![ureq::tls::Certificate::from_der(&ca).to_owned()]));
     let (status, body) = scrape(&verified, &url, Some(&reader));
     assert_eq!(status, 200, "{body}");
     assert_eq!(sample(&body, "appflow_connector_operator_ready"), 1.0);

@@ -21,13 +21,13 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use prometheus_client::registry::Registry;
-use tokio_rustls::rustls::ServerConfig;
 
 pub use auth::{AuthMetrics, Authorizer, Verdict};
 pub use cache::Decision;
 pub use listener::TlsListener;
 pub use review::{KubeReviewer, ReviewError, Reviewer};
 pub use tls::{CERT_FILE, KEY_FILE, TlsError, server_config};
+pub use tokio_rustls::rustls::ServerConfig;
 
 /// The probe port's router: `/healthz`, `/readyz`, and `/metrics` when `open_metrics` is
 /// given (`--metrics-secure=false`).
