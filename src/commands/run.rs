@@ -309,6 +309,9 @@ fn registry(
 fn metrics_tls(args: &RunArgs) -> Result<Option<Arc<http::ServerConfig>>, RunError> {
     let metrics = &args.metrics;
     if !metrics.metrics_secure {
+        if metrics.metrics_cert_dir.is_some() {
+            warn!("--metrics-cert-dir is ignored: --metrics-secure=false serves plain HTTP");
+        }
         return Ok(None);
     }
     let config = http::server_config(metrics.metrics_cert_dir.as_deref())?;
