@@ -45,6 +45,6 @@ COPY hack/image/group /etc/group
 COPY --from=builder --chmod=0755 /out/appflow-connector-operator /appflow-connector-operator
 # The "nonroot" user of hack/image/passwd; the chart's pod security context uses the same id.
 USER 65532:65532
-EXPOSE 8080
+EXPOSE 8081 8443
 ENTRYPOINT ["/appflow-connector-operator"]
 CMD ["run"]

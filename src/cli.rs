@@ -155,9 +155,12 @@ pub struct RunArgs {
     /// Objects that name no region use the operator's region.
     #[arg(long, value_delimiter = ',', env = "APPFLOW_OPERATOR_ALLOWED_REGIONS")]
     pub allowed_regions: Vec<String>,
-    /// Address of the /metrics, /healthz and /readyz server.
-    #[arg(long, default_value = "0.0.0.0:8080")]
-    pub metrics_addr: SocketAddr,
+    /// Address of the plain-HTTP server of /healthz and /readyz (the kubelet's probes send
+    /// no token), and of /metrics too with --metrics-secure=false.
+    #[arg(long, default_value = "0.0.0.0:8081")]
+    pub health_addr: SocketAddr,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
     /// Watch only this namespace (default: all namespaces).
     #[arg(long, env = "APPFLOW_OPERATOR_WATCH_NAMESPACE")]
     pub watch_namespace: Option<String>,
@@ -179,6 +182,25 @@ pub struct RunArgs {
     pub log: LogArgs,
     #[command(flatten)]
     pub pod: PodArgs,
+}
+
+/// The /metrics server, in controller-runtime's (kubebuilder v4's) sense of secure metrics.
+#[derive(Args, Debug, Clone)]
+pub struct MetricsArgs {
+    /// Serve /metrics over HTTPS on --metrics-addr, answered only to a bearer token whose
+    /// user the API server allows `get` on the non-resource URL /metrics (TokenReview, then
+    /// SubjectAccessReview). false: plain HTTP without authentication on --health-addr, for
+    /// local runs only.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, env = "APPFLOW_OPERATOR_METRICS_SECURE")]
+    pub metrics_secure: bool,
+    /// Address of the HTTPS /metrics server (with --metrics-secure).
+    #[arg(long, default_value = "0.0.0.0:8443")]
+    pub metrics_addr: SocketAddr,
+    /// Directory holding the HTTPS serving certificate as tls.crt and tls.key (a mounted
+    /// cert-manager or `kubectl create secret tls` Secret), re-read when they change.
+    /// Default: a self-signed certificate generated at start.
+    #[arg(long, env = "APPFLOW_OPERATOR_METRICS_CERT_DIR")]
+    pub metrics_cert_dir: Option<PathBuf>,
 }
 
 /// Leader election, in controller-runtime's spelling.
@@ -551,5 +573,48 @@ mod tests {
             run.forced_refresh_interval,
             std::time::Duration::from_secs(60)
         );
+    }
+
+    fn run_args(args: &[&str]) -> Box<RunArgs> {
+        let argv = ["x", "run"].iter().chain(args);
+        match Cli::try_parse_from(argv).expect("run args").command {
+            Command::Run(run) => run,
+            other => panic!("not run: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn metrics_are_served_over_https_apart_from_the_probes_by_default() {
+        let run = run_args(&[]);
+        assert!(run.metrics.metrics_secure);
+        assert_eq!(run.metrics.metrics_addr, "0.0.0.0:8443".parse().unwrap());
+        assert_eq!(run.health_addr, "0.0.0.0:8081".parse().unwrap());
+        assert_eq!(run.metrics.metrics_cert_dir, None);
+
+        let run = run_args(&[
+            "--metrics-secure=false",
+            "--health-addr",
+            "127.0.0.1:0",
+            "--metrics-cert-dir",
+            "/certs",
+        ]);
+        assert!(!run.metrics.metrics_secure);
+        assert_eq!(run.health_addr, "127.0.0.1:0".parse().unwrap());
+        assert_eq!(
+            run.metrics.metrics_cert_dir.as_deref(),
+            Some(std::path::Path::new("/certs"))
+        );
+        for bad in [
+            &["--metrics-secure", "maybe"][..],
+            &["--metrics-addr", "8443"],
+            &["--health-addr", "localhost"],
+        ] {
+            let argv = ["x", "run"].iter().chain(bad);
+            assert_eq!(
+                Cli::try_parse_from(argv).unwrap_err().exit_code(),
+                2,
+                "{bad:?}"
+            );
+        }
     }
 }

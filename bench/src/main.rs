@@ -391,7 +391,8 @@ fn start_operator(kubeconfig: &Path, emulator: &str) -> Result<Operator, Error> 
             "warn",
         ])
         .args(["--concurrency", &concurrency().to_string()])
-        .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
+        .args(["--health-addr", &format!("127.0.0.1:{port}")])
+        .arg("--metrics-secure=false")
         .args(extra_operator_args())
         .env("KUBECONFIG", kubeconfig)
         .env("AWS_ACCESS_KEY_ID", "AKIDBENCH")

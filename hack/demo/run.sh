@@ -50,7 +50,7 @@ kubectl wait --for=condition=Established crd/connectorinfos.appflow.connectorinf
 
 echo "==> starting the operator (log: $work/operator.log)"
 AWS_ACCESS_KEY_ID=AKIDDEMO AWS_SECRET_ACCESS_KEY=demo AWS_EC2_METADATA_DISABLED=true \
-  "$operator" run --endpoint-url "$endpoint" --region us-east-1 --metrics-addr 127.0.0.1:0 \
+  "$operator" run --endpoint-url "$endpoint" --region us-east-1 --health-addr 127.0.0.1:0 --metrics-addr 127.0.0.1:0 \
   >"$work/operator.log" 2>&1 &
 pids+=($!)
 

@@ -48,7 +48,7 @@ kubectl apply --server-side --force-conflicts -f "$crd" >/dev/null
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 AWS_ACCESS_KEY_ID=AKIDTEST AWS_SECRET_ACCESS_KEY=test AWS_EC2_METADATA_DISABLED=true \
-  "$operator" run --endpoint-url "$emulator" --region us-east-1 --metrics-addr "127.0.0.1:$port" \
+  "$operator" run --endpoint-url "$emulator" --region us-east-1 --health-addr "127.0.0.1:$port" --metrics-secure=false \
   2>"$work/operator.log" &
 pids+=($!)
 until curl -fs "http://127.0.0.1:$port/readyz" >/dev/null; do sleep 0.2; done

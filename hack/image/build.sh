@@ -96,7 +96,7 @@ c = oci["config"]
 want = {"User": "65532:65532", "Entrypoint": ["/appflow-connector-operator"], "Cmd": ["run"]}
 for key, value in want.items():
     assert c.get(key) == value, f"{key}: {c.get(key)!r} != {value!r}"
-assert list(c.get("ExposedPorts", {})) == ["8080/tcp"], c.get("ExposedPorts")
+assert sorted(c.get("ExposedPorts", {})) == ["8081/tcp", "8443/tcp"], c.get("ExposedPorts")
 assert (oci["os"], oci["architecture"]) == ("linux", arch), (oci["os"], oci["architecture"])
 labels = c["Labels"]
 for key, value in {"version": version, "revision": commit, "source": source, "licenses": "Apache-2.0"}.items():

@@ -1,6 +1,6 @@
 //! `run`: the operator process — Kubernetes client, AppFlow access, the ConnectorInfo and
-//! AppFlowAccount controllers and the `/metrics` `/healthz` `/readyz` server, one shutdown
-//! signal for all.
+//! AppFlowAccount controllers, the `/healthz` `/readyz` server and the HTTPS `/metrics`
+//! server, one shutdown signal for all.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -12,7 +12,7 @@ use futures::future::join_all;
 use kube::runtime::reflector::Store;
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::cli::RunArgs;
 use crate::logging;
@@ -40,6 +40,8 @@ pub enum RunError {
     Shutdown(String),
     #[error(transparent)]
     LeaderElection(#[from] conninfo_runtime::leader::ElectionError),
+    #[error(transparent)]
+    MetricsTls(#[from] conninfo_runtime::http::TlsError),
     #[error(
         "--unmapped-namespaces=deny needs the AppFlowAccount bindings: drop --account-bindings=false"
     )]
@@ -55,6 +57,7 @@ pub enum RunError {
 pub async fn run(args: RunArgs) -> Result<(), RunError> {
     let _process = start_process(&args);
     let unmapped = unmapped_policy(&args)?;
+    let metrics_tls = metrics_tls(&args)?;
     let client = kube::Client::try_default()
         .await
         .map_err(RunError::KubeClient)?;
@@ -65,6 +68,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     let metrics = Arc::new(Metrics::default());
     let (election, leadership) = leader_election(&args, &client, &metrics).await?;
     let accounts = bindings.as_ref().map(|b| b.accounts.clone());
+    let reviewer = http::KubeReviewer::new(client.clone());
     let ctx = context(
         &args,
         client,
@@ -76,10 +80,12 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     let stop = Stop::on_signal();
     let ready = Arc::new(AtomicBool::new(false));
     let controllers = start_controllers(&args, ctx, bindings, ready.clone(), &stop);
-    let registry = registry(&metrics, &controllers, ready.clone());
-    let server = serve_http(&args, registry, ready, &stop);
+    let auth_metrics = http::AuthMetrics::default();
+    let registry = registry(&metrics, &controllers, ready.clone(), &auth_metrics);
+    let authorizer = http::Authorizer::new(reviewer, auth_metrics);
+    let servers = serve_http(&args, metrics_tls, authorizer, registry, ready, &stop);
     let mut tasks = controllers.tasks;
-    tasks.push(server);
+    tasks.extend(servers);
     wait_for_end(tasks, &stop, election).await
 }
 
@@ -276,7 +282,12 @@ async fn finished(run: impl Future<Output = ()>) -> std::io::Result<()> {
 }
 
 /// Every metric: the counters, and the gauges read from the controllers' caches at scrape time.
-fn registry(metrics: &Metrics, controllers: &Controllers, ready: Arc<AtomicBool>) -> Registry {
+fn registry(
+    metrics: &Metrics,
+    controllers: &Controllers,
+    ready: Arc<AtomicBool>,
+    auth_metrics: &http::AuthMetrics,
+) -> Registry {
     let mut registry = Registry::default();
     let (binding_store, binding_metrics) = match &controllers.bindings {
         Some((store, binding_metrics)) => (Some(store.clone()), binding_metrics.clone()),
@@ -289,16 +300,59 @@ fn registry(metrics: &Metrics, controllers: &Controllers, ready: Arc<AtomicBool>
         ready,
     );
     binding_metrics.register(&mut registry);
+    auth_metrics.register(&mut registry);
     registry
 }
 
-/// Serves `/metrics`, `/healthz` and `/readyz` until `stop`.
-fn serve_http(args: &RunArgs, registry: Registry, ready: Arc<AtomicBool>, stop: &Stop) -> CoreTask {
-    let router = http::router(Arc::new(registry), ready);
-    CoreTask::spawn(
-        "metrics server",
-        http::serve(args.metrics_addr, router, stop.requested()),
-    )
+/// The HTTPS server's certificate with `--metrics-secure` (read or generated before
+/// anything starts, so a bad certificate stops the operator at once); `None` without.
+fn metrics_tls(args: &RunArgs) -> Result<Option<Arc<http::ServerConfig>>, RunError> {
+    let metrics = &args.metrics;
+    if !metrics.metrics_secure {
+        if metrics.metrics_cert_dir.is_some() {
+            warn!("--metrics-cert-dir is ignored: --metrics-secure=false serves plain HTTP");
+        }
+        return Ok(None);
+    }
+    let config = http::server_config(metrics.metrics_cert_dir.as_deref())?;
+    match &metrics.metrics_cert_dir {
+        Some(dir) => info!(dir = %dir.display(), "metrics certificate read"),
+        None => info!("metrics certificate generated (self-signed)"),
+    }
+    Ok(Some(config))
+}
+
+/// Serves `/healthz` and `/readyz` over plain HTTP, and `/metrics` over HTTPS behind the
+/// authorizer (or, without TLS, over plain HTTP beside the probes) until `stop`.
+fn serve_http(
+    args: &RunArgs,
+    tls: Option<Arc<http::ServerConfig>>,
+    authorizer: http::Authorizer,
+    registry: Registry,
+    ready: Arc<AtomicBool>,
+    stop: &Stop,
+) -> Vec<CoreTask> {
+    let registry = Arc::new(registry);
+    let Some(tls) = tls else {
+        warn!("/metrics is served over plain HTTP without authentication (--metrics-secure=false)");
+        let router = http::probe_router(ready, Some(registry));
+        let routes = "/metrics, /healthz, /readyz";
+        let serve = http::serve(args.health_addr, router, routes, stop.requested());
+        return vec![CoreTask::spawn("metrics and probe server", serve)];
+    };
+    let probes = http::probe_router(ready, None);
+    let probes = http::serve(
+        args.health_addr,
+        probes,
+        "/healthz, /readyz",
+        stop.requested(),
+    );
+    let metrics = http::secure_metrics_router(registry, Arc::new(authorizer));
+    let metrics = http::serve_tls(args.metrics.metrics_addr, tls, metrics, stop.requested());
+    vec![
+        CoreTask::spawn("probe server", probes),
+        CoreTask::spawn("metrics server", metrics),
+    ]
 }
 
 /// One shutdown signal (SIGTERM or Ctrl-C), fanned out to every task.

@@ -36,7 +36,10 @@ pub struct Cluster {
     _emulator: Proc,
     pub control_plane: ControlPlane,
     pub emulator_url: String,
-    metrics_port: u16,
+    /// The plain-HTTP port: probes, and `/metrics` unless the operator runs it over HTTPS.
+    pub metrics_port: u16,
+    /// The HTTPS `/metrics` port of an operator started with `--metrics-secure=true`.
+    pub secure_metrics_port: Option<u16>,
     pub operator_log: PathBuf,
 }
 
@@ -63,6 +66,7 @@ impl Cluster {
             _emulator: emulator,
             operator: None,
             metrics_port: 0,
+            secure_metrics_port: None,
             operator_log,
         }
     }
@@ -122,9 +126,10 @@ impl Cluster {
         self.spawn_operator(&kubeconfig, &args, env);
     }
 
-    /// Runs the operator binary with exactly `args` (plus `--metrics-addr` on a loopback
-    /// port the kernel picks, which `args` must not contain) under the identity of
-    /// `kubeconfig`, with test AWS credentials, and waits for its /readyz.
+    /// Runs the operator binary with exactly `args` (plus `--health-addr` and
+    /// `--metrics-addr` on loopback ports the kernel picks, which `args` must not contain)
+    /// under the identity of `kubeconfig`, with test AWS credentials, and waits for its
+    /// /readyz. `/metrics` is plain on the probe port unless `args` set `--metrics-secure`.
     pub fn start_operator_as(&mut self, kubeconfig: &Path, args: &[&str]) {
         self.spawn_operator(kubeconfig, args, &[]);
     }
@@ -133,6 +138,7 @@ impl Cluster {
         let replica = self.launch(kubeconfig, args, env, &self.operator_log.clone());
         replica.wait_ready(|| self.operator_log());
         self.metrics_port = replica.metrics_port;
+        self.secure_metrics_port = replica.secure_metrics_port;
         self.operator = Some(replica.proc);
     }
 
@@ -161,10 +167,23 @@ impl Cluster {
         let log_file = std::fs::File::create(log).expect("operator log");
         // Port 0: the operator binds a port the kernel picks and logs it. A port chosen here
         // and released could be taken (or handed to a parallel test's operator) before the
-        // operator binds it.
+        // operator binds it. Plain /metrics on the probe port unless the test asks for HTTPS.
+        let asked = args.iter().find(|a| a.starts_with("--metrics-secure"));
+        let secure = asked.is_some_and(|a| *a != "--metrics-secure=false");
+        let plain_metrics: &[&str] = if asked.is_some() {
+            &[]
+        } else {
+            &["--metrics-secure=false"]
+        };
         let mut child = Command::new(BIN)
             .args(args)
-            .args(["--metrics-addr", "127.0.0.1:0"])
+            .args([
+                "--health-addr",
+                "127.0.0.1:0",
+                "--metrics-addr",
+                "127.0.0.1:0",
+            ])
+            .args(plain_metrics)
             .env("KUBECONFIG", kubeconfig)
             .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
             .env("AWS_SECRET_ACCESS_KEY", "test-secret")
@@ -175,10 +194,12 @@ impl Cluster {
             .stderr(log_file)
             .spawn()
             .expect("spawn operator");
-        let metrics_port = bound_metrics_port(&mut child, log);
+        let metrics_port = bound_port(&mut child, log, "over plain HTTP");
+        let secure_metrics_port = secure.then(|| bound_port(&mut child, log, "over HTTPS"));
         Replica {
             proc: Proc(child),
             metrics_port,
+            secure_metrics_port,
             log: log.to_path_buf(),
         }
     }
@@ -524,6 +545,7 @@ pub fn emulator_bin() -> PathBuf {
 pub struct Replica {
     proc: Proc,
     pub metrics_port: u16,
+    secure_metrics_port: Option<u16>,
     log: PathBuf,
 }
 
@@ -579,14 +601,15 @@ impl Replica {
     }
 }
 
-/// The port of `/metrics` as the operator logs it once bound (it is started on port 0).
-fn bound_metrics_port(child: &mut std::process::Child, log: &Path) -> u16 {
+/// The port of the server whose "serving … {how}" line the operator logs once bound (it is
+/// started on port 0): "over plain HTTP" (probes) or "over HTTPS" (secure /metrics).
+fn bound_port(child: &mut std::process::Child, log: &Path, how: &str) -> u16 {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let text = std::fs::read_to_string(log).unwrap_or_default();
         let port = text
             .lines()
-            .filter(|line| line.contains("serving /metrics"))
+            .filter(|line| line.contains("serving /") && line.contains(how))
             .find_map(|line| {
                 let after = &line[line.find("127.0.0.1:")? + "127.0.0.1:".len()..];
                 let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
@@ -598,7 +621,7 @@ fn bound_metrics_port(child: &mut std::process::Child, log: &Path) -> u16 {
         let exited = child.try_wait().expect("wait operator");
         assert!(
             exited.is_none() && Instant::now() < deadline,
-            "operator did not serve /metrics (exit: {exited:?}); log:\n{text}"
+            "operator did not serve {how} (exit: {exited:?}); log:\n{text}"
         );
         std::thread::sleep(Duration::from_millis(50)); // poll interval of a log line
     }

@@ -16,6 +16,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::cluster::{ACCOUNT_CRD, CRD, Cluster, REPO};
+use super::metrics_auth::{https_client, scrape};
 
 const CHART: &str = "charts/appflow-connector-operator";
 const CHART_CRDS: &str = "charts/appflow-connector-operator/crds";
@@ -87,6 +88,9 @@ fn value_files() -> BTreeMap<String, PathBuf> {
         "irsa",
         "no-account-bindings",
         "deny-unmapped",
+        "networkpolicy",
+        "metrics-certificate",
+        "insecure-metrics",
     ] {
         assert!(files.contains_key(name), "ci/{name}-values.yaml is missing");
     }
@@ -146,6 +150,19 @@ fn account_rules() -> Value {
         {"apiGroups": ["appflow.connectorinfo.dev"], "resources": ["appflowaccounts/status"], "verbs": ["get", "patch"]},
         {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]},
     ])
+}
+
+/// The `-metrics-auth` ClusterRole: the reviews behind HTTPS /metrics, create only.
+fn metrics_auth_rules() -> Value {
+    json!([
+        {"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]},
+        {"apiGroups": ["authorization.k8s.io"], "resources": ["subjectaccessreviews"], "verbs": ["create"]},
+    ])
+}
+
+/// The `-metrics-reader` ClusterRole, for scrapers: get /metrics, nothing else.
+fn metrics_reader_rules() -> Value {
+    json!([{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}])
 }
 
 fn operator_rules() -> Value {
@@ -251,6 +268,15 @@ fn chart_lints_strict_and_renders_each_documented_combination() {
             "/readyz",
             "{name}"
         );
+        // The kubelet probes the plain port, which never needs a token.
+        for probe in ["livenessProbe", "readinessProbe"] {
+            assert_eq!(
+                container(deployment)[probe]["httpGet"]["port"],
+                "health",
+                "{name}"
+            );
+        }
+        metrics_are_https_unless_turned_off(&name, &rendered, &args);
         assert_eq!(env_names[0], "POD_NAME", "{name}");
         assert_eq!(env_names[1], "POD_NAMESPACE", "{name}");
         assert_eq!(
@@ -292,6 +318,21 @@ fn chart_lints_strict_and_renders_each_documented_combination() {
                     "{name}: bindings are cluster-scoped"
                 );
                 assert_eq!(role["rules"], account_rules(), "{name}");
+            } else if role["metadata"]["name"] == format!("{FULLNAME}-metrics-auth") {
+                assert_eq!(
+                    role["kind"], "ClusterRole",
+                    "{name}: reviews are cluster-scoped"
+                );
+                assert_eq!(role["rules"], metrics_auth_rules(), "{name}");
+            } else if role["metadata"]["name"] == format!("{FULLNAME}-metrics-reader") {
+                assert_eq!(role["kind"], "ClusterRole", "{name}");
+                assert_eq!(role["rules"], metrics_reader_rules(), "{name}");
+                assert!(
+                    !rendered
+                        .iter()
+                        .any(|o| o["roleRef"]["name"] == role["metadata"]["name"]),
+                    "{name}: the reader role is for scrapers; the chart binds it to no one"
+                );
             } else {
                 assert_eq!(role["rules"], operator_rules(), "{name}");
             }
@@ -303,9 +344,13 @@ fn chart_lints_strict_and_renders_each_documented_combination() {
                 assert_eq!(
                     kinds(&rendered),
                     [
-                        // The operator's, and the one for AppFlowAccount bindings.
+                        // The operator's, the one for AppFlowAccount bindings, the
+                        // reviews behind HTTPS /metrics, and the scrapers' reader role.
                         "ClusterRole",
                         "ClusterRole",
+                        "ClusterRole",
+                        "ClusterRole",
+                        "ClusterRoleBinding",
                         "ClusterRoleBinding",
                         "ClusterRoleBinding",
                         "Deployment",
@@ -321,7 +366,9 @@ fn chart_lints_strict_and_renders_each_documented_combination() {
                     args,
                     [
                         "run",
-                        "--metrics-addr=0.0.0.0:8080",
+                        "--health-addr=0.0.0.0:8081",
+                        "--metrics-secure=true",
+                        "--metrics-addr=0.0.0.0:8443",
                         "--default-refresh-interval=1h",
                         "--concurrency=4",
                         "--min-describe-interval=10s",
@@ -369,8 +416,12 @@ fn chart_lints_strict_and_renders_each_documented_combination() {
                 assert_eq!(
                     kinds(&rendered),
                     [
-                        // Bindings and namespaces are cluster-scoped whatever the scope.
+                        // Bindings, namespaces and reviews are cluster-scoped whatever the
+                        // scope; the reader role too.
                         "ClusterRole",
+                        "ClusterRole",
+                        "ClusterRole",
+                        "ClusterRoleBinding",
                         "ClusterRoleBinding",
                         "Deployment",
                         "Lease",
@@ -418,7 +469,16 @@ fn chart_lints_strict_and_renders_each_documented_combination() {
             }
             "servicemonitor" => {
                 let monitor = find(&rendered, "ServiceMonitor", FULLNAME);
-                assert_eq!(monitor["spec"]["endpoints"][0]["port"], "metrics");
+                let endpoint = &monitor["spec"]["endpoints"][0];
+                assert_eq!(endpoint["port"], "metrics");
+                // HTTPS with Prometheus' own token; the self-signed certificate is not
+                // verified.
+                assert_eq!(endpoint["scheme"], "https");
+                assert_eq!(
+                    endpoint["bearerTokenFile"],
+                    "/var/run/secrets/kubernetes.io/serviceaccount/token"
+                );
+                assert_eq!(endpoint["tlsConfig"], json!({"insecureSkipVerify": true}));
                 assert_eq!(monitor["metadata"]["labels"]["release"], "prometheus");
                 let rule = find(&rendered, "PrometheusRule", FULLNAME);
                 assert_eq!(rule["metadata"]["labels"]["release"], "prometheus");
@@ -482,6 +542,41 @@ fn chart_lints_strict_and_renders_each_documented_combination() {
                 );
                 find(&rendered, "ClusterRole", &format!("{FULLNAME}-accounts"));
             }
+            "networkpolicy" => {
+                let policy = find(&rendered, "NetworkPolicy", FULLNAME);
+                assert_eq!(policy["spec"], network_policy_of_the_ci_values());
+            }
+            "metrics-certificate" => {
+                let cert_dir = "--metrics-cert-dir=/etc/appflow-connector-operator/metrics-tls";
+                assert!(args.iter().any(|a| a == cert_dir), "{args:?}");
+                let pod = &deployment["spec"]["template"]["spec"];
+                assert_eq!(
+                    pod["volumes"][0]["secret"]["secretName"],
+                    "appflow-metrics-cert"
+                );
+                let mount = &container(deployment)["volumeMounts"][0];
+                assert_eq!(
+                    mount["mountPath"],
+                    "/etc/appflow-connector-operator/metrics-tls"
+                );
+                assert_eq!(mount["readOnly"], true);
+                let monitor = find(&rendered, "ServiceMonitor", FULLNAME);
+                assert_eq!(
+                    monitor["spec"]["endpoints"][0]["tlsConfig"],
+                    json!({
+                        "ca": {"secret": {"name": "appflow-metrics-cert", "key": "ca.crt"}},
+                        "serverName": format!("{FULLNAME}-metrics.appflow-system.svc"),
+                    })
+                );
+            }
+            "insecure-metrics" => {
+                let monitor = find(&rendered, "ServiceMonitor", FULLNAME);
+                assert_eq!(monitor["spec"]["endpoints"][0]["scheme"], "http");
+                assert!(monitor["spec"]["endpoints"][0]["tlsConfig"].is_null());
+                // No metrics namespace named: nothing may connect in.
+                let policy = find(&rendered, "NetworkPolicy", FULLNAME);
+                assert_eq!(policy["spec"]["ingress"], json!([]));
+            }
             other => panic!("ci/{other}-values.yaml has no assertions here"),
         }
         assert!(
@@ -489,6 +584,96 @@ fn chart_lints_strict_and_renders_each_documented_combination() {
             "{name}: {args:?}"
         );
     }
+}
+
+/// `/metrics` is HTTPS on its own port, with the rights to review tokens, unless
+/// `metrics.secure=false` puts it, plain, on the probe port (ci/insecure-metrics-values.yaml).
+fn metrics_are_https_unless_turned_off(name: &str, rendered: &[Value], args: &[String]) {
+    let deployment = find(rendered, "Deployment", FULLNAME);
+    let service = find(rendered, "Service", &format!("{FULLNAME}-metrics"));
+    let secure = name != "insecure-metrics";
+    let has = |flag: &str| args.iter().any(|a| a == flag);
+    assert!(has("--health-addr=0.0.0.0:8081"), "{name}: {args:?}");
+    assert!(
+        has(&format!("--metrics-secure={secure}")),
+        "{name}: {args:?}"
+    );
+    let health = json!({"name": "health", "containerPort": 8081, "protocol": "TCP"});
+    let review_roles = [
+        ("ClusterRole", format!("{FULLNAME}-metrics-auth")),
+        ("ClusterRoleBinding", format!("{FULLNAME}-metrics-auth")),
+        ("ClusterRole", format!("{FULLNAME}-metrics-reader")),
+    ];
+    let present = |(kind, object): &(&str, String)| {
+        rendered
+            .iter()
+            .any(|o| o["kind"] == *kind && o["metadata"]["name"] == object.as_str())
+    };
+    if secure {
+        let metrics = json!({"name": "metrics", "containerPort": 8443, "protocol": "TCP"});
+        assert_eq!(
+            container(deployment)["ports"],
+            json!([health, metrics]),
+            "{name}"
+        );
+        assert!(has("--metrics-addr=0.0.0.0:8443"), "{name}: {args:?}");
+        assert_eq!(
+            service["spec"]["ports"],
+            json!([{"name": "metrics", "port": 8443, "targetPort": "metrics", "protocol": "TCP"}]),
+            "{name}"
+        );
+        assert!(review_roles.iter().all(present), "{name}");
+        let binding = find(
+            rendered,
+            "ClusterRoleBinding",
+            &format!("{FULLNAME}-metrics-auth"),
+        );
+        assert_eq!(binding["subjects"][0]["name"], FULLNAME, "{name}");
+    } else {
+        assert_eq!(container(deployment)["ports"], json!([health]), "{name}");
+        assert!(
+            !args.iter().any(|a| a.starts_with("--metrics-addr")),
+            "{name}"
+        );
+        assert_eq!(
+            service["spec"]["ports"],
+            json!([{"name": "metrics", "port": 8081, "targetPort": "health", "protocol": "TCP"}]),
+            "{name}"
+        );
+        assert!(!review_roles.iter().any(present), "{name}");
+    }
+}
+
+/// The NetworkPolicy ci/networkpolicy-values.yaml asks for: the metrics port from two
+/// namespaces; the API server by address, HTTPS, DNS, and the extra rule as given.
+fn network_policy_of_the_ci_values() -> Value {
+    json!({
+        "podSelector": {"matchLabels": {
+            "app.kubernetes.io/name": "appflow-connector-operator",
+            "app.kubernetes.io/instance": RELEASE,
+        }},
+        "policyTypes": ["Ingress", "Egress"],
+        "ingress": [{
+            "from": [{"namespaceSelector": {"matchExpressions": [{
+                "key": "kubernetes.io/metadata.name",
+                "operator": "In",
+                "values": ["monitoring", "observability"],
+            }]}}],
+            "ports": [{"port": "metrics", "protocol": "TCP"}],
+        }],
+        "egress": [
+            {
+                "ports": [{"port": 443, "protocol": "TCP"}, {"port": 6443, "protocol": "TCP"}],
+                "to": [{"ipBlock": {"cidr": "10.0.0.1/32"}}, {"ipBlock": {"cidr": "172.20.0.0/16"}}],
+            },
+            {"ports": [{"port": 443, "protocol": "TCP"}]},
+            {"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]},
+            {
+                "to": [{"ipBlock": {"cidr": "169.254.170.23/32"}}],
+                "ports": [{"port": 80, "protocol": "TCP"}],
+            },
+        ],
+    })
 }
 
 #[test]
@@ -526,6 +711,31 @@ fn bad_values_are_rejected_with_clear_messages() {
         (
             "metrics: {port: 0}",
             "at '/metrics/port': minimum: got 0, want 1",
+        ),
+        (
+            "health: {port: 0}",
+            "at '/health/port': minimum: got 0, want 1",
+        ),
+        (
+            // HTTPS and plain HTTP cannot share a port.
+            "health: {port: 8443}",
+            "metrics.port and health.port must differ",
+        ),
+        (
+            "metrics: {secure: false, tls: {secretName: metrics-cert}}",
+            "metrics.tls.secretName needs metrics.secure",
+        ),
+        (
+            "metrics: {secure: maybe}",
+            "at '/metrics/secure': got string, want boolean",
+        ),
+        (
+            "networkPolicy: {metricsNamespaces: [Monitoring]}",
+            "at '/networkPolicy/metricsNamespaces/0': 'Monitoring' does not match pattern",
+        ),
+        (
+            "networkPolicy: {apiServer: {cidrs: [10.0.0.1]}}",
+            "at '/networkPolicy/apiServer/cidrs/0': '10.0.0.1' does not match pattern",
         ),
         (
             "replicaCout: 2",
@@ -638,6 +848,20 @@ fn rendered_chart_passes_server_side_dry_run() {
             !warnings.contains("Warning"),
             "{name}: warnings from the API server:\n{warnings}"
         );
+        // The NetworkPolicy, rendered with each combination, is valid to the API server.
+        let with_policy = template(&[
+            "-f",
+            file.to_str().unwrap(),
+            "--set",
+            "networkPolicy.enabled=true",
+        ]);
+        let policy: Vec<Value> = super::helm::objects(&with_policy)
+            .into_iter()
+            .filter(|o| o["kind"] == "NetworkPolicy")
+            .collect();
+        assert_eq!(policy.len(), 1, "{name}");
+        let warnings = dry_run(&cluster, &serde_json::to_string(&policy[0]).unwrap());
+        assert!(!warnings.contains("Warning"), "{name}: {warnings}");
     }
     // Names that YAML 1.1 reads as booleans stay strings (labels are quoted).
     let chart = chart();
@@ -712,8 +936,8 @@ fn install(cluster: &Cluster, namespace: &str, set: &[&str]) {
     cluster.wait_crd_served();
 }
 
-/// Starts the operator on the host with the installed Deployment's own args (its metrics
-/// address replaced by a loopback port), authenticated as the chart's ServiceAccount.
+/// Starts the operator on the host with the installed Deployment's own args (its probe and
+/// metrics addresses replaced by loopback ports), authenticated as the chart's ServiceAccount.
 /// Returns the ServiceAccount's kubeconfig.
 fn run_as_service_account(cluster: &mut Cluster, namespace: &str) -> PathBuf {
     let deployment: Value = serde_json::from_str(&cluster.kubectl_ok(&[
@@ -735,7 +959,7 @@ fn run_as_service_account(cluster: &mut Cluster, namespace: &str) -> PathBuf {
     assert_eq!(account, FULLNAME);
     let args: Vec<String> = args(&deployment)
         .into_iter()
-        .filter(|a| !a.starts_with("--metrics-addr="))
+        .filter(|a| !a.starts_with("--metrics-addr=") && !a.starts_with("--health-addr="))
         .collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let kubeconfig = cluster.service_account_kubeconfig(namespace, &account);
@@ -870,6 +1094,41 @@ fn uninstall_leaves_nothing_behind(cluster: &mut Cluster, namespaces: &[&str]) {
     cluster.kubectl_ok(&["get", "crd", "connectorinfos.appflow.connectorinfo.dev"]);
 }
 
+/// `/metrics` over HTTPS, with the operator running as the chart's ServiceAccount: its RBAC
+/// lets it review tokens; a scraper bound to the chart's `-metrics-reader` ClusterRole reads
+/// the metrics, one without gets 403, no token 401.
+fn metrics_need_the_reader_role(cluster: &Cluster, namespace: &str) {
+    for account in ["scraper", "stranger"] {
+        cluster.kubectl_ok(&["create", "serviceaccount", account, "-n", namespace]);
+    }
+    cluster.kubectl_ok(&[
+        "create",
+        "clusterrolebinding",
+        &format!("{namespace}-scraper"),
+        &format!("--clusterrole={FULLNAME}-metrics-reader"),
+        &format!("--serviceaccount={namespace}:scraper"),
+    ]);
+    let token = |account: &str| {
+        cluster
+            .kubectl_ok(&["create", "token", account, "-n", namespace])
+            .trim()
+            .to_owned()
+    };
+    let port = cluster
+        .secure_metrics_port
+        .expect("the chart turns HTTPS /metrics on");
+    let url = format!("https://127.0.0.1:{port}/metrics");
+    let agent = https_client(None);
+    let (status, body) = scrape(&agent, &url, Some(&token("scraper")));
+    assert_eq!(status, 200, "{body}\n{}", cluster.operator_log());
+    assert!(
+        body.contains("appflow_connector_operator_ready 1"),
+        "{body}"
+    );
+    assert_eq!(scrape(&agent, &url, Some(&token("stranger"))).0, 403);
+    assert_eq!(scrape(&agent, &url, None).0, 401);
+}
+
 fn apply_samples(cluster: &Cluster, namespace: &str) {
     cluster.kubectl_ok(&[
         "apply",
@@ -888,6 +1147,7 @@ fn helm_install_cluster_wide_rbac_suffices_and_grants_no_more() {
     cluster.create_namespace("samples");
     apply_samples(&cluster, "samples");
     samples_reach_their_conditions(&cluster, "samples");
+    metrics_need_the_reader_role(&cluster, "appflow-system");
 
     assert_can_i(
         &cluster,
@@ -1005,6 +1265,21 @@ fn helm_install_cluster_wide_rbac_suffices_and_grants_no_more() {
             ),
             ("watch", "namespaces", "", true),
             ("patch", "namespaces", "", false),
+            // HTTPS /metrics: review scrapers' tokens, and nothing more on those APIs.
+            ("create", "tokenreviews.authentication.k8s.io", "", true),
+            (
+                "create",
+                "subjectaccessreviews.authorization.k8s.io",
+                "",
+                true,
+            ),
+            (
+                "create",
+                "localsubjectaccessreviews.authorization.k8s.io",
+                "appflow-system",
+                false,
+            ),
+            ("create", "serviceaccounts#token", "appflow-system", false),
         ],
     );
     assert_forbidden(
@@ -1076,6 +1351,8 @@ fn helm_install_namespace_scoped_watches_one_namespace_only() {
     apply_samples(&cluster, "team-b");
     apply_samples(&cluster, "team-c");
     samples_reach_their_conditions(&cluster, "team-b");
+    // The reviews are cluster-scoped: their ClusterRole comes whatever rbac.scope says.
+    metrics_need_the_reader_role(&cluster, "appflow-ops");
     // The other namespace's objects are never seen, so never get a status.
     let statuses = cluster.kubectl_ok(&[
         "get",

@@ -261,6 +261,24 @@ fn monitoring_objects_fit_the_prometheus_operator_crds_and_query_real_metrics() 
     for object in &monitoring {
         dry_run(&cluster, object);
     }
+    // The scrape as each metrics setting renders it: HTTPS with Prometheus' token and the
+    // self-signed certificate unverified (the default, above), verified against a CA, or
+    // plain HTTP.
+    let monitor = &find(&rendered, "ServiceMonitor", FULLNAME)["spec"]["endpoints"][0];
+    assert_eq!(monitor["scheme"], "https");
+    assert_eq!(monitor["tlsConfig"]["insecureSkipVerify"], true);
+    for settings in [
+        &["metrics.serviceMonitor.caSecret.name=metrics-cert"][..],
+        &["metrics.secure=false"],
+    ] {
+        let mut args = vec!["--set", "metrics.serviceMonitor.enabled=true"];
+        for setting in settings {
+            args.extend(["--set", setting]);
+        }
+        let variant = objects(&template(&args));
+        let monitor = find(&variant, "ServiceMonitor", FULLNAME);
+        dry_run(&cluster, &serde_json::to_string(monitor).expect("json"));
+    }
     let dashboard = find(&rendered, "ConfigMap", &format!("{FULLNAME}-dashboard"));
     assert_eq!(dashboard["metadata"]["labels"]["grafana_dashboard"], "1");
     let shipped = std::fs::read_to_string(Path::new(REPO).join(DASHBOARD)).expect("dashboard");

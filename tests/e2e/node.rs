@@ -20,6 +20,7 @@ use serde_json::Value;
 
 use super::cluster::{Proc, REPO, spawn_emulator};
 use super::helm::helm_ok;
+use super::metrics_auth::https_client;
 use conninfo_test_support::controlplane::ControlPlane;
 
 const NAMESPACE: &str = "appflow-system";
@@ -250,12 +251,13 @@ impl Node {
             .to_owned()
     }
 
-    /// `kubectl port-forward` to a pod's 8080 on a free local port; killed on drop.
+    /// `kubectl port-forward` to a pod's HTTPS metrics port (8443) on a free local port;
+    /// killed on drop.
     fn port_forward(&self, target: &str) -> (Proc, u16) {
         let mut child: Child = self
             .control_plane
             .kubectl()
-            .args(["port-forward", "-n", NAMESPACE, target, ":8080"])
+            .args(["port-forward", "-n", NAMESPACE, target, ":8443"])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -265,7 +267,7 @@ impl Node {
         stdout.read_line(&mut line).expect("port-forward address");
         // kubectl reports every connection on stdout: keep reading, or it dies of EPIPE.
         std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-        // "Forwarding from 127.0.0.1:41234 -> 8080"
+        // "Forwarding from 127.0.0.1:41234 -> 8443"
         let port = line
             .split_whitespace()
             .nth(2)
@@ -455,21 +457,46 @@ fn helm_install_runs_the_image_as_a_pod_and_upgrades_hands_over_and_uninstalls()
         "{logs}"
     );
 
-    // 4. /metrics through a port-forward (the kubelet's streaming server).
+    // 4. /metrics over HTTPS through a port-forward (the kubelet's streaming server), with
+    // the token of a ServiceAccount bound to the chart's metrics-reader ClusterRole; the
+    // pod reviews it with the chart's RBAC.
+    node.kubectl_ok(&["create", "serviceaccount", "scraper", "-n", NAMESPACE]);
+    node.kubectl_ok(&[
+        "create",
+        "clusterrolebinding",
+        "appflow-scraper",
+        &format!("--clusterrole={FULLNAME}-metrics-reader"),
+        &format!("--serviceaccount={NAMESPACE}:scraper"),
+    ]);
+    let token = node.kubectl_ok(&["create", "token", "scraper", "-n", NAMESPACE]);
     let (forward, port) = node.port_forward(&format!("deployment/{FULLNAME}"));
+    let url = format!("https://127.0.0.1:{port}/metrics");
+    let agent = https_client(None);
     let mut metrics = String::new();
     node.eventually("/metrics through the port-forward", || {
-        match ureq::get(&format!("http://127.0.0.1:{port}/metrics")).call() {
-            Ok(mut response) => {
+        match agent
+            .get(&url)
+            .header("Authorization", &format!("Bearer {}", token.trim()))
+            .call()
+        {
+            Ok(mut response) if response.status() == 200 => {
                 metrics = response.body_mut().read_to_string().unwrap_or_default();
                 true
             }
+            // A review the API server could not answer yet: try again.
+            Ok(response) if response.status().is_server_error() => false,
+            Ok(response) => panic!("/metrics answered {}", response.status()),
             Err(e) => {
                 eprintln!("port-forward not answering yet: {e}");
                 false
             }
         }
     });
+    assert_eq!(
+        agent.get(&url).call().map(|r| r.status().as_u16()).ok(),
+        Some(401),
+        "no token"
+    );
     assert!(
         metrics.contains("appflow_connector_operator_ready 1"),
         "{metrics}"

@@ -95,6 +95,12 @@ rbac.scope=namespace and none set, the release namespace; else empty (all).
 Cross-field checks the schema cannot express with a clear message.
 */}}
 {{- define "appflow-connector-operator.validate" -}}
+{{- if and .Values.metrics.secure (eq (int .Values.metrics.port) (int .Values.health.port)) }}
+{{- fail "metrics.port and health.port must differ: /metrics is HTTPS, the probes plain HTTP" }}
+{{- end }}
+{{- if and (not .Values.metrics.secure) .Values.metrics.tls.secretName }}
+{{- fail "metrics.tls.secretName needs metrics.secure: without it /metrics is plain HTTP" }}
+{{- end }}
 {{- with .Values.podDisruptionBudget }}
 {{- if .enabled }}
 {{- $min := toString .minAvailable }}
