@@ -372,6 +372,8 @@ fn chart_lints_strict_and_renders_each_documented_combination() {
                         "--default-refresh-interval=1h",
                         "--concurrency=4",
                         "--min-describe-interval=10s",
+                        "--forced-refresh-interval=60s",
+                        "--lane-bounds=1s,30s,5m",
                         "--stalled-after=10m",
                         "--aws-timeout=10s",
                         "--aws-max-attempts=2",
