@@ -138,8 +138,8 @@ json.dump(published, open(f"{out}/published.json", "w"), indent=2)
 for platform, p in platforms.items():
     print(f"{platform}: {p['digest']} {p['compressed_bytes']} bytes compressed "
           f"({p['compressed_bytes'] / 1048576:.2f} MiB)")
-    # The release's size budget (docs/releasing.md): 8 MiB a platform, compressed.
-    assert p["compressed_bytes"] <= 8 * 1048576, f"{platform} is over the 8 MiB budget"
+    # The release's size budget (docs/releasing.md): 8.5 MiB a platform, compressed.
+    assert p["compressed_bytes"] <= 8.5 * 1048576, f"{platform} is over the 8.5 MiB budget"
 
 PY
 echo "published.json -> $out/published.json"
