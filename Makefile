@@ -8,7 +8,7 @@ VENV := .cache/venv
 TEST_FEATURES := --workspace --features appflow-connector-operator/failpoints
 
 .PHONY: demo demo-cluster test tools lint unit integration e2e python go-tests static hostile-worst-case bench \
-	soak crd manifests image release-local docs
+	soak crd manifests image release-local docs fuzz fuzz-smoke
 
 ## The operator's main job locally: control plane + AppFlow emulator + operator + samples.
 demo:
@@ -21,14 +21,15 @@ demo-cluster:
 ## The whole test suite: lint, unit, integration, the static release binaries (x86_64, aarch64)
 ## and the image index that ships them, the release files, end-to-end (incl. helm, and helm
 ## install from a loopback OCI registry onto a real node, signatures verified), botocore, the
-## Argo CD health check.
-test: tools lint unit integration static e2e python go-tests
+## Argo CD health check; a short fuzzing run of each parser of untrusted input.
+test: tools lint unit integration fuzz-smoke static e2e python go-tests
 
 ## What the suites need: buildah, containerd, runc, the CNI plugins, the aarch64 cross gcc and
 ## qemu-user-static from Debian's packages; cargo-cyclonedx from crates.io; the Kubernetes control
 ## plane and node components, helm, promtool, cosign, crane, actionlint and krew from Go modules
-## (and the Prometheus Operator's CRDs from its module); boto3 in a venv.
+## (and the Prometheus Operator's CRDs from its module); boto3 in a venv; cargo-fuzz from crates.io.
 tools:
+	hack/fuzz/install.sh
 	hack/node/install.sh
 	hack/release/install.sh
 	hack/release/tools/build.sh
@@ -44,7 +45,9 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --all-targets $(TEST_FEATURES) -- -D warnings
 	cargo clippy --test e2e $(TEST_FEATURES) -- -D warnings
-	shellcheck -S warning hack/build-static.sh hack/image/build.sh hack/release/*.sh hack/release/tools/build.sh
+	cargo fmt --manifest-path fuzz/Cargo.toml -- --check
+	shellcheck -S warning hack/build-static.sh hack/image/build.sh hack/release/*.sh hack/release/tools/build.sh \
+		hack/fuzz/*.sh
 	python3 hack/long-functions.py
 
 ## Unit tests only: the pure core, the CLI and the emulator's modules; no network, no processes.
@@ -66,6 +69,17 @@ e2e:
 python:
 	cargo build --bins $(TEST_FEATURES)
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider tests/python
+
+## The fuzz targets in fuzz/ (cargo-fuzz, nightly, no sanitizer), FUZZ_SECONDS each (default
+## 300), growing the corpus kept in fuzz/target/corpus; prints execs/s, execs, coverage and
+## findings per target (inputs that crash in fuzz/artifacts). See docs/testing.md, "Fuzzing".
+FUZZ_SECONDS ?= 300
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) hack/fuzz/run.sh
+
+## 20 s of each fuzz target from the committed seeds alone; any crash, timeout or OOM fails.
+fuzz-smoke:
+	hack/fuzz/run.sh --smoke
 
 ## The Argo CD health check (Lua) run in gopher-lua against real status objects; the control
 ## plane launcher's own checks.

@@ -85,6 +85,16 @@ pub fn admit(object: &Value) -> Result<ConnectorInfo, Refused> {
             ),
         }]));
     }
+    // The schema does not constrain `kind`; the API server serves only this one here.
+    if object["kind"] != KIND {
+        let kind = object["kind"].as_str().unwrap_or_default();
+        return Err(Refused(vec![FieldError {
+            field: "kind".into(),
+            message: format!(
+                "no matches for kind \"{kind}\" in version \"{API_VERSION}\" (this build serves {KIND})"
+            ),
+        }]));
+    }
     metadata_errors(&object["metadata"], &mut errors);
     unknown_fields(&admission.schema, object, "", &mut errors);
     errors.extend(admission.validator.iter_errors(object).map(schema_error));
@@ -443,6 +453,25 @@ mod tests {
         assert!(!is_connector_info(
             &json!({"apiVersion": "example.com/v1", "kind": "ConnectorInfo"})
         ));
+    }
+
+    /// Found by the `admission` fuzz target (fuzz/corpus/admission/regression-kind-misspelt.json):
+    /// the schema leaves `kind` free, so a misspelt kind in our group was admitted as a
+    /// ConnectorInfo.
+    #[test]
+    fn another_kind_in_our_version_is_refused() {
+        for kind in [json!("ConnotercInfo"), json!(null), json!(7)] {
+            let mut other = object(json!({"connectorType": "Slack"}));
+            other["kind"] = kind.clone();
+            let refused = admit(&other).unwrap_err();
+            assert_eq!(refused.0.len(), 1, "{kind}: {refused}");
+            assert_eq!(refused.0[0].field, "kind");
+            assert!(
+                refused.0[0].message.starts_with("no matches for kind"),
+                "{kind}: {refused}"
+            );
+        }
+        assert!(admit(&object(json!({"connectorType": "Slack"}))).is_ok());
     }
 
     #[test]
