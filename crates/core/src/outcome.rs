@@ -27,13 +27,24 @@ pub struct DescribeFailure {
     pub refusal: Option<RefusalCategory>,
 }
 
+/// The longest condition message a failure gives.
+pub const CONDITION_MESSAGE_MAX_BYTES: usize = 1024;
+
 impl DescribeFailure {
-    /// What conditions say: AWS's code and message, without the request id.
+    /// What conditions say: AWS's code and message, without the request id, and at most
+    /// [`CONDITION_MESSAGE_MAX_BYTES`] of it: an error body is AWS's to size, a condition's
+    /// message is not (the API server refuses messages over 32 KiB, and every byte is stored
+    /// and watched).
     pub fn condition_message(&self) -> String {
-        match &self.code {
+        let full = match &self.code {
             Some(code) => format!("{code}: {}", self.message),
             None => self.message.clone(),
+        };
+        if full.len() <= CONDITION_MESSAGE_MAX_BYTES {
+            return full;
         }
+        let kept = crate::status::truncate_bytes(&full, CONDITION_MESSAGE_MAX_BYTES - 3);
+        format!("{kept}…")
     }
 
     /// A failure decided before or without a call (no request id, no AWS code).
@@ -122,6 +133,23 @@ impl fmt::Display for DescribeFailure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_huge_aws_message_is_cut_in_the_condition_on_a_character_boundary() {
+        let failure = DescribeFailure {
+            code: Some("InternalServerException".into()),
+            ..DescribeFailure::local(Reason::ServiceError, "é".repeat(100_000))
+        };
+        let message = failure.condition_message();
+        assert!(
+            message.len() <= CONDITION_MESSAGE_MAX_BYTES,
+            "{}",
+            message.len()
+        );
+        assert!(message.starts_with("InternalServerException: éé") && message.ends_with('…'));
+        let short = DescribeFailure::local(Reason::ServiceError, "boom");
+        assert_eq!(short.condition_message(), "boom");
+    }
 
     #[test]
     fn message_names_code_and_request_id() {
