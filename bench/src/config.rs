@@ -77,9 +77,10 @@ pub fn probes() -> usize {
     env_number("BENCH_PROBES", 20).max(1)
 }
 
-/// How long RSS is watched after the API server's restart, `BENCH_RELIST_SECS` (default 30).
+/// How long to wait for the operator's relist after the API server's restart,
+/// `BENCH_RELIST_SECS` (default 120).
 pub fn relist_window() -> Duration {
-    Duration::from_secs(env_number("BENCH_RELIST_SECS", 30))
+    Duration::from_secs(env_number("BENCH_RELIST_SECS", 120))
 }
 
 /// The budget run's length, `BUDGET_MINUTES` (default 10).

@@ -57,10 +57,7 @@ pub async fn install_crd(client: &kube::Client) -> Result<(), Error> {
 }
 
 /// Established, and a list through the new resource works.
-async fn served(
-    client: &kube::Client,
-    api: &Api<CustomResourceDefinition>,
-) -> Result<bool, Error> {
+async fn served(client: &kube::Client, api: &Api<CustomResourceDefinition>) -> Result<bool, Error> {
     let crd = api.get("connectorinfos.appflow.connectorinfo.dev").await?;
     let established = crd
         .status
@@ -175,12 +172,18 @@ pub async fn apiserver_ceiling(
             "kind": "ConnectorInfo",
             "status": statuses[i % KEYS],
         });
-        (PatchParams::apply("bench-ceiling").force(), Patch::Apply(status))
+        (
+            PatchParams::apply("bench-ceiling").force(),
+            Patch::Apply(status),
+        )
     })
     .await?;
     let ceiling = started.elapsed().as_secs_f64();
     patch_statuses(client, n, |_| {
-        (PatchParams::default(), Patch::Merge(json!({"status": null})))
+        (
+            PatchParams::default(),
+            Patch::Merge(json!({"status": null})),
+        )
     })
     .await?;
     Ok(ceiling)

@@ -64,7 +64,7 @@ async fn run_size(n: usize, idle: &mut Option<f64>) -> Result<Run, Error> {
     let forced = phases::forced::run(&client, &operator, &emulator, n).await?;
     let throttled = emulator.stats()?["throttled"].as_u64().unwrap_or(0);
     eprintln!("bench: API-server restart and relist");
-    let relist = phases::relist::run(&mut cluster, &client, &operator).await?;
+    let relist = phases::relist::run(&mut cluster, &client, &operator, n).await?;
     Ok(Run {
         objects: n,
         keys: KEYS,
@@ -90,7 +90,7 @@ async fn run_size(n: usize, idle: &mut Option<f64>) -> Result<Run, Error> {
         relist_peak_ratio: relist.relist_peak_rss_mib / relist.steady_rss_mib,
         relist_peak_from_hwm: relist.peak_from_hwm,
         relist_list_requests: relist.lists,
-        relist_watch_requests: relist.watches,
+        relist_watch_events: relist.watch_events,
         cpu_seconds: cpu_seconds(operator.pid())?,
     })
 }

@@ -124,7 +124,10 @@ async fn watch(
         let name = obj.metadata.name.unwrap_or_default();
         let mut probes = lock(&probes);
         if let Some(created) = probes.created.get(&name).copied() {
-            probes.ready.entry(name).or_insert_with(|| created.elapsed());
+            probes
+                .ready
+                .entry(name)
+                .or_insert_with(|| created.elapsed());
             changed.notify_one();
         }
     }

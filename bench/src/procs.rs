@@ -2,6 +2,7 @@
 //! emulator's control API, the operator's `/metrics`, and /proc.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -75,7 +76,12 @@ impl Emulator {
             .spawn()?;
         let mut line = String::new();
         BufReader::new(child.stdout.take().ok_or("no emulator stdout")?).read_line(&mut line)?;
-        let url = line.trim().rsplit(' ').next().unwrap_or_default().to_owned();
+        let url = line
+            .trim()
+            .rsplit(' ')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
         Ok(Emulator {
             _proc: Proc(child),
             url,
@@ -96,12 +102,16 @@ impl Emulator {
 
     /// Registers a custom connector: a connector key the operator has never described.
     pub fn register_connector(&self, label: &str) -> Result<(), Error> {
-        self.post("/_emulator/connectors", &serde_json::json!({"label": label}))
+        self.post(
+            "/_emulator/connectors",
+            &serde_json::json!({"label": label}),
+        )
     }
 
     /// Makes every call to `key` fail with AccessDenied from now on.
     pub fn deny(&self, key: &str) -> Result<(), Error> {
-        let fault = serde_json::json!({"key": key, "fault": {"errorCode": "AccessDeniedException"}});
+        let fault =
+            serde_json::json!({"key": key, "fault": {"errorCode": "AccessDeniedException"}});
         self.post("/_emulator/faults", &fault)
     }
 }
@@ -130,7 +140,8 @@ impl Operator {
         let mut command = match wrapper.split_first() {
             Some((program, args)) => {
                 let mut c = Command::new(program);
-                c.args(args).arg(operator_bin());
+                // Its own process group, so that stopping it reaches the operator too.
+                c.args(args).arg(operator_bin()).process_group(0);
                 c
             }
             None => Command::new(operator_bin()),
@@ -173,6 +184,23 @@ impl Operator {
 
     pub fn pid(&self) -> u32 {
         self.proc.0.id()
+    }
+}
+
+impl Drop for Operator {
+    /// SIGTERM first, to the process group when wrapped (a profiler writes its file as the
+    /// operator exits); `Proc` kills whatever is left.
+    fn drop(&mut self) {
+        let target = if config::operator_wrapper().is_empty() {
+            self.pid().to_string()
+        } else {
+            format!("-{}", self.pid())
+        };
+        let _ = Command::new("kill").args(["-TERM", "--", &target]).status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while matches!(self.proc.0.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50)); // poll interval of an exit check
+        }
     }
 }
 

@@ -49,8 +49,8 @@ pub struct Run {
     pub relist_peak_ratio: f64,
     /// Whether the relist peak is VmHWM after a reset (else 100 ms RSS samples).
     pub relist_peak_from_hwm: bool,
-    pub relist_list_requests: f64,
-    pub relist_watch_requests: f64,
+    pub relist_list_requests: u64,
+    pub relist_watch_events: u64,
     pub cpu_seconds: f64,
 }
 
@@ -74,7 +74,7 @@ pub fn markdown(results: &Results) -> String {
             r.calls_per_key_forced_refresh, r.throttled_answers, r.peak_rss_mib, r.cpu_seconds
         ));
     }
-    out.push_str("\n| objects | refresh spread over s | new key to Ready p50 / p99 s (Ready of probes) | cached key to Ready p50 / p99 s (Ready of probes) | forced calls ÷ keys | steady RSS MiB | relist peak RSS MiB | relist ÷ steady | relist LIST / WATCH requests |\n|---|---|---|---|---|---|---|---|---|\n");
+    out.push_str("\n| objects | refresh spread over s | new key to Ready p50 / p99 s (Ready of probes) | cached key to Ready p50 / p99 s (Ready of probes) | forced calls ÷ keys | steady RSS MiB | relist peak RSS MiB | relist ÷ steady | relist: LIST requests / watch events |\n|---|---|---|---|---|---|---|---|---|\n");
     for r in &results.runs {
         out.push_str(&format!(
             "| {} | {:.0} | {} | {} | {:.2} | {:.1} | {:.1}{} | {:.2} | {} / {} |\n",
@@ -85,10 +85,14 @@ pub fn markdown(results: &Results) -> String {
             r.calls_per_key_forced_refresh,
             r.steady_rss_mib,
             r.relist_peak_rss_mib,
-            if r.relist_peak_from_hwm { "" } else { " (sampled)" },
+            if r.relist_peak_from_hwm {
+                ""
+            } else {
+                " (sampled)"
+            },
             r.relist_peak_ratio,
             r.relist_list_requests,
-            r.relist_watch_requests,
+            r.relist_watch_events,
         ));
     }
     out
@@ -170,7 +174,11 @@ pub fn chart(results: &Results, path: &Path) -> Result<(), Error> {
     };
     for (points, label, color) in [
         (series(|r| r.seconds_to_all_ready), "operator", BLUE),
-        (series(|r| r.apiserver_ceiling_seconds), "API server ceiling", RED),
+        (
+            series(|r| r.apiserver_ceiling_seconds),
+            "API server ceiling",
+            RED,
+        ),
     ] {
         time.draw_series(LineSeries::new(points.clone(), &color))?
             .label(label)

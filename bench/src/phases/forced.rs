@@ -81,7 +81,11 @@ async fn annotate(
         .map(|i| async move {
             tokio::time::sleep_until(started + spread.mul_f64(i as f64 / n as f64)).await;
             object_api(client, i)
-                .patch(&format!("c-{i}"), &PatchParams::default(), &Patch::Merge(patch))
+                .patch(
+                    &format!("c-{i}"),
+                    &PatchParams::default(),
+                    &Patch::Merge(patch),
+                )
                 .await?;
             Ok::<_, Error>(())
         })
