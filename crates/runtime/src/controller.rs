@@ -19,7 +19,7 @@ use crate::events::EventQueue;
 use crate::leader::Leadership;
 use crate::metrics::Metrics;
 use crate::status_write::{self, FIELD_MANAGER};
-use crate::trim::trim_for_cache;
+use crate::trim::{reflect_relisting_in_place, trim_for_cache};
 use crate::{Error, Finished, Result};
 use conninfo_aws::appflow::AppFlow;
 use conninfo_aws::cache::{DescribeCache, RateLimited};
@@ -396,12 +396,12 @@ pub fn controller(
     };
     let (reader, writer) = reflector::store();
     let forget = ctx.clone();
-    // The initial list is paginated (the watcher's default page size); what the cache keeps of
-    // each object is trimmed to what reconciling needs.
-    let stream = watcher(api, watcher::Config::default().any_semantic())
+    // The list comes as a stream of watch events (`sendInitialEvents`), so no page of untrimmed
+    // objects is held; what the cache keeps of each object is trimmed to what reconciling needs.
+    let stream = watcher(api, watcher::Config::default().streaming_lists())
         .default_backoff()
         .modify(trim_for_cache)
-        .reflect(writer)
+        .inspect_ok(reflect_relisting_in_place(writer))
         .inspect_ok(move |event| on_watch_event(&forget, &ready, event))
         .applied_objects()
         .predicate_filter(spec_or_refresh, PredicateConfig::default());
