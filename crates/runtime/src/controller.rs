@@ -396,9 +396,9 @@ pub fn controller(
     };
     let (reader, writer) = reflector::store();
     let forget = ctx.clone();
-    // The list comes as a stream of watch events (`sendInitialEvents`), so no page of untrimmed
-    // objects is held; what the cache keeps of each object is trimmed to what reconciling needs.
-    let stream = watcher(api, watcher::Config::default().streaming_lists())
+    // The initial list is paginated (the watcher's default page size); what the cache keeps of
+    // each object is trimmed to what reconciling needs.
+    let stream = watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
         .modify(trim_for_cache)
         .inspect_ok(reflect_relisting_in_place(writer))
