@@ -7,7 +7,7 @@ VENV := .cache/venv
 # dependencies once and no step rebuilds what another built.
 TEST_FEATURES := --workspace --features appflow-connector-operator/failpoints
 
-.PHONY: demo demo-cluster test tools lint unit integration e2e python go-tests static hostile-worst-case bench \
+.PHONY: demo demo-cluster test tools lint unit integration e2e python go-tests static hostile-worst-case bench bench-budget \
 	soak crd manifests image release-local docs fuzz fuzz-smoke
 
 ## The operator's main job locally: control plane + AppFlow emulator + operator + samples.
@@ -107,10 +107,19 @@ release-local:
 
 ## Fleet scale on the real control plane and the emulator (50 ms, 10 req/s account quota):
 ## N = 1,000 and 10,000 (BENCH_SIZES), time to Ready vs the API server's ceiling, calls per key,
-## status writes, throttling, RSS and CPU -> target/bench/results.{json,md}, chart.svg.
+## status writes, throttling; a forced refresh of every object spread over 2 min per 10,000 with
+## probes timed to Ready (new key, cached key); an API-server restart and the relist's peak RSS;
+## RSS and CPU -> target/bench/results.{json,md}, chart.svg (docs/scale.md).
 bench: tools
 	cargo build --release --workspace --bins
 	APPFLOW_CONTROLPLANE_BIN_DIR=$(CURDIR)/.cache/controlplane/bin cargo run --release -p appflow-bench
+
+## The per-key error budget: 1 and 20 objects on keys answering AccessDenied for BUDGET_MINUTES
+## (default 10): calls per key, per hour over that window, and the schedule's bounds ->
+## target/bench/budget.{json,md}.
+bench-budget: tools
+	cargo build --release --workspace --bins
+	APPFLOW_CONTROLPLANE_BIN_DIR=$(CURDIR)/.cache/controlplane/bin cargo run --release -p appflow-bench -- budget
 
 ## Fault-injection soak: 1,000 ConnectorInfos over 50 keys, 30% random AWS faults (500, 429,
 ## hang, garbage), three API-server restarts over 5 minutes; prints its figures. SOAK_OBJECTS,

@@ -5,6 +5,11 @@ use std::process::ExitCode;
 use appflow_connector_operator::cli::{self, Command};
 use appflow_connector_operator::commands::{check, crd, describe, run};
 
+/// jemalloc rather than glibc's malloc: see docs/scale.md, "Memory".
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = cli::parse_args(std::env::args_os());
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -20,7 +20,7 @@ use crate::lanes::Gate;
 use crate::leader::Leadership;
 use crate::metrics::Metrics;
 use crate::status_write::{self, FIELD_MANAGER};
-use crate::trim::trim_for_cache;
+use crate::trim::{reflect_relisting_in_place, trim_for_cache};
 use crate::{Error, Finished, Result};
 use conninfo_aws::appflow::AppFlow;
 use conninfo_aws::cache::{DescribeCache, RateLimited};
@@ -426,12 +426,14 @@ pub fn controller(
     };
     let (reader, writer) = reflector::store();
     let forget = ctx.clone();
-    // The initial list is paginated (the watcher's default page size); what the cache keeps of
-    // each object is trimmed to what reconciling needs.
-    let stream = watcher(api, watcher::Config::default().any_semantic())
+    // The list is paginated (the watcher's default page size of 500): a most-recent list, as
+    // one at resourceVersion 0 (`any_semantic`) is served from the API server's watch cache
+    // whole, every object untrimmed in one response. What the cache keeps of each object is
+    // trimmed to what reconciling needs.
+    let stream = watcher(api, watcher::Config::default())
         .default_backoff()
         .modify(trim_for_cache)
-        .reflect(writer)
+        .inspect_ok(reflect_relisting_in_place(writer))
         .inspect_ok(move |event| on_watch_event(&forget, &ready, event))
         .applied_objects()
         .predicate_filter(spec_or_refresh, PredicateConfig::default());

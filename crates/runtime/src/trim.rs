@@ -1,7 +1,12 @@
 //! What the ConnectorInfo controller's cache keeps of each object: only what reconciling reads,
-//! and one shared copy of each mirrored configuration (docs/scale.md: memory at fleet scale).
+//! one shared copy of each mirrored configuration, and one copy of each object while the watch
+//! lists everything again (docs/scale.md: memory at fleet scale).
 
+use std::collections::HashSet;
 use std::sync::Arc;
+
+use kube::runtime::reflector::{ObjectRef, store::Writer};
+use kube::runtime::watcher::Event;
 
 use conninfo_core::crd::ConnectorInfo;
 use conninfo_core::mirror::ConnectorConfiguration;
@@ -50,6 +55,40 @@ impl Interner {
         }
         known.push(Arc::downgrade(config));
         config.clone()
+    }
+}
+
+/// Applies the watch's events to the cache as kube's `reflect` does, except when the watch lists
+/// everything again after the first list (its resource version expired, e.g. an API-server
+/// restart). `reflect` then fills a second map beside the cache and swaps it in at the end,
+/// holding every object twice; here each listed object replaces its old copy at once and, once
+/// the list is done, the objects it did not return leave the cache. Readers may see old and
+/// new copies side by side meanwhile, as during any stream of watch events; the first list is
+/// left to kube (the cache is empty then, and its end makes the store ready).
+pub fn reflect_relisting_in_place(
+    mut writer: Writer<ConnectorInfo>,
+) -> impl FnMut(&Event<ConnectorInfo>) {
+    let reader = writer.as_reader();
+    let mut listed = false;
+    let mut relisted: Option<HashSet<ObjectRef<ConnectorInfo>>> = None;
+    move |event| match (event, relisted.as_mut()) {
+        (Event::Init, _) if listed => relisted = Some(HashSet::new()),
+        (Event::InitApply(obj), Some(seen)) => {
+            seen.insert(ObjectRef::from_obj(obj));
+            writer.apply_watcher_event(&Event::Apply(obj.clone()));
+        }
+        (Event::InitDone, Some(seen)) => {
+            for stale in reader.state() {
+                if !seen.contains(&ObjectRef::from_obj(&*stale)) {
+                    writer.apply_watcher_event(&Event::Delete((*stale).clone()));
+                }
+            }
+            relisted = None;
+        }
+        _ => {
+            listed |= matches!(event, Event::InitDone);
+            writer.apply_watcher_event(event);
+        }
     }
 }
 
@@ -105,5 +144,58 @@ mod tests {
         );
         assert_eq!(obj.metadata.annotations.as_ref().map(|a| a.len()), Some(1));
         assert_eq!(obj.spec, spec);
+    }
+
+    fn named(name: &str, generation: i64) -> ConnectorInfo {
+        let mut obj = fixtures::connector_info(name, ConnectorType::Slack).build();
+        obj.metadata.namespace = Some("ns".into());
+        obj.metadata.generation = Some(generation);
+        obj
+    }
+
+    fn cached(store: &kube::runtime::reflector::Store<ConnectorInfo>) -> Vec<(String, i64)> {
+        let mut objects: Vec<_> = store
+            .state()
+            .iter()
+            .map(|o| {
+                (
+                    o.metadata.name.clone().unwrap_or_default(),
+                    o.metadata.generation.unwrap_or(0),
+                )
+            })
+            .collect();
+        objects.sort();
+        objects
+    }
+
+    #[test]
+    fn a_relist_replaces_objects_in_place_and_drops_the_ones_it_did_not_return() {
+        let (store, writer) = kube::runtime::reflector::store();
+        let mut reflect = reflect_relisting_in_place(writer);
+        reflect(&Event::Init);
+        reflect(&Event::InitApply(named("a", 1)));
+        assert!(
+            cached(&store).is_empty(),
+            "the first list is swapped in at its end"
+        );
+        reflect(&Event::InitApply(named("b", 1)));
+        reflect(&Event::InitDone);
+        assert_eq!(cached(&store), [("a".into(), 1), ("b".into(), 1)]);
+        reflect(&Event::Apply(named("c", 1)));
+
+        reflect(&Event::Init);
+        reflect(&Event::InitApply(named("a", 2)));
+        assert_eq!(
+            cached(&store),
+            [("a".into(), 2), ("b".into(), 1), ("c".into(), 1)],
+            "a relisted object replaces its copy at once; the others stay until the list ends"
+        );
+        reflect(&Event::InitApply(named("c", 1)));
+        reflect(&Event::InitDone);
+        assert_eq!(cached(&store), [("a".into(), 2), ("c".into(), 1)]);
+
+        reflect(&Event::Delete(named("a", 2)));
+        reflect(&Event::Apply(named("d", 1)));
+        assert_eq!(cached(&store), [("c".into(), 1), ("d".into(), 1)]);
     }
 }
