@@ -426,11 +426,9 @@ pub fn controller(
     };
     let (reader, writer) = reflector::store();
     let forget = ctx.clone();
-    // The list is paginated (the watcher's default page size of 500): a most-recent list, as
-    // one at resourceVersion 0 (`any_semantic`) is served from the API server's watch cache
-    // whole, every object untrimmed in one response. What the cache keeps of each object is
-    // trimmed to what reconciling needs.
-    let stream = watcher(api, watcher::Config::default())
+    // The initial list is paginated (the watcher's default page size); what the cache keeps of
+    // each object is trimmed to what reconciling needs.
+    let stream = watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
         .modify(trim_for_cache)
         .inspect_ok(reflect_relisting_in_place(writer))
