@@ -413,8 +413,8 @@ pub struct Controller {
 }
 
 /// Reconciliations let through to the ranked gate at once: the rank holds among this many
-/// waiting ones (a relist of 10,000 objects waiting there all at once peaked at 1.77x the
-/// steady RSS).
+/// waiting ones, and a start-up or relist of a large fleet does not hold a waiting
+/// reconciliation per object.
 pub const RANKED_AT_GATE: u16 = 1024;
 
 /// Builds the controller; `run` reconciles until `shutdown` resolves. `ready` turns true once
