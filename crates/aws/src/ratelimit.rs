@@ -86,20 +86,6 @@ impl RateLimiter {
         bucket.updated = now;
     }
 
-    /// Takes a token, or says how long until one is there (the caller retries then, without
-    /// holding anything meanwhile).
-    pub fn try_acquire(&self, now: Instant) -> Result<(), Duration> {
-        let mut bucket = self.lock();
-        self.refill(&mut bucket, now);
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Ok(())
-        } else {
-            let missing = 1.0 - bucket.tokens;
-            Err(Duration::from_secs_f64(missing / bucket.rate))
-        }
-    }
-
     /// Takes a token for the key with `ticket`, due by `deadline` (its rank), or says how long
     /// until it is its turn; the key keeps its place meanwhile and takes the earlier of its
     /// deadlines. Tokens go to waiting keys by deadline, then ticket: a key is served only when
@@ -183,16 +169,19 @@ mod tests {
         let t0 = Instant::now();
         let limiter = RateLimiter::new(5.0, 10, t0);
         for _ in 0..10 {
-            assert_eq!(limiter.try_acquire(t0), Ok(()));
+            assert_eq!(limiter.request(0, t0, t0), Ok(()));
         }
-        let wait = limiter.try_acquire(t0).unwrap_err();
+        let wait = limiter.request(0, t0, t0).unwrap_err();
         assert!((wait.as_secs_f64() - 0.2).abs() < 1e-9, "{wait:?}");
-        assert_eq!(limiter.try_acquire(t0 + Duration::from_millis(200)), Ok(()));
+        assert_eq!(
+            limiter.request(0, t0, t0 + Duration::from_millis(200)),
+            Ok(())
+        );
         // Over ten seconds, at most burst + 10 s x 5/s.
         let granted = (0..1000)
             .filter(|i| {
                 limiter
-                    .try_acquire(t0 + Duration::from_millis(200 + 10 * i))
+                    .request(0, t0, t0 + Duration::from_millis(200 + 10 * i))
                     .is_ok()
             })
             .count();
