@@ -167,6 +167,11 @@ pub struct RunArgs {
     /// ConnectorInfos reconciled at the same time.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
+    /// How the ConnectorInfo watch lists everything, at start and after its resource version
+    /// expired: `auto` streams the list where the API server serves streaming lists (the
+    /// WatchList feature; asked once at start) and pages it elsewhere.
+    #[arg(long, value_enum, default_value_t = InitialList::Auto)]
+    pub initial_list: InitialList,
     /// ConnectorInfos in namespaces that no AppFlowAccount binds: described with the
     /// operator's own identity, or refused (a terminal InvalidRequest naming the missing
     /// binding).
@@ -244,6 +249,24 @@ pub struct LogArgs {
 }
 
 /// `--unmapped-namespaces`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InitialList {
+    Auto,
+    Streaming,
+    Paged,
+}
+
+impl From<InitialList> for conninfo_runtime::initial_list::Choice {
+    fn from(value: InitialList) -> Self {
+        use conninfo_runtime::initial_list::{Choice, ListMode};
+        match value {
+            InitialList::Auto => Choice::Ask,
+            InitialList::Streaming => Choice::Always(ListMode::Streaming),
+            InitialList::Paged => Choice::Always(ListMode::Paged),
+        }
+    }
+}
+
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UnmappedNamespaces {
     OperatorIdentity,

@@ -25,6 +25,7 @@ use conninfo_runtime::accounts::{self, Accounts, BindingTriggers, Watches};
 use conninfo_runtime::bindings;
 use conninfo_runtime::controller::{self, Context, ContextSettings, RunSettings};
 use conninfo_runtime::http;
+use conninfo_runtime::initial_list::{self, ListMode};
 use conninfo_runtime::leader::{self, Election, ElectionSettings, Leadership};
 use conninfo_runtime::metrics::{BindingMetrics, Metrics};
 
@@ -79,7 +80,9 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     );
     let stop = Stop::on_signal();
     let ready = Arc::new(AtomicBool::new(false));
-    let controllers = start_controllers(&args, ctx, bindings, ready.clone(), &stop);
+    let watched = controller::watched(&ctx.client, args.watch_namespace.as_deref());
+    let list_mode = initial_list::choose(args.initial_list.into(), &watched).await;
+    let controllers = start_controllers(&args, ctx, bindings, list_mode, ready.clone(), &stop);
     let auth_metrics = http::AuthMetrics::default();
     let registry = registry(&metrics, &controllers, ready.clone(), &auth_metrics);
     let authorizer = http::Authorizer::new(reviewer, auth_metrics);
@@ -215,6 +218,7 @@ fn start_controllers(
     args: &RunArgs,
     ctx: Arc<Context>,
     bindings: Option<Bindings>,
+    list_mode: ListMode,
     ready: Arc<AtomicBool>,
     stop: &Stop,
 ) -> Controllers {
@@ -227,6 +231,7 @@ fn start_controllers(
     };
     let settings = RunSettings {
         watch_namespace: args.watch_namespace.clone(),
+        list_mode,
         account_watches,
     };
     let controller = controller::controller(ctx, settings, ready, stop.requested());

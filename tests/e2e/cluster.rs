@@ -46,7 +46,17 @@ pub struct Cluster {
 impl Cluster {
     /// Starts everything and installs the CRD; the operator is started by `start_operator`.
     pub fn start() -> Cluster {
-        let cluster = Cluster::start_without_crd();
+        Cluster::with_crds(Cluster::start_without_crd())
+    }
+
+    /// `start`, with more kube-apiserver flags (e.g. `--feature-gates=WatchList=false`).
+    pub fn start_with_apiserver_args(args: &[&str]) -> Cluster {
+        let control_plane = ControlPlane::start_with_apiserver_args(args)
+            .expect("control plane (run hack/controlplane/build.sh)");
+        Cluster::with_crds(Cluster::around(control_plane))
+    }
+
+    fn with_crds(cluster: Cluster) -> Cluster {
         for crd in [CRD, ACCOUNT_CRD] {
             cluster.kubectl_ok(&["apply", "--server-side", "-f", &format!("{REPO}/{crd}")]);
         }
@@ -58,6 +68,11 @@ impl Cluster {
     pub fn start_without_crd() -> Cluster {
         let control_plane =
             ControlPlane::start().expect("control plane (run hack/controlplane/build.sh)");
+        Cluster::around(control_plane)
+    }
+
+    /// The emulator and an operator-to-be around a running control plane.
+    fn around(control_plane: ControlPlane) -> Cluster {
         let (emulator, emulator_url) = spawn_emulator("127.0.0.1");
         let operator_log = control_plane.work_dir().join("operator.log");
         Cluster {

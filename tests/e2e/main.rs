@@ -10,6 +10,7 @@ mod failover;
 mod helm;
 mod hostile;
 mod lanes;
+mod lists;
 mod metrics_auth;
 mod monitoring;
 mod node;

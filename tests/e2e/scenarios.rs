@@ -554,6 +554,12 @@ fn operator_survives_apiserver_restart() {
             .manifest(),
     );
     cluster.wait_jsonpath("restart", "before", "{.status.observedGeneration}", "2");
+    let log = cluster.operator_log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("initial lists of ConnectorInfos") && l.contains("mode=Streaming")),
+        "the pinned API server streams lists, and the operator did not choose them:\n{log}"
+    );
 
     let status = cluster.terminate_operator();
     assert!(

@@ -16,6 +16,7 @@ use tracing::{debug, info, instrument, warn};
 
 use crate::accounts::{Accounts, Watches};
 use crate::events::EventQueue;
+use crate::initial_list::ListMode;
 use crate::lanes::Gate;
 use crate::leader::Leadership;
 use crate::metrics::Metrics;
@@ -402,6 +403,8 @@ fn spec_or_refresh(obj: &ConnectorInfo) -> Option<u64> {
 /// Settings of the controller loop.
 pub struct RunSettings {
     pub watch_namespace: Option<String>,
+    /// How the watch lists everything (`initial_list::choose`).
+    pub list_mode: ListMode,
     /// The binding and namespace watches behind `Context::accounts`, if bindings are on.
     pub account_watches: Option<Watches>,
 }
@@ -417,6 +420,14 @@ pub struct Controller {
 /// reconciliation per object.
 pub const RANKED_AT_GATE: u16 = 1024;
 
+/// The ConnectorInfos the operator watches: one namespace's, or all.
+pub fn watched(client: &Client, namespace: Option<&str>) -> Api<ConnectorInfo> {
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
 /// Builds the controller; `run` reconciles until `shutdown` resolves. `ready` turns true once
 /// the cache is filled.
 pub fn controller(
@@ -425,15 +436,11 @@ pub fn controller(
     ready: Arc<AtomicBool>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> Controller {
-    let api: Api<ConnectorInfo> = match &settings.watch_namespace {
-        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
-        None => Api::all(ctx.client.clone()),
-    };
+    let api = watched(&ctx.client, settings.watch_namespace.as_deref());
     let (reader, writer) = reflector::store();
     let forget = ctx.clone();
-    // The initial list is paginated (the watcher's default page size); what the cache keeps of
-    // each object is trimmed to what reconciling needs.
-    let stream = watcher(api, watcher::Config::default().any_semantic())
+    // What the cache keeps of each object is trimmed to what reconciling needs.
+    let stream = watcher(api, settings.list_mode.watcher_config())
         .default_backoff()
         .modify(trim_for_cache)
         .inspect_ok(reflect_relisting_in_place(writer))

@@ -9,6 +9,7 @@ pub mod bindings;
 pub mod controller;
 pub mod events;
 pub mod http;
+pub mod initial_list;
 pub mod lanes;
 pub mod leader;
 pub mod metrics;

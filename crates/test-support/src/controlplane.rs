@@ -45,6 +45,16 @@ impl ControlPlane {
         Self::launch(&[])
     }
 
+    /// Starts a fresh control plane whose kube-apiserver also gets `apiserver_args` (e.g.
+    /// `--feature-gates=WatchList=false`), and waits until it is ready.
+    pub fn start_with_apiserver_args(apiserver_args: &[&str]) -> io::Result<ControlPlane> {
+        let args: Vec<std::ffi::OsString> = apiserver_args
+            .iter()
+            .map(|arg| format!("--apiserver-arg={arg}").into())
+            .collect();
+        Self::launch(&args)
+    }
+
     /// Starts a control plane with a node (controller-manager, scheduler, a kubelet on
     /// containerd; pods on a bridge the launcher creates) with the given OCI image archives
     /// imported and the given plain-HTTP registries on this machine (`HOST:PORT`) configured

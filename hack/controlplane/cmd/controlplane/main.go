@@ -46,6 +46,8 @@ func main() {
 	flag.Var(&images, "image", "with --node: an OCI image archive to import into the node's containerd (repeatable)")
 	var registries imageList
 	flag.Var(&registries, "registry", "with --node: HOST:PORT of a plain-HTTP registry (on loopback) the node's containerd pulls from (repeatable)")
+	var apiserverExtra imageList
+	flag.Var(&apiserverExtra, "apiserver-arg", "one more kube-apiserver flag, e.g. --feature-gates=WatchList=false (repeatable)")
 	flag.Parse()
 	if *workDir == "" {
 		fatalf("--work-dir is required")
@@ -57,7 +59,7 @@ func main() {
 		}
 		*binDir = filepath.Dir(exe)
 	}
-	cp := &controlPlane{binDir: *binDir, timeout: *timeout, address: "127.0.0.1", serviceCIDR: "10.0.0.0/24", node: *node, images: images, registries: registries}
+	cp := &controlPlane{binDir: *binDir, timeout: *timeout, address: "127.0.0.1", serviceCIDR: "10.0.0.0/24", node: *node, images: images, registries: registries, apiserverExtra: apiserverExtra}
 	if cp.node {
 		// Pods reach the apiserver at the `kubernetes` Service's IP and port, with no
 		// kube-proxy: the apiserver itself listens there, on the node's bridge.
@@ -88,6 +90,7 @@ type controlPlane struct {
 	node            bool
 	images          []string
 	registries      []string
+	apiserverExtra  []string // flags given with --apiserver-arg, after ours
 	controllers     []*child
 	kubelet         *child
 	containerd      *child
@@ -360,6 +363,7 @@ func (cp *controlPlane) tryStartStorageAndAPI(ctx context.Context, pki *pki, dat
 		// Reach kubelets by their node IP (logs, exec, port-forward).
 		cp.apiserverArgs = append(cp.apiserverArgs, "--kubelet-preferred-address-types=InternalIP")
 	}
+	cp.apiserverArgs = append(cp.apiserverArgs, cp.apiserverExtra...)
 	return cp.startAPIServer(ctx)
 }
 

@@ -49,7 +49,7 @@ const (
 	pauseImage  = "localhost/pause:3.10"
 )
 
-// imageList collects repeated --image flags.
+// imageList collects repeated flags (--image, --registry, --apiserver-arg).
 type imageList []string
 
 func (l *imageList) String() string     { return strings.Join(*l, ",") }
