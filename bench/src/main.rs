@@ -84,6 +84,7 @@ async fn run_size(n: usize, idle: &mut Option<f64>) -> Result<Run, Error> {
         calls_per_key_forced_refresh: forced.calls_on_fleet_keys as f64 / KEYS as f64,
         probes_new_key: forced.new_key,
         probes_cached_key: forced.cached_key,
+        forced_refresh_longest: forced.longest,
         peak_rss_mib: relist.run_peak_rss_mib,
         steady_rss_mib: relist.steady_rss_mib,
         relist_peak_rss_mib: relist.relist_peak_rss_mib,

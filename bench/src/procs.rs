@@ -222,6 +222,24 @@ pub const WRITTEN_SERIES: &str =
     "appflow_connector_operator_status_writes_total{result=\"written\"}";
 
 impl Metrics {
+    /// The cumulative buckets of one histogram (`name` with `_bucket` dropped; `labels` the
+    /// other labels before `le`, e.g. `lane="changed",`), as (upper bound, count).
+    pub fn buckets(&self, name: &str, labels: &str) -> Vec<(f64, f64)> {
+        let prefix = format!("{name}_bucket{{{labels}le=\"");
+        self.0
+            .lines()
+            .filter_map(|line| {
+                let (le, count) = line.strip_prefix(&prefix)?.split_once("\"}")?;
+                let le = if le == "+Inf" {
+                    f64::INFINITY
+                } else {
+                    le.parse().ok()?
+                };
+                Some((le, count.trim().parse().ok()?))
+            })
+            .collect()
+    }
+
     /// The value of one series (0 when absent).
     pub fn value(&self, series: &str) -> f64 {
         self.0
@@ -229,6 +247,25 @@ impl Metrics {
             .find_map(|line| line.strip_prefix(series)?.trim().parse::<f64>().ok())
             .unwrap_or(0.0)
     }
+}
+
+/// The upper bound of the bucket holding the longest observation made between two scrapes of
+/// a histogram's cumulative buckets (`None`: nothing observed meanwhile).
+pub fn longest_between(before: &[(f64, f64)], after: &[(f64, f64)]) -> Option<f64> {
+    let earlier = |le: f64| {
+        before
+            .iter()
+            .find(|(b, _)| *b == le)
+            .map_or(0.0, |(_, count)| *count)
+    };
+    let total = after.last().map(|(le, count)| count - earlier(*le))?;
+    if total <= 0.0 {
+        return None;
+    }
+    after
+        .iter()
+        .find(|(le, count)| count - earlier(*le) >= total)
+        .map(|(le, _)| *le)
 }
 
 /// CPU seconds (user + system) of a process, from /proc.
@@ -290,5 +327,29 @@ impl RssSampler {
     pub fn finish(self) -> f64 {
         self.stop.store(true, Ordering::Relaxed);
         self.thread.join().unwrap_or(0.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_longest_observation_between_scrapes_is_bounded_by_its_bucket() {
+        let scrape = Metrics(
+            "w_bucket{lane=\"changed\",le=\"0.5\"} 3\nw_bucket{lane=\"changed\",le=\"1.0\"} 4\n\
+             w_bucket{lane=\"changed\",le=\"+Inf\"} 5\nw_bucket{lane=\"refresh\",le=\"0.5\"} 9\n"
+                .into(),
+        );
+        let after = scrape.buckets("w", "lane=\"changed\",");
+        assert_eq!(after, vec![(0.5, 3.0), (1.0, 4.0), (f64::INFINITY, 5.0)]);
+        let before = vec![(0.5, 3.0), (1.0, 3.0), (f64::INFINITY, 3.0)];
+        // Two observations since: one ≤ 1.0, one beyond every bound.
+        assert_eq!(longest_between(&before, &after), Some(f64::INFINITY));
+        let before = vec![(0.5, 3.0), (1.0, 3.0), (f64::INFINITY, 4.0)];
+        assert_eq!(longest_between(&before, &after), Some(1.0));
+        let before = vec![(0.5, 2.0), (1.0, 3.0), (f64::INFINITY, 4.0)];
+        assert_eq!(longest_between(&before, &after), Some(0.5));
+        assert_eq!(longest_between(&after, &after), None);
     }
 }

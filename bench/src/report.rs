@@ -41,6 +41,7 @@ pub struct Run {
     pub calls_per_key_forced_refresh: f64,
     pub probes_new_key: ProbeSummary,
     pub probes_cached_key: ProbeSummary,
+    pub forced_refresh_longest: crate::phases::forced::Longest,
     /// VmHWM from the start until the API-server restart.
     pub peak_rss_mib: f64,
     /// VmRSS just before the restart.
@@ -93,6 +94,16 @@ pub fn markdown(results: &Results) -> String {
             r.relist_peak_ratio,
             r.relist_list_requests,
             r.relist_watch_events,
+        ));
+    }
+    out.push_str("\n| objects | during the forced refresh: longest wait at the reconcile queue, `changed` lane, s ≤ | longest reconciliation (describe and status write), s ≤ |\n|---|---|---|\n");
+    for r in &results.runs {
+        let bound = |b: Option<f64>| b.map_or("–".to_owned(), |b| format!("{b:.3}"));
+        out.push_str(&format!(
+            "| {} | {} | {} |\n",
+            r.objects,
+            bound(r.forced_refresh_longest.changed_lane_wait_seconds),
+            bound(r.forced_refresh_longest.reconcile_seconds),
         ));
     }
     out

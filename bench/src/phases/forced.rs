@@ -15,7 +15,7 @@ use crate::config::{self, KEYS};
 use crate::fleet::{key_name, object_api, refresh_handled, spec_for};
 use crate::phases::poll_until;
 use crate::probe::{ProbeSummary, ReadyWatch};
-use crate::procs::{Emulator, Operator, WRITTEN_SERIES, calls_to};
+use crate::procs::{Emulator, Metrics, Operator, WRITTEN_SERIES, calls_to, longest_between};
 
 /// The refresh request every object gets (`appflow.connectorinfo.dev/refresh`).
 const TOKEN: &str = "bench-forced";
@@ -27,6 +27,35 @@ pub struct Forced {
     pub calls_on_fleet_keys: u64,
     pub new_key: ProbeSummary,
     pub cached_key: ProbeSummary,
+    /// Where the time went, from the operator's histograms over the phase (bucket bounds).
+    pub longest: Longest,
+}
+
+/// The longest waits and reconciliations during the phase, each the upper bound of its
+/// histogram bucket (`None`: none observed).
+#[derive(serde::Serialize, Clone, Copy, Default)]
+pub struct Longest {
+    /// At the reconcile queue, in the `changed` lane (the probes, mostly).
+    pub changed_lane_wait_seconds: Option<f64>,
+    /// A whole reconciliation of any lane (describe and status write): how long a worker was
+    /// held.
+    pub reconcile_seconds: Option<f64>,
+}
+
+const WAIT_HISTOGRAM: &str = "appflow_connector_operator_queue_wait_seconds";
+const CHANGED_LANE: &str = "lane=\"changed\",";
+const RECONCILE_HISTOGRAM: &str = "appflow_connector_operator_reconcile_duration_seconds";
+
+impl Longest {
+    fn between(before: &Metrics, after: &Metrics) -> Longest {
+        let longest = |name, labels| {
+            longest_between(&before.buckets(name, labels), &after.buckets(name, labels))
+        };
+        Longest {
+            changed_lane_wait_seconds: longest(WAIT_HISTOGRAM, CHANGED_LANE),
+            reconcile_seconds: longest(RECONCILE_HISTOGRAM, ""),
+        }
+    }
 }
 
 pub async fn run(
@@ -39,7 +68,8 @@ pub async fn run(
     let probes = config::probes();
     let watch = ReadyWatch::start(client).await?;
     let before = emulator.stats()?;
-    let writes_before = operator.scrape()?.value(WRITTEN_SERIES);
+    let scraped_before = operator.scrape()?;
+    let writes_before = scraped_before.value(WRITTEN_SERIES);
     let started = Instant::now();
     let (annotated, probed) = tokio::join!(
         annotate(client, n, started, spread),
@@ -49,6 +79,7 @@ pub async fn run(
     probed?;
     wait_handled(client, operator, n, writes_before).await?;
     let seconds = started.elapsed().as_secs_f64();
+    let longest = Longest::between(&scraped_before, &operator.scrape()?);
     let after = emulator.stats()?;
     let calls_on_fleet_keys = (0..KEYS)
         .map(|k| calls_to(&after, &key_name(k)).saturating_sub(calls_to(&before, &key_name(k))))
@@ -66,6 +97,7 @@ pub async fn run(
         calls_on_fleet_keys,
         new_key: ProbeSummary::of(probes, times("new")),
         cached_key: ProbeSummary::of(probes, times("cached")),
+        longest,
     })
 }
 

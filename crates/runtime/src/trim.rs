@@ -2,26 +2,29 @@
 //! one shared copy of each mirrored configuration, and one copy of each object while the watch
 //! lists everything again (docs/scale.md: memory at fleet scale).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use kube::runtime::reflector::{ObjectRef, store::Writer};
 use kube::runtime::watcher::Event;
 
-use conninfo_core::crd::ConnectorInfo;
+use conninfo_core::crd::{ConnectorInfo, REFRESH_ANNOTATION};
 use conninfo_core::mirror::ConnectorConfiguration;
 
-/// kubectl's copy of the last applied manifest: as large as the object's spec, never read here.
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
-
-/// Drops what the controller never reads from the copy its cache keeps of every object
-/// (`managedFields`, often larger than the spec, and kubectl's last-applied annotation), and
-/// makes objects that mirror the same configuration share one copy of it.
+/// Drops what the controller never reads from the copy its cache keeps of every object:
+/// `managedFields` (often larger than the spec), labels, owner references and every annotation
+/// but the refresh request (kubectl's last-applied copy of the manifest, GitOps tools' tracking
+/// annotations); and makes objects that mirror the same configuration share one copy of it.
 pub fn trim_for_cache(obj: &mut ConnectorInfo) {
-    obj.metadata.managed_fields = None;
-    if let Some(annotations) = obj.metadata.annotations.as_mut() {
-        annotations.remove(LAST_APPLIED);
-    }
+    let meta = &mut obj.metadata;
+    meta.managed_fields = None;
+    meta.labels = None;
+    meta.owner_references = None;
+    meta.annotations = meta
+        .annotations
+        .take()
+        .and_then(|mut all| all.remove_entry(REFRESH_ANNOTATION))
+        .map(|refresh| BTreeMap::from([refresh]));
     if let Some(config) = obj
         .status
         .as_mut()
@@ -95,7 +98,7 @@ pub fn reflect_relisting_in_place(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use conninfo_core::crd::{ConnectorInfoStatus, ConnectorType, REFRESH_ANNOTATION};
+    use conninfo_core::crd::{ConnectorInfoStatus, ConnectorType};
     use conninfo_core::fixtures;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
 
@@ -103,9 +106,17 @@ mod tests {
     fn the_cache_keeps_what_reconciling_reads_and_nothing_else() {
         let mut obj = fixtures::connector_info("crm", ConnectorType::Slack).build();
         obj.metadata.managed_fields = Some(vec![ManagedFieldsEntry::default(); 3]);
+        obj.metadata.labels = Some([("app".to_owned(), "crm".to_owned())].into());
         obj.metadata.annotations = Some(
             [
-                (LAST_APPLIED.to_owned(), "{...}".to_owned()),
+                (
+                    "kubectl.kubernetes.io/last-applied-configuration".to_owned(),
+                    "{...}".to_owned(),
+                ),
+                (
+                    "argocd.argoproj.io/tracking-id".to_owned(),
+                    "app:…".to_owned(),
+                ),
                 (REFRESH_ANNOTATION.to_owned(), "1".to_owned()),
             ]
             .into(),
@@ -143,6 +154,14 @@ mod tests {
             "the refresh annotation stays"
         );
         assert_eq!(obj.metadata.annotations.as_ref().map(|a| a.len()), Some(1));
+        assert_eq!(obj.metadata.labels, None);
+        let mut unannotated = fixtures::connector_info("plain", ConnectorType::Slack).build();
+        unannotated.metadata.annotations = Some([("team".to_owned(), "a".to_owned())].into());
+        trim_for_cache(&mut unannotated);
+        assert_eq!(
+            unannotated.metadata.annotations, None,
+            "no empty map is kept"
+        );
         assert_eq!(obj.spec, spec);
     }
 
