@@ -92,6 +92,7 @@ async fn run_size(n: usize, idle: &mut Option<f64>) -> Result<Run, Error> {
         relist_peak_from_hwm: relist.peak_from_hwm,
         relist_list_requests: relist.lists,
         relist_watch_events: relist.watch_events,
+        relist_restarts: relist.restarts,
         cpu_seconds: cpu_seconds(operator.pid())?,
     })
 }

@@ -52,6 +52,8 @@ pub struct Run {
     pub relist_peak_from_hwm: bool,
     pub relist_list_requests: u64,
     pub relist_watch_events: u64,
+    /// API-server restarts until the operator relisted (its watch may resume instead).
+    pub relist_restarts: u32,
     pub cpu_seconds: f64,
 }
 
@@ -75,10 +77,10 @@ pub fn markdown(results: &Results) -> String {
             r.calls_per_key_forced_refresh, r.throttled_answers, r.peak_rss_mib, r.cpu_seconds
         ));
     }
-    out.push_str("\n| objects | refresh spread over s | new key to Ready p50 / p99 s (Ready of probes) | cached key to Ready p50 / p99 s (Ready of probes) | forced calls ÷ keys | steady RSS MiB | relist peak RSS MiB | relist ÷ steady | relist: LIST requests / watch events |\n|---|---|---|---|---|---|---|---|---|\n");
+    out.push_str("\n| objects | refresh spread over s | new key to Ready p50 / p99 s (Ready of probes) | cached key to Ready p50 / p99 s (Ready of probes) | forced calls ÷ keys | steady RSS MiB | relist peak RSS MiB | relist ÷ steady | relist: LIST requests / watch events (API-server restarts) |\n|---|---|---|---|---|---|---|---|---|\n");
     for r in &results.runs {
         out.push_str(&format!(
-            "| {} | {:.0} | {} | {} | {:.2} | {:.1} | {:.1}{} | {:.2} | {} / {} |\n",
+            "| {} | {:.0} | {} | {} | {:.2} | {:.1} | {:.1}{} | {:.2} | {} / {} ({}) |\n",
             r.objects,
             r.forced_refresh_spread_seconds,
             probes_cell(&r.probes_new_key),
@@ -94,6 +96,7 @@ pub fn markdown(results: &Results) -> String {
             r.relist_peak_ratio,
             r.relist_list_requests,
             r.relist_watch_events,
+            r.relist_restarts,
         ));
     }
     out.push_str("\n| objects | during the forced refresh: longest wait at the reconcile queue, `changed` lane, s ≤ | longest reconciliation (describe and status write), s ≤ |\n|---|---|---|\n");
@@ -118,21 +121,28 @@ fn probes_cell(p: &ProbeSummary) -> String {
 
 pub fn budget_markdown(results: &[KeyBudget]) -> String {
     let mut out = String::from(
-        "| key | objects | window min | calls | calls per hour over the window | schedule's most calls in the window | schedule's calls per day after the first hour |\n|---|---|---|---|---|---|---|\n",
+        "| key | objects | window min | calls | calls per hour over the window | schedule's most calls in the window | calls after the first hour (schedule's most) | schedule's calls per day after the first hour |\n|---|---|---|---|---|---|---|---|\n",
     );
     for r in results {
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {:.1} | {} | {} |\n",
+            "| {} | {} | {} | {} | {:.1} | {} | {} | {} |\n",
             r.key,
             r.objects,
             r.window_minutes,
             r.calls,
             r.calls_per_hour,
             r.schedule_max_calls_in_window,
+            match (
+                r.calls_after_first_hour,
+                r.schedule_max_calls_after_first_hour
+            ) {
+                (Some(calls), Some(most)) => format!("{calls} ({most})"),
+                _ => "– (window ≤ 1 h)".to_owned(),
+            },
             r.schedule_max_calls_per_day_after_first_hour
         ));
     }
-    out.push_str("\nA window of minutes lies inside the schedule's first hour, when holds still double from 5 s: calls per hour over it overstate the rate after that hour, which the schedule caps at one call an hour.\n");
+    out.push_str("\nThe schedule's first hour has holds doubling from 5 s (10 calls), so calls per hour over a window that includes it overstate the rate after it, which the schedule caps at one call an hour; `BUDGET_MINUTES` over 60 also counts the calls after the first hour.\n");
     out
 }
 

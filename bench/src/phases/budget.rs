@@ -17,6 +17,7 @@ use crate::procs::{Emulator, Operator, calls_to, repo};
 use crate::{config, report};
 
 const NAMESPACE: &str = "bench-budget";
+const FIRST_HOUR: Duration = Duration::from_secs(3600);
 /// (custom connector label, objects naming it).
 const KEYS: &[(&str, usize)] = &[("denied-1", 1), ("denied-20", 20)];
 
@@ -28,6 +29,10 @@ pub struct KeyBudget {
     pub calls: u64,
     pub calls_per_hour: f64,
     pub schedule_max_calls_in_window: u64,
+    /// Calls after the key's first hour of failing (windows over an hour only).
+    pub calls_after_first_hour: Option<u64>,
+    /// The most calls the schedule allows in that part of the window.
+    pub schedule_max_calls_after_first_hour: Option<u64>,
     pub schedule_max_calls_per_day_after_first_hour: u64,
 }
 
@@ -45,6 +50,7 @@ pub async fn run() -> Result<(), Error> {
     let _operator = Operator::start(cluster.kubeconfig(), &emulator.url)?;
     let started = Instant::now();
     create_denied_objects(&client).await?;
+    let mut at_first_hour = None;
     for minute in 1..=minutes {
         tokio::time::sleep_until((started + Duration::from_secs(60 * minute)).into()).await; // the window itself
         let stats = emulator.stats()?;
@@ -53,13 +59,20 @@ pub async fn run() -> Result<(), Error> {
             .map(|l| format!("{l}: {}", calls_to(&stats, &format!("CustomConnector/{l}"))))
             .collect();
         eprintln!("bench-budget: minute {minute}: {}", calls.join(", "));
+        if minute == 60 {
+            at_first_hour = Some(stats);
+        }
     }
     let stats = emulator.stats()?;
     let window = Duration::from_secs(60 * minutes);
     let results: Vec<KeyBudget> = KEYS
         .iter()
         .map(|(label, objects)| {
-            let calls = calls_to(&stats, &format!("CustomConnector/{label}"));
+            let key = format!("CustomConnector/{label}");
+            let calls = calls_to(&stats, &key);
+            let after_first_hour = at_first_hour
+                .as_ref()
+                .map(|hour| calls - calls_to(hour, &key));
             KeyBudget {
                 key: format!("CustomConnector/{label}"),
                 objects: *objects,
@@ -67,6 +80,9 @@ pub async fn run() -> Result<(), Error> {
                 calls,
                 calls_per_hour: calls as f64 * 60.0 / minutes as f64,
                 schedule_max_calls_in_window: schedule_calls(window),
+                calls_after_first_hour: after_first_hour,
+                schedule_max_calls_after_first_hour: after_first_hour
+                    .map(|_| schedule_calls(window) - schedule_calls(FIRST_HOUR)),
                 schedule_max_calls_per_day_after_first_hour: budget::MAX_CALLS_PER_DAY_AFTER_RAMP,
             }
         })
