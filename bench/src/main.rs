@@ -87,6 +87,8 @@ async fn run_size(n: usize, idle: &mut Option<f64>) -> Result<Run, Error> {
         forced_refresh_longest: forced.longest,
         peak_rss_mib: relist.run_peak_rss_mib,
         steady_rss_mib: relist.steady_rss_mib,
+        steady_rss_anon_mib: relist.steady_rss_anon_mib,
+        steady_rss_file_mib: relist.steady_rss_file_mib,
         relist_peak_rss_mib: relist.relist_peak_rss_mib,
         relist_peak_ratio: relist.relist_peak_rss_mib / relist.steady_rss_mib,
         relist_peak_from_hwm: relist.peak_from_hwm,

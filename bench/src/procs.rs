@@ -222,18 +222,32 @@ pub const WRITTEN_SERIES: &str =
     "appflow_connector_operator_status_writes_total{result=\"written\"}";
 
 impl Metrics {
-    /// The cumulative buckets of one histogram (`name` with `_bucket` dropped; `labels` the
-    /// other labels before `le`, e.g. `lane="changed",`), as (upper bound, count).
+    /// The cumulative buckets of one histogram (`name` without `_bucket`) whose labels other
+    /// than `le` are exactly `labels` (e.g. `lane="changed"`, or empty), as (upper bound,
+    /// count).
     pub fn buckets(&self, name: &str, labels: &str) -> Vec<(f64, f64)> {
-        let prefix = format!("{name}_bucket{{{labels}le=\"");
+        let prefix = format!("{name}_bucket{{");
         self.0
             .lines()
             .filter_map(|line| {
-                let (le, count) = line.strip_prefix(&prefix)?.split_once("\"}")?;
-                let le = if le == "+Inf" {
-                    f64::INFINITY
-                } else {
-                    le.parse().ok()?
+                let (set, count) = line.strip_prefix(&prefix)?.split_once("} ")?;
+                let mut le = None;
+                let others: Vec<&str> = set
+                    .split(',')
+                    .filter(|label| match label.strip_prefix("le=") {
+                        Some(bound) => {
+                            le = Some(bound.trim_matches('"'));
+                            false
+                        }
+                        None => true,
+                    })
+                    .collect();
+                if others.join(",") != labels {
+                    return None;
+                }
+                let le = match le? {
+                    "+Inf" => f64::INFINITY,
+                    bound => bound.parse().ok()?,
                 };
                 Some((le, count.trim().parse().ok()?))
             })
@@ -291,6 +305,8 @@ pub fn memory_mib(pid: u32) -> (f64, f64) {
     process::memory_mib(pid)
 }
 
+pub use process::rss_split_mib;
+
 /// Resets the process's peak RSS (VmHWM) to its current RSS (`5` into /proc/PID/clear_refs,
 /// Linux ≥ 4.0; allowed for a process we may ptrace). Whether it took: VmHWM read back is
 /// within a MiB of VmRSS.
@@ -337,11 +353,13 @@ mod tests {
     #[test]
     fn the_longest_observation_between_scrapes_is_bounded_by_its_bucket() {
         let scrape = Metrics(
-            "w_bucket{lane=\"changed\",le=\"0.5\"} 3\nw_bucket{lane=\"changed\",le=\"1.0\"} 4\n\
-             w_bucket{lane=\"changed\",le=\"+Inf\"} 5\nw_bucket{lane=\"refresh\",le=\"0.5\"} 9\n"
+            "w_bucket{le=\"0.5\",lane=\"changed\"} 3\nw_bucket{le=\"1.0\",lane=\"changed\"} 4\n\
+             w_bucket{le=\"+Inf\",lane=\"changed\"} 5\nw_bucket{le=\"0.5\",lane=\"refresh\"} 9\n\
+             r_bucket{le=\"0.5\"} 7\n"
                 .into(),
         );
-        let after = scrape.buckets("w", "lane=\"changed\",");
+        assert_eq!(scrape.buckets("r", ""), vec![(0.5, 7.0)]);
+        let after = scrape.buckets("w", "lane=\"changed\"");
         assert_eq!(after, vec![(0.5, 3.0), (1.0, 4.0), (f64::INFINITY, 5.0)]);
         let before = vec![(0.5, 3.0), (1.0, 3.0), (f64::INFINITY, 3.0)];
         // Two observations since: one ≤ 1.0, one beyond every bound.

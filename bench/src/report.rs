@@ -46,6 +46,9 @@ pub struct Run {
     pub peak_rss_mib: f64,
     /// VmRSS just before the restart.
     pub steady_rss_mib: f64,
+    /// Of the steady RSS: the operator's own memory, and its binary's file pages.
+    pub steady_rss_anon_mib: f64,
+    pub steady_rss_file_mib: f64,
     pub relist_peak_rss_mib: f64,
     pub relist_peak_ratio: f64,
     /// Whether the relist peak is VmHWM after a reset (else 100 ms RSS samples).
@@ -99,14 +102,16 @@ pub fn markdown(results: &Results) -> String {
             r.relist_restarts,
         ));
     }
-    out.push_str("\n| objects | during the forced refresh: longest wait at the reconcile queue, `changed` lane, s ≤ | longest reconciliation (describe and status write), s ≤ |\n|---|---|---|\n");
+    out.push_str("\n| objects | during the forced refresh: longest wait at the reconcile queue, `changed` lane, s ≤ | longest reconciliation (describe and status write), s ≤ | steady RSS: anonymous / file pages MiB |\n|---|---|---|---|\n");
     for r in &results.runs {
         let bound = |b: Option<f64>| b.map_or("–".to_owned(), |b| format!("{b:.3}"));
         out.push_str(&format!(
-            "| {} | {} | {} |\n",
+            "| {} | {} | {} | {:.1} / {:.1} |\n",
             r.objects,
             bound(r.forced_refresh_longest.changed_lane_wait_seconds),
             bound(r.forced_refresh_longest.reconcile_seconds),
+            r.steady_rss_anon_mib,
+            r.steady_rss_file_mib,
         ));
     }
     out

@@ -43,7 +43,7 @@ pub struct Longest {
 }
 
 const WAIT_HISTOGRAM: &str = "appflow_connector_operator_queue_wait_seconds";
-const CHANGED_LANE: &str = "lane=\"changed\",";
+const CHANGED_LANE: &str = "lane=\"changed\"";
 const RECONCILE_HISTOGRAM: &str = "appflow_connector_operator_reconcile_duration_seconds";
 
 impl Longest {

@@ -10,13 +10,16 @@ use kube::api::{Api, PostParams};
 
 use crate::Error;
 use crate::config::{self, PROBE_NAMESPACE};
-use crate::procs::{Operator, RssSampler, memory_mib, reset_peak_rss};
+use crate::procs::{Operator, RssSampler, memory_mib, reset_peak_rss, rss_split_mib};
 
 pub struct Relist {
     /// The operator's peak RSS over the run until the restart (VmHWM).
     pub run_peak_rss_mib: f64,
     /// Its RSS just before the restart.
     pub steady_rss_mib: f64,
+    /// Of which its own (anonymous) memory, and file pages (its binary's code).
+    pub steady_rss_anon_mib: f64,
+    pub steady_rss_file_mib: f64,
     /// Its peak RSS from the restart to the end of the window: VmHWM after resetting it, or
     /// (when the reset did not take) the highest RSS sampled every 100 ms.
     pub relist_peak_rss_mib: f64,
@@ -42,6 +45,7 @@ pub async fn run(
 ) -> Result<Relist, Error> {
     let pid = operator.pid();
     let (run_peak_rss_mib, steady_rss_mib) = memory_mib(pid);
+    let (steady_rss_anon_mib, steady_rss_file_mib) = rss_split_mib(pid);
     let peak_from_hwm = reset_peak_rss(pid);
     let sampler = RssSampler::start(pid);
     let mut restarts = 0;
@@ -67,6 +71,8 @@ pub async fn run(
     Ok(Relist {
         run_peak_rss_mib,
         steady_rss_mib,
+        steady_rss_anon_mib,
+        steady_rss_file_mib,
         relist_peak_rss_mib,
         peak_from_hwm,
         lists: conninfo_requests(&metrics, "LIST") as u64,

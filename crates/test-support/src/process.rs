@@ -5,16 +5,24 @@ use std::time::{Duration, Instant};
 
 /// (VmHWM, VmRSS) of a process in MiB (0 when it is gone).
 pub fn memory_mib(pid: u32) -> (f64, f64) {
+    (status_mib(pid, "VmHWM:"), status_mib(pid, "VmRSS:"))
+}
+
+/// (RssAnon, RssFile) of a process in MiB: its own memory, and the pages of files it maps
+/// (its binary's code, shared and reclaimable), which VmRSS adds up.
+pub fn rss_split_mib(pid: u32) -> (f64, f64) {
+    (status_mib(pid, "RssAnon:"), status_mib(pid, "RssFile:"))
+}
+
+/// One `kB` field of /proc/PID/status, in MiB (0 when absent or the process is gone).
+fn status_mib(pid: u32, field: &str) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let mib = |field: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(field))
-            .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-            .unwrap_or(0.0)
-            / 1024.0
-    };
-    (mib("VmHWM:"), mib("VmRSS:"))
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
 }
 
 /// Sends SIGTERM and returns the exit status once the process has stopped (30 s at most).
