@@ -374,6 +374,7 @@ fn chart_lints_strict_and_renders_each_documented_combination() {
                         "--min-describe-interval=10s",
                         "--forced-refresh-interval=60s",
                         "--lane-bounds=1s,30s,5m",
+                        "--initial-list=auto",
                         "--stalled-after=10m",
                         "--aws-timeout=10s",
                         "--aws-max-attempts=2",
