@@ -9,9 +9,11 @@
 //! object, and falls back to pages when the server refuses or does not answer as a streaming
 //! server does (docs/design.md, "Initial lists").
 
+use std::pin::pin;
 use std::time::Duration;
 
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
+use futures::future::ready;
 use kube::Api;
 use kube::api::{WatchEvent, WatchParams};
 use kube::runtime::watcher;
@@ -78,7 +80,8 @@ pub enum Answer {
     Streamed,
     /// It refused the request (the WatchList gate is off) or sent an error event.
     Refused,
-    /// It closed the watch without either: an older server that ignores the parameter.
+    /// It closed the watch without either (an older server that ignores the parameter), or
+    /// did not answer in time.
     Ignored,
 }
 
@@ -97,22 +100,20 @@ pub async fn probe(api: &Api<ConnectorInfo>) -> Result<Answer, kube::Error> {
     let params = WatchParams::streaming_lists()
         .fields(&format!("metadata.name={PROBE_NAME}"))
         .timeout(PROBE_TIMEOUT.as_secs() as u32);
-    let events = match api.watch(&params, "").await {
-        Ok(events) => events,
-        Err(kube::Error::Api(status)) if refusal(status.code) => return Ok(Answer::Refused),
-        Err(e) => return Err(e),
+    let answer = async {
+        let events = match api.watch(&params, "").await {
+            Ok(events) => events,
+            Err(kube::Error::Api(status)) if refusal(status.code) => return Ok(Answer::Refused),
+            Err(e) => return Err(e),
+        };
+        let mut verdicts = pin!(events.try_filter_map(|event| ready(Ok(verdict(&event)))));
+        Ok(verdicts.try_next().await?.unwrap_or(Answer::Ignored))
     };
-    let answer = events
-        .map_ok(|event| verdict(&event))
-        .try_filter_map(|verdict| futures::future::ready(Ok(verdict)))
-        .boxed()
-        .next()
-        .await;
-    match answer {
-        Some(Ok(answer)) => Ok(answer),
-        Some(Err(e)) => Err(e),
-        None => Ok(Answer::Ignored),
-    }
+    // The server ends the watch itself after `PROBE_TIMEOUT`; this bounds a server that does
+    // not answer at all, so that start-up cannot hang here.
+    tokio::time::timeout(2 * PROBE_TIMEOUT, answer)
+        .await
+        .unwrap_or(Ok(Answer::Ignored))
 }
 
 /// Bad Request or Unprocessable: what a server with the WatchList gate off answers.
