@@ -59,7 +59,7 @@ fn condition(status: &ConnectorInfoStatus, type_: &str) -> (String, String) {
         .iter()
         .find(|c| c.type_ == type_)
         .unwrap_or_else(|| panic!("no {type_} condition in {status:?}"));
-    (found.status.clone(), found.reason.clone())
+    (found.status.to_string(), found.reason.to_string())
 }
 
 struct ApiServerVerifier(Handle);

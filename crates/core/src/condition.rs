@@ -9,11 +9,56 @@ use std::marker::PhantomData;
 use std::str::FromStr;
 
 use jiff::Timestamp;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use serde::{Deserialize, Serialize};
 use strum::{EnumString, IntoStaticStr, VariantArray};
 
 use crate::crd::ConnectorInfoStatus;
+use crate::intern::{self, SharedStr};
 use crate::reason::Reason;
+
+/// `metav1.Condition`, field for field and with its schema, but with shared strings: the
+/// controller's cache holds each distinct type, status, reason and message once for the whole
+/// fleet ([`Condition::share`]) instead of once per object.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    pub last_transition_time: Time,
+    #[serde(default)]
+    pub message: SharedStr,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    #[serde(default)]
+    pub reason: SharedStr,
+    pub status: SharedStr,
+    #[serde(rename = "type")]
+    pub type_: SharedStr,
+}
+
+impl Condition {
+    /// Makes its strings the shared copies (see [`intern`]).
+    pub fn share(&mut self) {
+        for text in [
+            &mut self.message,
+            &mut self.reason,
+            &mut self.status,
+            &mut self.type_,
+        ] {
+            intern::share(text);
+        }
+    }
+}
+
+/// The schema is Kubernetes' own, so the CRDs say exactly what `metav1.Condition` says.
+impl schemars::JsonSchema for Condition {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        <k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition as schemars::JsonSchema>::schema_name()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        <k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition as schemars::JsonSchema>::json_schema(generator)
+    }
+}
 
 /// A resource's condition types: each one's wire name, the order status lists them in (their
 /// declaration order), and the typed reasons they carry.
@@ -170,10 +215,10 @@ pub fn merge<T: ConditionKind>(
     };
     let reason: &'static str = reason.into();
     let new = Condition {
-        type_: type_.as_str().to_owned(),
-        status: status.as_str().to_owned(),
-        reason: reason.to_owned(),
-        message: message.to_owned(),
+        type_: type_.as_str().into(),
+        status: status.as_str().into(),
+        reason: reason.into(),
+        message: message.into(),
         observed_generation: generation,
         last_transition_time: transition_time,
     };

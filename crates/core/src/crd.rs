@@ -1,6 +1,9 @@
 //! The `ConnectorInfo` custom resource: spec, status and CRD generation.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use crate::condition::Condition;
+use crate::intern::{self, SharedStr};
 use kube_derive::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -190,20 +193,20 @@ pub struct ConnectorInfoStatus {
     /// A stable digest of `connectorConfiguration` (`sha256:` of its JSON with members sorted),
     /// to compare configurations without comparing them field by field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub configuration_digest: Option<String>,
+    pub configuration_digest: Option<SharedStr>,
 
     /// The value of the `appflow.connectorinfo.dev/refresh` annotation last acted on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_handled_refresh: Option<String>,
+    pub last_handled_refresh: Option<SharedStr>,
 
     /// The AWS account whose DescribeConnector answer `connectorConfiguration` mirrors.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub account_id: Option<String>,
+    pub account_id: Option<SharedStr>,
 
     /// The AppFlowAccount binding whose identity described the connector; absent when the
     /// operator's own identity did for an unbound namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub account_binding: Option<String>,
+    pub account_binding: Option<SharedStr>,
 
     /// Authentication modes the connector supports, summarised from the configuration.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -211,7 +214,7 @@ pub struct ConnectorInfoStatus {
 
     /// `authModes` for display (`OAuth2,Custom`): the AUTH column of `kubectl get`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub auth_modes_summary: Option<String>,
+    pub auth_modes_summary: Option<SharedStr>,
 
     /// The last good answer of DescribeConnector, with AWS's own field names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -234,6 +237,25 @@ pub(crate) fn conditions_schema(generator: &mut schemars::SchemaGenerator) -> sc
         serde_json::json!(["type"]),
     );
     schema
+}
+
+impl ConnectorInfoStatus {
+    /// Makes its strings the shared copies (see [`intern`]): the controller's cache calls this
+    /// as an object enters it.
+    pub fn share_strings(&mut self) {
+        for text in [
+            &mut self.configuration_digest,
+            &mut self.last_handled_refresh,
+            &mut self.account_id,
+            &mut self.account_binding,
+            &mut self.auth_modes_summary,
+        ] {
+            intern::share_opt(text);
+        }
+        for condition in &mut self.conditions {
+            condition.share();
+        }
+    }
 }
 
 impl ConnectorInfo {

@@ -15,6 +15,7 @@ pub mod circuit;
 pub mod condition;
 pub mod crd;
 pub mod diff;
+pub mod intern;
 pub mod interval;
 pub mod lanes;
 pub mod mirror;

@@ -11,6 +11,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use crate::condition::{self, ConditionStatus, ConditionType};
 use crate::crd::{ConnectorInfoSpec, ConnectorInfoStatus};
 use crate::diff::{self, Change};
+use crate::intern::SharedStr;
 use crate::mirror::ConnectorConfiguration;
 use crate::outcome::{DescribeFailure, Outcome};
 use crate::reason::{Reason, Retry};
@@ -120,7 +121,7 @@ pub fn compute(obs: &Observation) -> Computed {
     let previous = obs.previous.cloned().unwrap_or_default();
     let mut status = previous.clone();
     status.observed_generation = obs.generation;
-    status.last_handled_refresh = obs.refresh_request.map(str::to_owned);
+    status.last_handled_refresh = obs.refresh_request.map(SharedStr::from);
     let synced = match obs.outcome {
         Ok(config) => record_described(obs, &previous, &mut status, config),
         Err(error) => record_failure(obs, &previous, &mut status, error),
@@ -218,16 +219,18 @@ fn record_origin(origin: Origin, previous: &ConnectorInfoStatus, status: &mut Co
     let same_binding = origin.binding == previous.account_binding.as_deref();
     status.account_id = origin
         .account_id
-        .map(str::to_owned)
+        .map(SharedStr::from)
         .or_else(|| status.account_id.take().filter(|_| same_binding));
-    status.account_binding = origin.binding.map(str::to_owned);
+    status.account_binding = origin.binding.map(SharedStr::from);
 }
 
 /// The auth modes the connector supports, as a list and as `kubectl get`'s summary.
 fn record_auth_modes(status: &mut ConnectorInfoStatus, config: &ConnectorConfiguration) {
     status.auth_modes = requirements::auth_modes(config);
     let summary: Vec<String> = status.auth_modes.iter().map(ToString::to_string).collect();
-    status.auth_modes_summary = Some(summary.join(",")).filter(|summary| !summary.is_empty());
+    status.auth_modes_summary = Some(summary.join(","))
+        .filter(|summary| !summary.is_empty())
+        .map(SharedStr::from);
 }
 
 /// Mirrors the configuration with its digest; returns what changed since the previous one
@@ -247,7 +250,7 @@ fn record_configuration(
         Some(_) => {}
         None => status.last_changed_time = Some(Time(now)),
     }
-    status.configuration_digest = Some(diff::digest(&mirror));
+    status.configuration_digest = Some(diff::digest(&mirror).into());
     status.connector_configuration = Some(std::sync::Arc::new(mirror));
     changes
 }
@@ -517,7 +520,7 @@ fn transitions(
             events.push(Transition {
                 severity: Severity::Warning,
                 reason: Reason::RequirementsNotMet,
-                note: met.message.clone(),
+                note: met.message.to_string(),
             });
         }
     }

@@ -449,7 +449,7 @@ fn bindings_not_ready<'a>(
             (ConditionStatus::parse(&ready.status) != ConditionStatus::True).then(|| {
                 BindingLabels {
                     appflowaccount: binding.metadata.name.clone().unwrap_or_default(),
-                    reason: ready.reason.clone(),
+                    reason: ready.reason.to_string(),
                 }
             })
         })
@@ -523,8 +523,9 @@ impl BindingMetrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use conninfo_core::condition::Condition;
     use conninfo_core::crd::ConnectorInfoStatus;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
     fn status(ready: &str, reason: &str) -> ConnectorInfoStatus {
         ConnectorInfoStatus {
@@ -532,7 +533,7 @@ mod tests {
                 type_: "Ready".into(),
                 status: ready.into(),
                 reason: reason.into(),
-                message: String::new(),
+                message: "".into(),
                 last_transition_time: Time(jiff::Timestamp::UNIX_EPOCH),
                 observed_generation: None,
             }],

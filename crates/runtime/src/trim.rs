@@ -14,7 +14,8 @@ use conninfo_core::mirror::ConnectorConfiguration;
 /// Drops what the controller never reads from the copy its cache keeps of every object:
 /// `managedFields` (often larger than the spec), labels, owner references and every annotation
 /// but the refresh request (kubectl's last-applied copy of the manifest, GitOps tools' tracking
-/// annotations); and makes objects that mirror the same configuration share one copy of it.
+/// annotations); and makes objects that mirror the same configuration share one copy of it, and
+/// objects whose status says the same thing share its strings.
 pub fn trim_for_cache(obj: &mut ConnectorInfo) {
     let meta = &mut obj.metadata;
     meta.managed_fields = None;
@@ -25,12 +26,11 @@ pub fn trim_for_cache(obj: &mut ConnectorInfo) {
         .take()
         .and_then(|mut all| all.remove_entry(REFRESH_ANNOTATION))
         .map(|refresh| BTreeMap::from([refresh]));
-    if let Some(config) = obj
-        .status
-        .as_mut()
-        .and_then(|s| s.connector_configuration.as_mut())
-    {
-        *config = SHARED_CONFIGURATIONS.intern(config);
+    if let Some(status) = obj.status.as_mut() {
+        status.share_strings();
+        if let Some(config) = status.connector_configuration.as_mut() {
+            *config = SHARED_CONFIGURATIONS.intern(config);
+        }
     }
 }
 
@@ -98,8 +98,11 @@ pub fn reflect_relisting_in_place(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use conninfo_core::condition::{ConditionSetter, ConditionType};
     use conninfo_core::crd::{ConnectorInfoStatus, ConnectorType};
     use conninfo_core::fixtures;
+    use conninfo_core::reason::Reason;
+    use jiff::Timestamp;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
 
     #[test]
@@ -126,15 +129,29 @@ mod tests {
             connector_type: Some("Slack".into()),
             ..Default::default()
         };
-        obj.status = Some(ConnectorInfoStatus {
-            connector_configuration: Some(Arc::new(config.clone())),
-            ..Default::default()
-        });
+        // Decoded separately, as the watch delivers them: equal values, separate allocations.
+        let status = |config: ConnectorConfiguration| {
+            let mut status = ConnectorInfoStatus {
+                connector_configuration: Some(Arc::new(config)),
+                configuration_digest: Some("sha256:0123".into()),
+                ..Default::default()
+            };
+            ConditionSetter::<ConditionType>::new(
+                &mut status.conditions,
+                Some(1),
+                Timestamp::UNIX_EPOCH,
+            )
+            .apply(
+                ConditionType::Ready,
+                true,
+                Reason::Described,
+                "Slack is described",
+            );
+            status
+        };
+        obj.status = Some(status(config.clone()));
         let mut twin = obj.clone();
-        twin.status = Some(ConnectorInfoStatus {
-            connector_configuration: Some(Arc::new(config)),
-            ..Default::default()
-        });
+        twin.status = Some(status(config));
         trim_for_cache(&mut obj);
         trim_for_cache(&mut twin);
         let shared = |o: &ConnectorInfo| {
@@ -146,6 +163,20 @@ mod tests {
         assert!(
             Arc::ptr_eq(&shared(&obj), &shared(&twin)),
             "equal configurations share one copy"
+        );
+        let (ours, theirs) = (obj.status.as_ref().unwrap(), twin.status.as_ref().unwrap());
+        assert!(
+            ours.conditions[0]
+                .message
+                .ptr_eq(&theirs.conditions[0].message),
+            "equal condition messages are one string"
+        );
+        assert!(
+            ours.configuration_digest
+                .as_ref()
+                .unwrap()
+                .ptr_eq(theirs.configuration_digest.as_ref().unwrap()),
+            "equal digests are one string"
         );
         assert_eq!(obj.metadata.managed_fields, None);
         assert_eq!(

@@ -104,7 +104,7 @@ pub fn judge(
         .unwrap_or_default();
     let ready_status = ConditionStatus::parse(&ready.status);
     let (outcome, message) = match ready_status {
-        ConditionStatus::True if unmet.is_empty() => (Outcome::Ready, ready.message.clone()),
+        ConditionStatus::True if unmet.is_empty() => (Outcome::Ready, ready.message.to_string()),
         ConditionStatus::True => {
             let sentences: Vec<String> = unmet.iter().map(Unmet::message).collect();
             (
@@ -113,13 +113,13 @@ pub fn judge(
             )
         }
         _ if ready.reason == Reason::RequirementsNotMet.as_str() => {
-            (Outcome::RequirementsNotMet, ready.message.clone())
+            (Outcome::RequirementsNotMet, ready.message.to_string())
         }
-        _ => (Outcome::Failed, ready.message.clone()),
+        _ => (Outcome::Failed, ready.message.to_string()),
     };
     Verdict {
         outcome,
-        reason: Some(ready.reason.clone()),
+        reason: Some(ready.reason.to_string()),
         message,
         unmet,
     }
@@ -179,8 +179,9 @@ pub fn parse_requirement(text: &str) -> Result<Requirements, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::condition::Condition;
     use crate::mirror::ConnectorConfiguration;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
     fn status(ready: &str, reason: &str, observed: i64, oauth2: bool) -> ConnectorInfoStatus {
         let config: ConnectorConfiguration = serde_json::from_value(serde_json::json!({
@@ -203,7 +204,7 @@ mod tests {
                 type_: "Ready".into(),
                 status: ready.into(),
                 reason: reason.into(),
-                message: format!("{reason} message"),
+                message: format!("{reason} message").into(),
                 last_transition_time: Time(jiff::Timestamp::UNIX_EPOCH),
                 observed_generation: Some(observed),
             }],
