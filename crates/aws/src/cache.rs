@@ -185,9 +185,9 @@ impl Entry {
 struct State {
     entries: HashMap<Key, Entry>,
     /// Which key each object (by UID) uses, and how many objects use each key, so unused
-    /// entries can be dropped.
-    users: HashMap<String, Key>,
-    user_counts: HashMap<Key, usize>,
+    /// entries can be dropped. The objects of a key share one copy of it.
+    users: HashMap<String, Arc<Key>>,
+    user_counts: HashMap<Arc<Key>, usize>,
 }
 
 /// The describe cache. `fetch` futures are only started for `Source::Called`, and only with a
@@ -379,13 +379,18 @@ impl DescribeCache {
     /// key it used before (no other object uses it).
     pub fn used_by(&self, uid: &str, key: &Key) -> bool {
         let mut state = self.lock();
-        match state.users.insert(uid.to_owned(), key.clone()) {
-            Some(old) if old == *key => false,
-            old => {
-                *state.user_counts.entry(key.clone()).or_default() += 1;
-                old.is_some_and(|old| Self::release(&mut state, &old))
-            }
+        if state.users.get(uid).is_some_and(|used| **used == *key) {
+            return false;
         }
+        let shared = match state.user_counts.get_key_value(key) {
+            Some((shared, _)) => shared.clone(),
+            None => Arc::new(key.clone()),
+        };
+        *state.user_counts.entry(shared.clone()).or_default() += 1;
+        state
+            .users
+            .insert(uid.to_owned(), shared)
+            .is_some_and(|old| Self::release(&mut state, &old))
     }
 
     /// Forgets a deleted object; returns true when this dropped its key's entry.
@@ -407,10 +412,11 @@ impl DescribeCache {
 
     /// One user fewer for `key`; drops its entry with the last one.
     fn release(state: &mut State, key: &Key) -> bool {
-        let count = state.user_counts.entry(key.clone()).or_default();
-        *count = count.saturating_sub(1);
-        if *count > 0 {
-            return false;
+        if let Some(count) = state.user_counts.get_mut(key) {
+            *count = count.saturating_sub(1);
+            if *count > 0 {
+                return false;
+            }
         }
         state.user_counts.remove(key);
         state.entries.remove(key).is_some()

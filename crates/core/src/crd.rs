@@ -259,13 +259,17 @@ impl ConnectorInfoStatus {
 }
 
 impl ConnectorInfo {
-    /// The refresh annotation's value, if any.
+    /// The refresh annotation's value, if any. The controller's cache keeps a request already
+    /// handled as an empty annotation map, which costs nothing, where the annotation costs a
+    /// whole B-tree node per object (`trim_for_cache`): its value is then the one status says
+    /// was handled. The API server never sends an empty map: it omits it.
     pub fn refresh_request(&self) -> Option<&str> {
-        self.metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(REFRESH_ANNOTATION))
-            .map(String::as_str)
+        let annotations = self.metadata.annotations.as_ref()?;
+        match annotations.get(REFRESH_ANNOTATION) {
+            Some(request) => Some(request),
+            None if annotations.is_empty() => self.status.as_ref()?.last_handled_refresh.as_deref(),
+            None => None,
+        }
     }
 }
 

@@ -12,20 +12,33 @@ use conninfo_core::crd::{ConnectorInfo, REFRESH_ANNOTATION};
 use conninfo_core::mirror::ConnectorConfiguration;
 
 /// Drops what the controller never reads from the copy its cache keeps of every object:
-/// `managedFields` (often larger than the spec), labels, owner references and every annotation
-/// but the refresh request (kubectl's last-applied copy of the manifest, GitOps tools' tracking
-/// annotations); and makes objects that mirror the same configuration share one copy of it, and
-/// objects whose status says the same thing share its strings.
+/// `managedFields` (often larger than the spec), labels, owner references, the resource
+/// version (the watch tracks its own) and every annotation but the refresh request (kubectl's
+/// last-applied copy of the manifest, GitOps tools' tracking annotations); keeps a refresh
+/// request already handled as an empty map (see `ConnectorInfo::refresh_request`); and makes
+/// objects that mirror the same configuration share one copy of it, and objects whose status
+/// says the same thing share its strings.
 pub fn trim_for_cache(obj: &mut ConnectorInfo) {
     let meta = &mut obj.metadata;
     meta.managed_fields = None;
     meta.labels = None;
     meta.owner_references = None;
+    meta.resource_version = None;
+    let handled = obj
+        .status
+        .as_ref()
+        .and_then(|s| s.last_handled_refresh.as_deref());
     meta.annotations = meta
         .annotations
         .take()
         .and_then(|mut all| all.remove_entry(REFRESH_ANNOTATION))
-        .map(|refresh| BTreeMap::from([refresh]));
+        .map(|(key, request)| {
+            if Some(request.as_str()) == handled {
+                BTreeMap::new()
+            } else {
+                BTreeMap::from([(key, request)])
+            }
+        });
     if let Some(status) = obj.status.as_mut() {
         status.share_strings();
         if let Some(config) = status.connector_configuration.as_mut() {
@@ -194,6 +207,41 @@ mod tests {
             "no empty map is kept"
         );
         assert_eq!(obj.spec, spec);
+    }
+
+    #[test]
+    fn a_handled_refresh_request_is_cached_as_an_empty_map_and_reads_the_same() {
+        let mut obj = fixtures::connector_info("crm", ConnectorType::Slack).build();
+        obj.metadata.annotations = Some([(REFRESH_ANNOTATION.to_owned(), "2".to_owned())].into());
+        obj.metadata.resource_version = Some("4711".into());
+        obj.status = Some(ConnectorInfoStatus {
+            last_handled_refresh: Some("1".into()),
+            ..Default::default()
+        });
+        let mut pending = obj.clone();
+        trim_for_cache(&mut pending);
+        assert_eq!(pending.refresh_request(), Some("2"));
+        assert_eq!(
+            pending.metadata.annotations.as_ref().map(BTreeMap::len),
+            Some(1),
+            "a request not handled yet is kept as it is"
+        );
+        assert_eq!(pending.metadata.resource_version, None);
+
+        obj.status.as_mut().unwrap().last_handled_refresh = Some("2".into());
+        let mut handled = obj.clone();
+        trim_for_cache(&mut handled);
+        assert_eq!(handled.metadata.annotations, Some(BTreeMap::new()));
+        assert_eq!(
+            handled.refresh_request(),
+            obj.refresh_request(),
+            "the cached copy reads as the object does"
+        );
+
+        let mut withdrawn = obj.clone();
+        withdrawn.metadata.annotations = None;
+        trim_for_cache(&mut withdrawn);
+        assert_eq!(withdrawn.refresh_request(), None);
     }
 
     fn named(name: &str, generation: i64) -> ConnectorInfo {
