@@ -1,6 +1,5 @@
 //! kube-runtime wiring: watch ConnectorInfos, describe, write status, publish events, requeue.
 
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -10,7 +9,7 @@ use kube::api::Api;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller as KubeController};
 use kube::runtime::events::{Event, EventType, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{PredicateConfig, WatchStreamExt, watcher};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use tracing::{debug, info, instrument, warn};
 
@@ -20,8 +19,9 @@ use crate::initial_list::ListMode;
 use crate::lanes::Gate;
 use crate::leader::Leadership;
 use crate::metrics::Metrics;
+use crate::requeues::Requeues;
 use crate::status_write::{self, FIELD_MANAGER};
-use crate::trim::{reflect_relisting_in_place, trim_for_cache};
+use crate::trim::{cache_and_pick, trim_for_cache};
 use crate::{Error, Finished, Result};
 use conninfo_aws::appflow::AppFlow;
 use conninfo_aws::cache::{DescribeCache, RateLimited};
@@ -57,6 +57,8 @@ pub struct Context {
     pub accounts: Arc<Accounts>,
     /// The reconcile queue: at most `event_concurrency` reconciliations at once, by lane.
     pub gate: Arc<Gate>,
+    /// When each object is reconciled again (its refresh, backoff or token wait).
+    pub requeues: Arc<Requeues>,
 }
 
 /// How the reconciler behaves, from the command line.
@@ -118,6 +120,7 @@ impl Context {
             pacing: Pacing::new(settings.min_describe_gap),
             policy: settings.policy,
             refresh_requests: RefreshRequests::default(),
+            requeues: Arc::default(),
             cache: match settings.rate_limit {
                 Some((per_second, burst)) => {
                     DescribeCache::with_limiter(RateLimiter::new(per_second, burst, Instant::now()))
@@ -139,13 +142,32 @@ impl Context {
 }
 
 /// Describes one ConnectorInfo and writes what was learnt, once its lane's turn comes.
+/// When to reconcile again is kept in `Context::requeues`, not in kube's scheduler.
 pub async fn reconcile(obj: Arc<ConnectorInfo>, ctx: Arc<Context>) -> Result<Action> {
     let _turn = ctx.gate.enter(lane(&obj, &ctx).await).await;
+    let again = requeue_ref(&obj);
     // Boxed: the futures waiting at the gate stay small (every object may wait there).
-    Ok(match Box::pin(reconcile_once(obj, ctx.clone())).await? {
-        Some(wait) => Action::requeue(wait),
-        None => Action::await_change(),
-    })
+    match Box::pin(reconcile_once(obj, ctx.clone())).await {
+        Ok(Some(wait)) => ctx
+            .requeues
+            .schedule(again, tokio::time::Instant::now() + wait),
+        Ok(None) => ctx.requeues.cancel(&again),
+        Err(error) => {
+            // `error_policy` requeues with the object's backoff.
+            ctx.requeues.cancel(&again);
+            return Err(error);
+        }
+    }
+    Ok(Action::await_change())
+}
+
+/// The object by name and namespace only: what a pending requeue keeps of it.
+fn requeue_ref(obj: &ConnectorInfo) -> ObjectRef<ConnectorInfo> {
+    let name = ObjectRef::new(&obj.name_any());
+    match obj.metadata.namespace.as_deref() {
+        Some(namespace) => name.within(namespace),
+        None => name,
+    }
 }
 
 /// Why the object is reconciled (its rank in the reconcile queue), judged with the binding
@@ -248,8 +270,8 @@ async fn skip_if_fresh(
 }
 
 /// The object's describe slot. Spec edits and refresh-annotation churn inside the minimum gap
-/// coalesce into one describe after it: the scheduler keeps one requeue per object and the
-/// reconcile then reads the latest object from the cache.
+/// coalesce into one describe after it: `Context::requeues` keeps one requeue per object and
+/// the reconcile then reads the latest object from the cache.
 fn claim_describe(ctx: &Context, uid: &str) -> Result<Claim, Finished> {
     ctx.pacing.claim_call(uid, Instant::now()).map_err(|wait| {
         debug!(?wait, "describe deferred by the per-object minimum gap");
@@ -391,15 +413,6 @@ pub fn error_policy(obj: Arc<ConnectorInfo>, error: &Error, ctx: Arc<Context>) -
     Action::requeue(ctx.pacing.next_backoff(&obj.uid().unwrap_or_default()))
 }
 
-/// Passes events only when the spec (generation) or the refresh annotation changed, so the
-/// controller is not woken by its own status writes.
-fn spec_or_refresh(obj: &ConnectorInfo) -> Option<u64> {
-    let mut hasher = DefaultHasher::new();
-    obj.metadata.generation.hash(&mut hasher);
-    obj.refresh_request().hash(&mut hasher);
-    Some(hasher.finish())
-}
-
 /// Settings of the controller loop.
 pub struct RunSettings {
     pub watch_namespace: Option<String>,
@@ -440,13 +453,20 @@ pub fn controller(
     let (reader, writer) = reflector::store();
     let forget = ctx.clone();
     // What the cache keeps of each object is trimmed to what reconciling needs.
+    let mut pick = cache_and_pick(writer);
     let stream = watcher(api, settings.list_mode.watcher_config())
         .default_backoff()
         .modify(trim_for_cache)
-        .inspect_ok(reflect_relisting_in_place(writer))
-        .inspect_ok(move |event| on_watch_event(&forget, &ready, event))
-        .applied_objects()
-        .predicate_filter(spec_or_refresh, PredicateConfig::default());
+        .try_filter_map(move |event| {
+            let worth_it = pick(&event);
+            on_watch_event(&forget, &ready, &event);
+            futures::future::ready(Ok(match event {
+                watcher::Event::Apply(obj) | watcher::Event::InitApply(obj) if worth_it => {
+                    Some(obj)
+                }
+                _ => None,
+            }))
+        });
 
     // kube-runtime's scheduler serves first come, first served, so the limit that matters
     // (`--concurrency`) is the context's ranked gate, where waiting work is served by lane; the
@@ -455,7 +475,8 @@ pub fn controller(
     let mut controller = KubeController::for_stream(stream, reader.clone())
         .with_config(ControllerConfig::default().concurrency(RANKED_AT_GATE))
         // A replica that starts leading reconciles everything it only watched as a standby.
-        .reconcile_all_on(ctx.leadership.acquisitions());
+        .reconcile_all_on(ctx.leadership.acquisitions())
+        .reconcile_on(ctx.requeues.clone().due());
     if let Some(watches) = settings.account_watches {
         controller = triggered_by_accounts(controller, watches, &reader);
     }
@@ -495,6 +516,7 @@ fn on_watch_event(ctx: &Context, ready: &AtomicBool, event: &watcher::Event<Conn
             );
         }
         watcher::Event::Delete(obj) => {
+            ctx.requeues.cancel(&requeue_ref(obj));
             let uid = obj.uid().unwrap_or_default();
             ctx.pacing.forget(&uid);
             ctx.refresh_requests.forget(&uid);

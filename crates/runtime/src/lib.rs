@@ -13,6 +13,7 @@ pub mod initial_list;
 pub mod lanes;
 pub mod leader;
 pub mod metrics;
+pub mod requeues;
 pub mod status_write;
 pub mod trim;
 

@@ -74,6 +74,35 @@ impl Interner {
     }
 }
 
+/// Applies the watch's events to the cache (relisting in place, as
+/// [`reflect_relisting_in_place`] does) and says which ones are worth reconciling: a new object,
+/// or one whose generation or refresh request differs from the cached copy it replaces. The
+/// controller is then not woken by its own status writes, nor by a relist that returns what it
+/// already has; and the cache itself is the memory of what was seen, where kube's predicate
+/// filter would keep a second map with an entry per object.
+pub fn cache_and_pick(writer: Writer<ConnectorInfo>) -> impl FnMut(&Event<ConnectorInfo>) -> bool {
+    let reader = writer.as_reader();
+    let mut reflect = reflect_relisting_in_place(writer);
+    move |event| {
+        let worth_it = match event {
+            Event::Apply(obj) | Event::InitApply(obj) => reader
+                .get(&ObjectRef::from_obj(obj))
+                .is_none_or(|cached| changed(&cached, obj)),
+            _ => false,
+        };
+        reflect(event);
+        worth_it
+    }
+}
+
+/// Whether an object asks for more than its cached copy did: another object of the same name,
+/// a new generation (spec), or another refresh request.
+fn changed(cached: &ConnectorInfo, obj: &ConnectorInfo) -> bool {
+    cached.metadata.uid != obj.metadata.uid
+        || cached.metadata.generation != obj.metadata.generation
+        || cached.refresh_request() != obj.refresh_request()
+}
+
 /// Applies the watch's events to the cache as kube's `reflect` does, except when the watch lists
 /// everything again after the first list (its resource version expired, e.g. an API-server
 /// restart). `reflect` then fills a second map beside the cache and swaps it in at the end,
@@ -81,7 +110,7 @@ impl Interner {
 /// the list is done, the objects it did not return leave the cache. Readers may see old and
 /// new copies side by side meanwhile, as during any stream of watch events; the first list is
 /// left to kube (the cache is empty then, and its end makes the store ready).
-pub fn reflect_relisting_in_place(
+fn reflect_relisting_in_place(
     mut writer: Writer<ConnectorInfo>,
 ) -> impl FnMut(&Event<ConnectorInfo>) {
     let reader = writer.as_reader();
@@ -242,6 +271,46 @@ mod tests {
         withdrawn.metadata.annotations = None;
         trim_for_cache(&mut withdrawn);
         assert_eq!(withdrawn.refresh_request(), None);
+    }
+
+    #[test]
+    fn only_new_objects_specs_and_refresh_requests_are_picked() {
+        let (store, writer) = kube::runtime::reflector::store();
+        let mut pick = cache_and_pick(writer);
+        assert!(!pick(&Event::Init));
+        assert!(pick(&Event::InitApply(named("a", 1))), "listed: new");
+        assert!(!pick(&Event::InitDone));
+        assert_eq!(cached(&store), [("a".to_owned(), 1)]);
+        let mut status_written = named("a", 1);
+        status_written.status = Some(ConnectorInfoStatus {
+            observed_generation: Some(1),
+            ..Default::default()
+        });
+        assert!(
+            !pick(&Event::Apply(status_written.clone())),
+            "its own status write"
+        );
+        assert!(pick(&Event::Apply(named("a", 2))), "a spec change");
+        let mut refresh = named("a", 2);
+        refresh.metadata.annotations =
+            Some([(REFRESH_ANNOTATION.to_owned(), "1".to_owned())].into());
+        assert!(pick(&Event::Apply(refresh.clone())), "a refresh request");
+        assert!(
+            !pick(&Event::Apply(refresh.clone())),
+            "the same request again"
+        );
+        let mut recreated = refresh.clone();
+        recreated.metadata.uid = Some("another".into());
+        assert!(
+            pick(&Event::Apply(recreated.clone())),
+            "deleted and created again"
+        );
+        // A relist returning the same object picks nothing.
+        assert!(!pick(&Event::Init));
+        assert!(!pick(&Event::InitApply(recreated.clone())));
+        assert!(!pick(&Event::InitDone));
+        assert!(!pick(&Event::Delete(recreated)));
+        assert!(cached(&store).is_empty());
     }
 
     fn named(name: &str, generation: i64) -> ConnectorInfo {
