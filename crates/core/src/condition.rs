@@ -9,7 +9,7 @@ use std::marker::PhantomData;
 use std::str::FromStr;
 
 use jiff::Timestamp;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition as MetaCondition, Time};
 use serde::{Deserialize, Serialize};
 use strum::{EnumString, IntoStaticStr, VariantArray};
 
@@ -52,11 +52,11 @@ impl Condition {
 /// The schema is Kubernetes' own, so the CRDs say exactly what `metav1.Condition` says.
 impl schemars::JsonSchema for Condition {
     fn schema_name() -> std::borrow::Cow<'static, str> {
-        <k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition as schemars::JsonSchema>::schema_name()
+        MetaCondition::schema_name()
     }
 
     fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        <k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition as schemars::JsonSchema>::json_schema(generator)
+        MetaCondition::json_schema(generator)
     }
 }
 

@@ -1,13 +1,12 @@
 //! The `ConnectorInfo` custom resource: spec, status and CRD generation.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-
-use crate::condition::Condition;
-use crate::intern::{self, SharedStr};
 use kube_derive::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::condition::Condition;
+use crate::intern::{self, SharedStr};
 use crate::interval::RefreshInterval;
 use crate::mirror::ConnectorConfiguration;
 
@@ -219,7 +218,7 @@ pub struct ConnectorInfoStatus {
     /// The last good answer of DescribeConnector, with AWS's own field names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     // An Arc: the controller's cache keeps one copy per distinct configuration for all the
-    // objects that mirror it (see `controller::trim_for_cache`).
+    // objects that mirror it (see `trim::trim_for_cache` in conninfo-runtime).
     pub connector_configuration: Option<std::sync::Arc<ConnectorConfiguration>>,
 
     /// Ready, Synced, RequirementsMet, Reconciling and Stalled.

@@ -3,11 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use crate::condition::Condition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 use kube_derive::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+use crate::condition::Condition;
 
 /// IAM's role ARN, as STS's `RoleArn` accepts it for a role (any AWS partition).
 pub const ROLE_ARN_PATTERN: &str = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]+$";
