@@ -136,8 +136,9 @@ impl Interner {
     }
 }
 
-/// How many distinct strings are held (for tests).
-pub fn len() -> usize {
+/// How many distinct strings are held.
+#[cfg(test)]
+fn len() -> usize {
     STRINGS
         .lock()
         .unwrap_or_else(|p| p.into_inner())
