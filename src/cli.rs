@@ -128,9 +128,10 @@ pub struct RunArgs {
     /// refresh interval, spec edits or refresh annotations ask (at most 1h).
     #[arg(long, default_value = "10s", value_parser = parse_min_describe_interval)]
     pub min_describe_interval: std::time::Duration,
-    /// A refresh annotation is answered by a DescribeConnector started at most this long
-    /// before the operator first saw it, so a fleet annotated over a few minutes costs one or
-    /// two calls per connector, not one per object (0s to 1h; 0s: only calls started after).
+    /// The least time between two forced DescribeConnector calls of a connector (calls made
+    /// only for refresh requests). A refresh request is answered only by a call started at or
+    /// after it; one made meanwhile waits for the next forced call, so a fleet annotated at
+    /// once costs one call per connector (0s to 1h; 0s: no spacing).
     #[arg(long, default_value = "60s", value_parser = parse_forced_refresh_interval)]
     pub forced_refresh_interval: std::time::Duration,
     /// How long waiting work of each lane (new or changed objects, refresh requests, periodic

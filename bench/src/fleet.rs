@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::ResourceExt;
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::{ApiResource, GroupVersionKind};
@@ -208,9 +209,9 @@ async fn patch_statuses(
         .await
 }
 
-/// How many of the fleet's objects have handled the refresh request `token` (their
-/// `status.lastHandledRefresh`), listed in pages of 500.
-pub async fn refresh_handled(client: &kube::Client, token: &str) -> Result<usize, Error> {
+/// How many of the fleet's objects have handled their refresh request (their
+/// `status.lastHandledRefresh` is their annotation's value), listed in pages of 500.
+pub async fn refresh_handled(client: &kube::Client) -> Result<usize, Error> {
     let api = Api::<DynamicObject>::all_with(client.clone(), &conninfo_resource());
     let mut params = ListParams::default().limit(500);
     let mut handled = 0;
@@ -219,7 +220,12 @@ pub async fn refresh_handled(client: &kube::Client, token: &str) -> Result<usize
         handled += page
             .items
             .iter()
-            .filter(|o| o.data["status"]["lastHandledRefresh"].as_str() == Some(token))
+            .filter(|o| {
+                let request = o.annotations().get("appflow.connectorinfo.dev/refresh");
+                request.is_some()
+                    && o.data["status"]["lastHandledRefresh"].as_str()
+                        == request.map(String::as_str)
+            })
             .count();
         match page.metadata.continue_.filter(|c| !c.is_empty()) {
             Some(token) => params = params.continue_token(&token),

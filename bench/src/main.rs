@@ -4,8 +4,9 @@
 //! in 20 namespaces over 50 distinct connector keys, measures the API server's own ceiling for
 //! N server-side applies of the same statuses at the operator's concurrency, then starts the
 //! release operator and measures, phase by phase (`phases`): time to all Ready, AWS calls per
-//! key, status writes; a steady window; a fleet-wide forced refresh applied as a slow client
-//! would, with probes on a new key and on a cached key timed to Ready; an API-server restart
+//! key, status writes; a steady window; a refresh request on every object at once with one
+//! value; a fleet-wide forced refresh applied as a slow client would, with probes on a new key
+//! and on a cached key timed to Ready; an API-server restart
 //! and the relist's peak RSS; peak RSS and CPU. Writes `target/bench/results.json`,
 //! `results.md` and `chart.svg`.
 //!
@@ -57,6 +58,8 @@ async fn run_size(n: usize, idle: &mut Option<f64>) -> Result<Run, Error> {
     let first = phases::first_sync::run(&operator, &emulator, n, started).await?;
     eprintln!("bench: steady window of {} s", config::steady().as_secs());
     let steady = phases::first_sync::steady(&operator, &emulator, &first, config::steady()).await?;
+    eprintln!("bench: every object annotated at once with one value");
+    let at_once = phases::forced::at_once(&client, &operator, &emulator, n).await?;
     eprintln!(
         "bench: forced refresh of all {n} objects over {:.0} s, with probes",
         config::refresh_spread(n).as_secs_f64()
@@ -78,6 +81,9 @@ async fn run_size(n: usize, idle: &mut Option<f64>) -> Result<Run, Error> {
         steady_status_writes: steady.status_writes,
         steady_describe_calls: steady.describe_calls,
         throttled_answers: throttled,
+        refresh_at_once_seconds: at_once.seconds,
+        describe_calls_refresh_at_once: at_once.calls_on_fleet_keys,
+        calls_per_key_refresh_at_once: at_once.calls_on_fleet_keys as f64 / KEYS as f64,
         forced_refresh_spread_seconds: forced.spread_seconds,
         forced_refresh_seconds: forced.seconds,
         describe_calls_forced_refresh: forced.calls_on_fleet_keys,

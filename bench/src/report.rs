@@ -32,6 +32,11 @@ pub struct Run {
     pub steady_status_writes: u64,
     pub steady_describe_calls: u64,
     pub throttled_answers: u64,
+    /// Every object annotated at once with one value: until every request was handled.
+    pub refresh_at_once_seconds: f64,
+    /// Calls to the fleet's 50 keys meanwhile.
+    pub describe_calls_refresh_at_once: u64,
+    pub calls_per_key_refresh_at_once: f64,
     /// The annotations are applied evenly over this long.
     pub forced_refresh_spread_seconds: f64,
     /// From the first annotation until every object handled its request.
@@ -70,13 +75,14 @@ pub fn markdown(results: &Results) -> String {
         "Machine: {}. Operator `--concurrency {}{args}`. Idle RSS with 0 objects: {:.1} MiB.\n\n",
         results.machine, results.concurrency, results.idle_rss_mib
     );
-    out.push_str("| objects / keys | s to all Ready | API-server ceiling s | ratio | calls ÷ keys (first sync) | status writes / object to Ready | steady window: writes, calls | forced refresh: s, calls ÷ keys | throttled | peak RSS MiB | CPU s |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
+    out.push_str("| objects / keys | s to all Ready | API-server ceiling s | ratio | calls ÷ keys (first sync) | status writes / object to Ready | steady window: writes, calls | one value at once: s, calls ÷ keys | spread refresh: s, calls ÷ keys | throttled | peak RSS MiB | CPU s |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for r in &results.runs {
         out.push_str(&format!(
-            "| {} / {} | {:.1} | {:.1} | {:.2} | {:.2} | {:.2} | {}, {} ({} s) | {:.1}, {:.2} | {} | {:.1} | {:.1} |\n",
+            "| {} / {} | {:.1} | {:.1} | {:.2} | {:.2} | {:.2} | {}, {} ({} s) | {:.1}, {:.2} | {:.1}, {:.2} | {} | {:.1} | {:.1} |\n",
             r.objects, r.keys, r.seconds_to_all_ready, r.apiserver_ceiling_seconds, r.ratio_to_ceiling,
             r.calls_per_key_first_sync, r.status_writes_per_object_to_ready, r.steady_status_writes,
-            r.steady_describe_calls, r.steady_window_seconds, r.forced_refresh_seconds,
+            r.steady_describe_calls, r.steady_window_seconds, r.refresh_at_once_seconds,
+            r.calls_per_key_refresh_at_once, r.forced_refresh_seconds,
             r.calls_per_key_forced_refresh, r.throttled_answers, r.peak_rss_mib, r.cpu_seconds
         ));
     }

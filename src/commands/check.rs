@@ -184,7 +184,7 @@ async fn described(
                         Verdict {
                             outcome: verdict::Outcome::Failed,
                             reason: Some("Throttled".into()),
-                            message: format!("rate limited for {:?}", limited.0),
+                            message: format!("no AWS call could start: {limited:?}"),
                             unmet: Vec::new(),
                         },
                     ),

@@ -1,7 +1,9 @@
 //! Change notifications on the real control plane: a connector changed in the emulator while
 //! the operator runs is reported once, as a field-level diff in a `ConfigurationChanged` Event,
 //! with `lastChangedTime` and the digest moved and the broken requirement named; an unchanged
-//! refresh says nothing; a retried failure that persists turns `Stalled` and back.
+//! refresh says nothing; a retried failure that persists turns `Stalled` and back. A refresh
+//! request is answered only by a DescribeConnector that started after it, and requests made
+//! while a connector's forced calls are spaced wait for the next one.
 
 use std::time::{Duration, Instant};
 
@@ -9,7 +11,7 @@ use conninfo_core::crd::{AuthMode, ConnectorType};
 use conninfo_test_support::builders::connector_info;
 use serde_json::{Value, json};
 
-use super::cluster::Cluster;
+use super::cluster::{Cluster, condition_message};
 
 /// Notes of the Events with `reason` about object `name`.
 fn notes(cluster: &Cluster, namespace: &str, name: &str, reason: &str) -> Vec<String> {
@@ -181,4 +183,121 @@ fn a_changed_connector_is_reported_once_with_its_diff_and_a_persistent_failure_s
             .collect::<Vec<_>>()
             .join("\n")
     );
+}
+
+/// Annotates with `value` and returns when `lastHandledRefresh` says it was answered.
+fn refresh_timed(cluster: &Cluster, name: &str, value: &str) -> Duration {
+    let asked = Instant::now();
+    refresh(cluster, "promise", name, value);
+    asked.elapsed()
+}
+
+#[test]
+fn a_refresh_request_is_answered_only_by_a_call_started_after_it() {
+    let mut cluster = Cluster::start();
+    cluster.create_namespace("promise");
+    // Forced calls 10 s apart stand for the default 60 s: the same promise, a shorter wait.
+    let interval = Duration::from_secs(10);
+    cluster.start_operator(&[
+        "--forced-refresh-interval",
+        "10s",
+        "--min-describe-interval",
+        "1s",
+    ]);
+    cluster.apply(
+        "promise",
+        &connector_info("chat", ConnectorType::Slack)
+            .auth_modes(&[AuthMode::OAuth2])
+            .manifest(),
+    );
+    cluster.wait_ready("promise", "chat");
+    let ready = cluster.get("promise", "chat");
+    let changed_at = ready["status"]["lastChangedTime"]
+        .as_str()
+        .expect("lastChangedTime")
+        .to_owned();
+    assert_eq!(cluster.calls("Slack"), 1);
+
+    // Moments after the describe that made it Ready, AWS drops OAuth2 and the user annotates
+    // as docs/status.md says (`date +%s`). That describe is older than the request: a new
+    // call answers it at once (only forced calls are spaced, and none was made yet).
+    std::thread::sleep(Duration::from_millis(1100)); // lastChangedTime has second precision
+    cluster.set_override(
+        "Slack",
+        json!({"authenticationConfig": {"isOAuth2Supported": false}}),
+    );
+    let unix_now = jiff::Timestamp::now().as_second().to_string();
+    let first = refresh_timed(&cluster, "chat", &unix_now);
+    eprintln!("a request after an ordinary describe: answered in {first:.2?}");
+    // 2 s, plus what is left of the 1 s minimum gap since the last describe.
+    assert!(first <= Duration::from_secs(3), "{first:?}");
+    let after = cluster.get("promise", "chat");
+    assert_eq!(
+        condition(&after, "RequirementsMet"),
+        ("False".into(), "RequirementsNotMet".into())
+    );
+    assert!(after["status"]["lastChangedTime"].as_str().expect("moved") > changed_at.as_str());
+    cluster.eventually("the ConfigurationChanged Event", || {
+        notes(&cluster, "promise", "chat", "ConfigurationChanged").len() == 1
+    });
+    assert!(
+        notes(&cluster, "promise", "chat", "ConfigurationChanged")[0]
+            .contains("authenticationConfig.isOAuth2Supported: true → false")
+    );
+    assert_eq!(cluster.calls("Slack"), 2);
+
+    // AWS gives OAuth2 back and the user asks again at once, twice (RFC 3339, as Flux
+    // writes its requestedAt): the last forced call is younger than the interval and started
+    // before these requests, so they wait for the next one, which answers both.
+    cluster.set_override("Slack", Value::Null);
+    let asked = Instant::now();
+    let second = jiff::Timestamp::now().to_string();
+    cluster.kubectl_ok(&[
+        "annotate",
+        "-n",
+        "promise",
+        "conninfo/chat",
+        "--overwrite",
+        &format!("appflow.connectorinfo.dev/refresh={second}"),
+    ]);
+    cluster.wait_jsonpath(
+        "promise",
+        "chat",
+        "{.status.conditions[?(@.type==\"Reconciling\")].reason}",
+        "RefreshPending",
+    );
+    let waiting = cluster.get("promise", "chat");
+    let message = condition_message(&waiting, "Reconciling");
+    assert!(
+        message
+            .starts_with("Waiting for a refresh: the next DescribeConnector of Slack starts at "),
+        "{message}"
+    );
+    assert_eq!(
+        condition(&waiting, "Ready").0,
+        "False",
+        "the last answer stands meanwhile"
+    );
+    assert_eq!(waiting["status"]["lastHandledRefresh"], unix_now.as_str());
+    let third = jiff::Timestamp::now().to_string();
+    let answered = refresh_timed(&cluster, "chat", &third);
+    let waited = asked.elapsed();
+    eprintln!(
+        "requests within the interval: answered {waited:.2?} after the first (interval {interval:?})"
+    );
+    assert!(waited <= interval + Duration::from_secs(2), "{waited:?}");
+    assert!(
+        answered > Duration::from_secs(1),
+        "it waited for the next call: {answered:?}"
+    );
+    let restored = cluster.get("promise", "chat");
+    assert_eq!(
+        condition(&restored, "RequirementsMet"),
+        ("True".into(), "Described".into())
+    );
+    assert_eq!(condition(&restored, "Reconciling").0, "False");
+    assert_eq!(cluster.calls("Slack"), 3, "one call answered both requests");
+    cluster.eventually("the second ConfigurationChanged Event", || {
+        notes(&cluster, "promise", "chat", "ConfigurationChanged").len() == 2
+    });
 }

@@ -14,9 +14,10 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_appflow-connector-operator");
 pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
 pub const CRD: &str = "crds/connectorinfos.appflow.connectorinfo.dev.yaml";
 pub const ACCOUNT_CRD: &str = "crds/appflowaccounts.appflow.connectorinfo.dev.yaml";
-/// Operators started here answer a refresh annotation with a call started after it: the
-/// tests that change the emulator and then annotate expect the change at once (the default,
-/// 60s, is covered by the describe cache's own tests).
+/// Operators started here do not space forced calls: the tests that change the emulator and
+/// annotate the same connector several times in a row expect each change at once. The
+/// spacing is covered by `changes::a_refresh_request_is_answered_only_by_a_call_started_after_it`
+/// (which sets its own interval) and the describe cache's tests.
 const IMMEDIATE_REFRESH: [&str; 2] = ["--forced-refresh-interval", "0s"];
 
 /// A child process killed and reaped on drop.
@@ -135,7 +136,9 @@ impl Cluster {
             "--log-level",
             "info",
         ]);
-        args.extend(IMMEDIATE_REFRESH);
+        if !extra.contains(&IMMEDIATE_REFRESH[0]) {
+            args.extend(IMMEDIATE_REFRESH);
+        }
         args.extend(extra);
         let kubeconfig = self.control_plane.kubeconfig().to_path_buf();
         self.spawn_operator(&kubeconfig, &args, env);

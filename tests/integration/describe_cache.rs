@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use conninfo_aws::cache::{self, DescribeCache, RateLimited, Source};
+use conninfo_aws::cache::{self, DescribeCache, Source, Wait};
 use conninfo_aws::observe::{self, Policy};
 use conninfo_aws::ratelimit::RateLimiter;
 use conninfo_core::account::Identity;
@@ -72,10 +72,11 @@ async fn the_client_rate_limit_stays_under_the_account_quota() {
                     break;
                 }
                 // The limiter's own answer: when the next token is there.
-                Err(RateLimited(wait)) => {
+                Err(Wait::Token(wait)) => {
                     waited += 1;
                     tokio::time::sleep(wait).await;
                 }
+                Err(wait) => panic!("no refresh request here: {wait:?}"),
             }
         }
     }
@@ -175,12 +176,12 @@ async fn a_denied_connector_costs_one_call_per_backoff_step_for_twenty_objects()
 }
 
 #[tokio::test]
-async fn a_slow_fleet_wide_refresh_costs_at_most_two_calls_per_connector() {
+async fn a_slow_fleet_wide_refresh_waits_for_the_next_call_and_costs_one_per_interval() {
     let emulator = Emulator::start("{}").await;
     let appflow = Arc::new(emulator.appflow(emulator.settings()).await);
     // A 2 s forced-refresh interval stands for the default 60 s: the same arithmetic, faster.
     let interval = Duration::from_secs(2);
-    let cache = DescribeCache::default().with_forced_interval(interval);
+    let cache = Arc::new(DescribeCache::default().with_forced_interval(interval));
     let mut fleet: Vec<_> = (0..40)
         .map(|i| object(&format!("o{i}"), ConnectorType::Slack))
         .collect();
@@ -192,15 +193,72 @@ async fn a_slow_fleet_wide_refresh_costs_at_most_two_calls_per_connector() {
         object.metadata.annotations =
             Some([(REFRESH_ANNOTATION.to_owned(), "fleet".to_owned())].into());
     }
-    // Annotated one every 90 ms over about 4 s (twice the interval), each reconciled as it
-    // is seen; a refresh request first seen now takes a call started up to 2 s ago.
-    for object in &fleet {
-        ask(&appflow, &cache, object).await;
-        tokio::time::sleep(Duration::from_millis(90)).await;
+    // Annotated one every 90 ms over about 3.6 s; each request dated when it is made, as the
+    // operator's watch dates it, and asked again when its wait for the next call ends.
+    let started = Instant::now();
+    let tasks: Vec<_> = fleet
+        .into_iter()
+        .enumerate()
+        .map(|(i, object)| {
+            let (appflow, cache) = (appflow.clone(), cache.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep_until((started + Duration::from_millis(90) * i as u32).into())
+                    .await;
+                let requested = Instant::now();
+                refreshed(&appflow, &cache, &object, requested).await
+            })
+        })
+        .collect();
+    for task in tasks {
+        let (handled, waited) = task.await.expect("task");
+        assert_eq!(handled.as_deref(), Some("fleet"));
+        assert!(
+            waited <= interval + Duration::from_millis(500),
+            "{waited:?}"
+        );
     }
     let forced = emulator.calls("Slack").await - 1;
     assert!(
-        (1..=2).contains(&forced),
-        "{forced} calls for a fleet-wide refresh"
+        (2..=3).contains(&forced),
+        "{forced} calls for a refresh spread over 3.6 s (at most ⌈3.6 / 2⌉ + 1)"
     );
+}
+
+/// Observes `object`, whose refresh request was made at `requested`, until a call answers
+/// the request; returns the status's `lastHandledRefresh` and how long the answer took.
+async fn refreshed(
+    appflow: &Arc<conninfo_aws::appflow::AppFlow>,
+    cache: &DescribeCache,
+    object: &ConnectorInfo,
+    requested: Instant,
+) -> (Option<String>, Duration) {
+    let access = Ok(conninfo_core::account::Access::operator());
+    loop {
+        let policy = Policy::default();
+        let admitted = observe::admit(
+            &object.spec,
+            &policy,
+            access.clone(),
+            appflow.default_region(),
+        );
+        let now = jiff::Timestamp::now();
+        match observe::observe(
+            appflow,
+            cache,
+            object,
+            admitted,
+            Some(requested),
+            policy.stalled_after,
+            now,
+        )
+        .await
+        {
+            Ok(observed) => {
+                let handled = observed.computed.status.last_handled_refresh;
+                return (handled.as_deref().map(str::to_owned), requested.elapsed());
+            }
+            Err(Wait::Refresh(until)) => tokio::time::sleep_until(until.into()).await,
+            Err(wait) => panic!("no rate limit here: {wait:?}"),
+        }
+    }
 }

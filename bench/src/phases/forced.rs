@@ -1,7 +1,9 @@
-//! A fleet-wide forced refresh applied as a slow client would (the refresh annotation on every
-//! object at a steady rate over `refresh_spread`), with probes created meanwhile: objects on a
-//! key the operator has never described (a custom connector registered just before) and on one
-//! of the fleet's cached keys, each timed from create to Ready.
+//! Fleet-wide refresh requests, two ways: every object annotated at once with one time value
+//! (`kubectl annotate --all …="$(date +%s)"`: one call per key), and every object annotated by
+//! a slow client at a steady rate over `refresh_spread`, each with the time it was annotated,
+//! with probes created meanwhile: objects on a key the operator has never described (a custom
+//! connector registered just before) and on one of the fleet's cached keys, each timed from
+//! create to Ready.
 
 use std::time::Duration;
 
@@ -17,8 +19,59 @@ use crate::phases::poll_until;
 use crate::probe::{ProbeSummary, ReadyWatch};
 use crate::procs::{Emulator, Metrics, Operator, WRITTEN_SERIES, calls_to, longest_between};
 
-/// The refresh request every object gets (`appflow.connectorinfo.dev/refresh`).
-const TOKEN: &str = "bench-forced";
+/// The refresh annotation.
+const ANNOTATION: &str = "appflow.connectorinfo.dev/refresh";
+
+/// The fleet annotated at once with one value.
+pub struct AtOnce {
+    /// From the first annotation until every object has handled its request.
+    pub seconds: f64,
+    pub calls_on_fleet_keys: u64,
+}
+
+/// Every object annotated with one time value (Unix seconds), as fast as the API server takes
+/// the patches; then every object's request handled.
+pub async fn at_once(
+    client: &kube::Client,
+    operator: &Operator,
+    emulator: &Emulator,
+    n: usize,
+) -> Result<AtOnce, Error> {
+    let before = emulator.stats()?;
+    let writes_before = operator.scrape()?.value(WRITTEN_SERIES);
+    let started = Instant::now();
+    let value = jiff::Timestamp::now().as_second().to_string();
+    futures::stream::iter(0..n)
+        .map(|i| annotate_one(client, i, value.clone()))
+        .buffer_unordered(16)
+        .try_collect::<()>()
+        .await?;
+    wait_handled(client, operator, n, writes_before).await?;
+    let after = emulator.stats()?;
+    Ok(AtOnce {
+        seconds: started.elapsed().as_secs_f64(),
+        calls_on_fleet_keys: calls_on_fleet_keys(&before, &after),
+    })
+}
+
+fn calls_on_fleet_keys(before: &serde_json::Value, after: &serde_json::Value) -> u64 {
+    (0..KEYS)
+        .map(|k| calls_to(after, &key_name(k)).saturating_sub(calls_to(before, &key_name(k))))
+        .sum()
+}
+
+/// Object `i`'s refresh annotation set to `value`.
+async fn annotate_one(client: &kube::Client, i: usize, value: String) -> Result<(), Error> {
+    let patch = json!({"metadata": {"annotations": {ANNOTATION: value}}});
+    object_api(client, i)
+        .patch(
+            &format!("c-{i}"),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await?;
+    Ok(())
+}
 
 pub struct Forced {
     pub spread_seconds: f64,
@@ -80,10 +133,7 @@ pub async fn run(
     wait_handled(client, operator, n, writes_before).await?;
     let seconds = started.elapsed().as_secs_f64();
     let longest = Longest::between(&scraped_before, &operator.scrape()?);
-    let after = emulator.stats()?;
-    let calls_on_fleet_keys = (0..KEYS)
-        .map(|k| calls_to(&after, &key_name(k)).saturating_sub(calls_to(&before, &key_name(k))))
-        .sum();
+    let calls_on_fleet_keys = calls_on_fleet_keys(&before, &emulator.stats()?);
     let ready = watch.finish(Duration::from_secs(120)).await;
     let times = |kind: &str| -> Vec<f64> {
         (0..probes)
@@ -101,25 +151,18 @@ pub async fn run(
     })
 }
 
-/// Object `i` is annotated at `started + spread × i / n`, 16 requests in flight at most.
+/// Object `i` is annotated at `started + spread × i / n` with the time it is annotated (RFC
+/// 3339, as Flux's requestedAt), 16 requests in flight at most.
 async fn annotate(
     client: &kube::Client,
     n: usize,
     started: Instant,
     spread: Duration,
 ) -> Result<(), Error> {
-    let patch = &json!({"metadata": {"annotations": {"appflow.connectorinfo.dev/refresh": TOKEN}}});
     futures::stream::iter(0..n)
         .map(|i| async move {
             tokio::time::sleep_until(started + spread.mul_f64(i as f64 / n as f64)).await;
-            object_api(client, i)
-                .patch(
-                    &format!("c-{i}"),
-                    &PatchParams::default(),
-                    &Patch::Merge(patch),
-                )
-                .await?;
-            Ok::<_, Error>(())
+            annotate_one(client, i, jiff::Timestamp::now().to_string()).await
         })
         .buffer_unordered(16)
         .try_collect()
@@ -163,7 +206,7 @@ async fn wait_handled(
     })
     .await?;
     let started = Instant::now();
-    while refresh_handled(client, TOKEN).await? < n {
+    while refresh_handled(client).await? < n {
         if started.elapsed() > limit {
             return Err("the forced refresh was not handled by every object".into());
         }

@@ -4,10 +4,12 @@
 //! - Concurrent requests for a key share one in-flight call.
 //! - A successful answer is reused while it is younger than the asking object's own refresh
 //!   interval.
-//! - A forced refresh (the annotation) is answered by a DescribeConnector started no earlier
-//!   than the cache's forced-refresh interval before the request was first seen (finished or
-//!   still in flight): a fleet annotated over a few minutes costs a call or two per key, not
-//!   one per object.
+//! - A refresh request (the annotation) is answered only by a DescribeConnector that started
+//!   at or after the request, finished or still in flight. A key's calls made for refresh
+//!   requests start at least the forced-refresh interval apart: a request that no call
+//!   answers yet, and that only its own request makes need a call, waits for the key's next
+//!   one, which answers every request made before it started. A fleet annotated with one value costs one call per key; a fleet
+//!   annotated over two minutes at most one call per interval, plus one.
 //! - Failures are shared for [`FAILURE_TTL`], so a thousand objects on one throttled key do
 //!   not each retry. A key that keeps failing for a reason of its own (AccessDenied, not
 //!   found, a rejected request) backs off as one ([`conninfo_core::budget`]): its failure is
@@ -31,8 +33,7 @@ use conninfo_core::outcome::Outcome;
 /// budgeted failures are shared longer: [`conninfo_core::budget`]).
 pub const FAILURE_TTL: Duration = budget::FIRST_HOLD;
 
-/// `--forced-refresh-interval`'s default: a forced refresh is answered by a call started at
-/// most this long before the request was first seen.
+/// `--forced-refresh-interval`'s default: the least time between two forced calls of a key.
 pub const DEFAULT_FORCED_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 
 /// What determines DescribeConnector's answer.
@@ -62,8 +63,9 @@ pub enum Source {
 pub struct Need {
     /// How old a successful answer may be (from the object's refresh interval).
     pub max_age: Duration,
-    /// When the object's pending refresh request was first seen (a forced refresh).
-    pub forced_since: Option<Instant>,
+    /// When the object's pending refresh request was made (a forced refresh): only a call
+    /// started at or after it answers.
+    pub refresh_requested: Option<Instant>,
     /// The object changed since it was last answered (a new generation, another binding):
     /// its key's budget hold does not keep it from asking.
     pub changed: bool,
@@ -91,16 +93,16 @@ pub enum Answer {
 }
 
 /// Pure: how to answer a request, given the entry's last answer, the start of the call in
-/// flight, and the asking object's needs. `good_since` is the oldest call start a forced
-/// refresh accepts (when the request was first seen, less the forced-refresh interval): such a
-/// call's answer, or the call itself while in flight, answers it, whatever its age.
+/// flight, and the asking object's needs. A refresh request takes only a call started at or
+/// after it was made: that call's answer, or the call itself while in flight, answers it,
+/// whatever its age.
 pub fn decide(
     last: Option<Last>,
     in_flight_since: Option<Instant>,
     now: Instant,
     need: Need,
-    good_since: Option<Instant>,
 ) -> Source {
+    let good_since = need.refresh_requested;
     let since = |started: &Instant| good_since.is_none_or(|good| *started >= good);
     let last = last.filter(|last| since(&last.started));
     let in_flight_since = in_flight_since.filter(since);
@@ -115,13 +117,31 @@ pub fn decide(
     }
 }
 
-/// Pure: whether `last` (already known to be recent enough for a forced refresh, if `forced`)
-/// still answers a request at `now`.
+/// Pure: whether a call decided for `need` is a forced one: needed only for the object's
+/// refresh request (without it, a cached or in-flight answer would do). Only forced calls wait
+/// for the forced-refresh interval; a new key, a stale answer or a changed object's call goes
+/// at once, and counts toward the interval when it was made for a refresh request too.
+fn forced_only(
+    last: Option<Last>,
+    in_flight_since: Option<Instant>,
+    now: Instant,
+    need: Need,
+) -> bool {
+    let without_request = Need {
+        refresh_requested: None,
+        ..need
+    };
+    need.refresh_requested.is_some()
+        && decide(last, in_flight_since, now, without_request) != Source::Called
+}
+
+/// Pure: whether `last` (already known to have started after the refresh request, if
+/// `forced`) still answers a request at `now`.
 fn answers(last: Last, now: Instant, need: Need, forced: bool) -> bool {
     let age = now.saturating_duration_since(last.started);
     let brief = FAILURE_TTL.min(need.max_age);
     match last.answer {
-        // A forced refresh's promise is about when the call started, not its age.
+        // A refresh request's promise is about when the call started, not its age.
         Answer::Succeeded => forced || age < need.max_age,
         Answer::Failed => age < brief,
         Answer::Budgeted { .. } if forced => true,
@@ -139,6 +159,8 @@ struct Entry {
     in_flight: Option<(Instant, InFlight)>,
     /// The key's consecutive budgeted failures, if its last answers were such failures.
     streak: Option<Streak>,
+    /// When the key's last call made for a refresh request started.
+    last_forced: Option<Instant>,
 }
 
 impl Entry {
@@ -197,8 +219,7 @@ struct State {
 pub struct DescribeCache {
     state: Mutex<State>,
     limits: Option<Limits>,
-    /// A forced refresh takes a call started this long before the request was first seen
-    /// (zero unless set: only calls started since).
+    /// The least time between two forced calls of a key (zero unless set).
     forced_interval: Duration,
     /// How long each lane's keys may wait for a token before they go ahead of newer ones.
     bounds: Bounds,
@@ -228,9 +249,34 @@ fn ticket(key: &Key) -> u64 {
     hasher.finish()
 }
 
-/// No token for a new AWS call yet: ask again after this long.
+/// Why a request that needs a new AWS call has none yet. Nothing is held meanwhile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RateLimited(pub Duration);
+pub enum Wait {
+    /// No token from the rate limit yet: ask again after this long.
+    Token(Duration),
+    /// A refresh request that no call answers yet: the key's next forced call starts at this
+    /// instant (forced calls of a key are the forced-refresh interval apart).
+    Refresh(Instant),
+}
+
+/// A request's answer: the outcome, how it was had, and when the call that gave it started.
+#[derive(Clone, Debug)]
+pub struct Answered {
+    pub outcome: Outcome,
+    pub source: Source,
+    pub started: Instant,
+}
+
+/// Pure: when the key's next forced call may start, if not at `now`: forced calls start at
+/// least `interval` apart.
+pub fn next_forced_call(
+    last_forced: Option<Instant>,
+    interval: Duration,
+    now: Instant,
+) -> Option<Instant> {
+    let next = last_forced?.checked_add(interval)?;
+    (now < next).then_some(next)
+}
 
 impl DescribeCache {
     /// A cache whose calls to AWS go through a limiter like `limiter` per identity.
@@ -244,22 +290,22 @@ impl DescribeCache {
         }
     }
 
-    /// This cache, answering a forced refresh with any call started at most `interval`
-    /// before the request was first seen (`--forced-refresh-interval`).
+    /// This cache, starting forced calls of a key at least `interval` apart
+    /// (`--forced-refresh-interval`).
     pub fn with_forced_interval(mut self, interval: Duration) -> Self {
         self.forced_interval = interval;
         self
+    }
+
+    /// The least time between two forced calls of a key.
+    pub fn forced_interval(&self) -> Duration {
+        self.forced_interval
     }
 
     /// This cache, ranking keys that wait for a token by `bounds` (`--lane-bounds`).
     pub fn with_lane_bounds(mut self, bounds: Bounds) -> Self {
         self.bounds = bounds;
         self
-    }
-
-    /// The oldest call start that answers a forced refresh first seen at `seen`.
-    fn good_since(&self, seen: Instant) -> Instant {
-        seen.checked_sub(self.forced_interval).unwrap_or(seen)
     }
 
     /// Keys holding a budgeted failure at `now` (the `describe_keys_backing_off` gauge).
@@ -300,13 +346,13 @@ impl DescribeCache {
     }
 
     /// The answer for `key`: cached, joined, or fetched with `fetch` — or, when a new call is
-    /// needed and the rate limit has no token, how long to wait (nothing is held meanwhile).
+    /// needed and cannot start yet, how long to wait (nothing is held meanwhile).
     pub async fn get(
         &self,
         key: &Key,
         need: Need,
         fetch: impl FnOnce() -> BoxFuture<'static, Outcome>,
-    ) -> Result<(Outcome, Source), RateLimited> {
+    ) -> Result<Answered, Wait> {
         self.get_at(key, need, Instant::now(), fetch).await
     }
 
@@ -317,17 +363,20 @@ impl DescribeCache {
         need: Need,
         now: Instant,
         fetch: impl FnOnce() -> BoxFuture<'static, Outcome>,
-    ) -> Result<(Outcome, Source), RateLimited> {
+    ) -> Result<Answered, Wait> {
         let limiter = self.limits.as_ref().map(|l| l.of(&key.identity, now));
-        let good_since = need.forced_since.map(|seen| self.good_since(seen));
         let (started, call, source) = {
             let mut state = self.lock();
             let entry = state.entries.entry(key.clone()).or_default();
             let in_flight_since = entry.in_flight.as_ref().map(|(at, _)| *at);
-            match decide(entry.last(), in_flight_since, now, need, good_since) {
+            match decide(entry.last(), in_flight_since, now, need) {
                 Source::Hit => {
-                    if let Some((_, outcome)) = &entry.last {
-                        return Ok((outcome.clone(), Source::Hit));
+                    if let Some((started, outcome)) = &entry.last {
+                        return Ok(Answered {
+                            outcome: outcome.clone(),
+                            source: Source::Hit,
+                            started: *started,
+                        });
                     }
                     unreachable!("decide() answers Hit only with a last answer")
                 }
@@ -336,16 +385,7 @@ impl DescribeCache {
                     (started, call, Source::Joined)
                 }
                 Source::Called => {
-                    // One token per call: the first object of a key to find its turn makes
-                    // the call the others join.
-                    if let Some(limiter) = &limiter {
-                        let deadline = self.bounds.deadline(need.lane, now);
-                        limiter
-                            .request(ticket(key), deadline, now)
-                            .map_err(RateLimited)?;
-                    }
-                    let call = fetch().shared();
-                    entry.in_flight = Some((now, call.clone()));
+                    let call = self.start_call(entry, key, need, limiter.as_deref(), now, fetch)?;
                     (now, call, Source::Called)
                 }
             }
@@ -356,7 +396,45 @@ impl DescribeCache {
             let failure = outcome.as_ref().err().map(|f| f.reason);
             limiter.record(failure, Instant::now());
         }
-        Ok((outcome, source))
+        Ok(Answered {
+            outcome,
+            source,
+            started,
+        })
+    }
+
+    /// Starts the key's new call, unless it is a forced one that must wait for the spacing, or
+    /// the rate limit has no token for it yet.
+    fn start_call(
+        &self,
+        entry: &mut Entry,
+        key: &Key,
+        need: Need,
+        limiter: Option<&RateLimiter>,
+        now: Instant,
+        fetch: impl FnOnce() -> BoxFuture<'static, Outcome>,
+    ) -> Result<InFlight, Wait> {
+        let in_flight_since = entry.in_flight.as_ref().map(|(at, _)| *at);
+        if forced_only(entry.last(), in_flight_since, now, need)
+            && let Some(next) = next_forced_call(entry.last_forced, self.forced_interval, now)
+        {
+            return Err(Wait::Refresh(next));
+        }
+        // One token per call: the first object of a key to find its turn makes the call the
+        // others join.
+        if let Some(limiter) = limiter {
+            let deadline = self.bounds.deadline(need.lane, now);
+            limiter
+                .request(ticket(key), deadline, now)
+                .map_err(Wait::Token)?;
+        }
+        let call = fetch().shared();
+        entry.in_flight = Some((now, call.clone()));
+        // Any call that answers a refresh request counts toward the spacing.
+        if need.refresh_requested.is_some() {
+            entry.last_forced = Some(now);
+        }
+        Ok(call)
     }
 
     /// Records a finished call (whoever awaited it first; later calls win).
@@ -454,21 +532,29 @@ mod tests {
         }
     }
 
-    fn forced(seen: Option<Instant>) -> Need {
+    /// A refresh request made at `requested` (and an hour's refresh interval).
+    fn forced(requested: Option<Instant>) -> Need {
         Need {
-            forced_since: seen,
+            refresh_requested: requested,
             ..need(HOUR)
         }
     }
 
-    /// [`decide`] for a last answer that succeeded or failed transiently, with no
-    /// forced-refresh interval (a forced refresh takes only calls started since it was seen).
+    /// `need` with a refresh request made at `requested`.
+    fn requested(need: Need, requested: Instant) -> Need {
+        Need {
+            refresh_requested: Some(requested),
+            ..need
+        }
+    }
+
+    /// [`decide`] for a last answer that succeeded or failed transiently.
     fn decide_plain(
         last: Option<(Instant, bool)>,
         in_flight_since: Option<Instant>,
         now: Instant,
         max_age: Duration,
-        forced_since: Option<Instant>,
+        refresh_requested: Option<Instant>,
     ) -> Source {
         let last = last.map(|(started, ok)| Last {
             started,
@@ -480,11 +566,11 @@ mod tests {
         });
         let need = Need {
             max_age,
-            forced_since,
+            refresh_requested,
             changed: false,
             lane: Lane::Periodic,
         };
-        decide(last, in_flight_since, now, need, forced_since)
+        decide(last, in_flight_since, now, need)
     }
 
     #[test]
@@ -517,8 +603,8 @@ mod tests {
             decide(Some((t0, false)), None, later(6), HOUR, None),
             Source::Called
         );
-        // A forced refresh takes only a call started since it was first seen: answered or
-        // in flight.
+        // A refresh request takes only a call started since it was made: answered or in
+        // flight.
         assert_eq!(
             decide(Some((t0, true)), None, later(1), HOUR, Some(later(1))),
             Source::Called
@@ -587,7 +673,7 @@ mod tests {
                         .get(&key("acme"), need(HOUR), counting(&calls, true))
                         .await
                         .unwrap()
-                        .1
+                        .source
                 })
             })
             .collect();
@@ -597,7 +683,9 @@ mod tests {
         }
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         assert_eq!(sources.iter().filter(|s| **s == Source::Called).count(), 1);
-        let (outcome, source) = cache
+        let Answered {
+            outcome, source, ..
+        } = cache
             .get(&key("acme"), need(HOUR), counting(&calls, true))
             .await
             .unwrap();
@@ -606,14 +694,18 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         // A forced refresh calls again.
         let seen = Some(Instant::now());
-        let (_, source) = cache
+        let Answered {
+            outcome: _, source, ..
+        } = cache
             .get(&key("acme"), forced(seen), counting(&calls, true))
             .await
             .unwrap();
         assert_eq!(source, Source::Called);
         assert_eq!(calls.load(Ordering::SeqCst), 2);
         // Another object whose refresh was seen before that call takes its answer.
-        let (_, source) = cache
+        let Answered {
+            outcome: _, source, ..
+        } = cache
             .get(&key("acme"), forced(seen), counting(&calls, true))
             .await
             .unwrap();
@@ -625,11 +717,19 @@ mod tests {
     async fn failures_are_shared_briefly() {
         let cache = DescribeCache::default();
         let calls = Arc::new(AtomicUsize::new(0));
-        let (first, _) = cache
+        let Answered {
+            outcome: first,
+            source: _,
+            ..
+        } = cache
             .get(&key("t"), need(HOUR), counting(&calls, false))
             .await
             .unwrap();
-        let (second, source) = cache
+        let Answered {
+            outcome: second,
+            source,
+            ..
+        } = cache
             .get(&key("t"), need(HOUR), counting(&calls, false))
             .await
             .unwrap();
@@ -681,7 +781,7 @@ mod tests {
         let limited = cache
             .get(&key("b"), need(HOUR), counting(&calls, true))
             .await;
-        let Err(RateLimited(wait)) = limited else {
+        let Err(Wait::Token(wait)) = limited else {
             panic!("no token left: {limited:?}")
         };
         assert!(
@@ -692,17 +792,21 @@ mod tests {
         let again = cache
             .get(&key("b"), need(HOUR), counting(&calls, true))
             .await;
-        let Err(RateLimited(again)) = again else {
+        let Err(Wait::Token(again)) = again else {
             panic!("still waiting: {again:?}")
         };
         assert!(again <= wait);
         tokio::time::sleep(wait).await;
-        let (_, source) = cache
+        let Answered {
+            outcome: _, source, ..
+        } = cache
             .get(&key("b"), need(HOUR), counting(&calls, true))
             .await
             .unwrap();
         assert_eq!(source, Source::Called, "its turn came");
-        let (_, source) = cache
+        let Answered {
+            outcome: _, source, ..
+        } = cache
             .get(&key("a"), need(HOUR), counting(&calls, true))
             .await
             .unwrap();
@@ -726,6 +830,7 @@ mod tests {
     }
 
     const SECOND: Duration = Duration::from_secs(1);
+    const MINUTE: Duration = Duration::from_secs(60);
 
     /// A fetch that counts its calls and answers at once with `reason` (`None`: success).
     fn answering(
@@ -760,7 +865,9 @@ mod tests {
         calls: &Arc<AtomicUsize>,
         reason: Option<Reason>,
     ) -> Source {
-        let (_, source) = cache
+        let Answered {
+            outcome: _, source, ..
+        } = cache
             .get_at(&key("broken"), need, at, answering(calls, reason))
             .await
             .expect("no rate limit");
@@ -776,43 +883,43 @@ mod tests {
             answer: Answer::Budgeted { until: at(40) },
         });
         let routine = need(HOUR);
-        assert_eq!(decide(held, None, at(39), routine, None), Source::Hit);
-        assert_eq!(decide(held, None, at(40), routine, None), Source::Called);
+        assert_eq!(decide(held, None, at(39), routine), Source::Hit);
+        assert_eq!(decide(held, None, at(40), routine), Source::Called);
         let changed = Need {
             changed: true,
             ..routine
         };
         assert_eq!(
-            decide(held, None, at(20), changed, None),
+            decide(held, None, at(20), changed),
             Source::Called,
             "a new generation asks again inside the hold"
         );
         assert_eq!(
-            decide(held, None, at(2), changed, None),
+            decide(held, None, at(2), changed),
             Source::Hit,
             "but shares a failure younger than FAILURE_TTL, as any failure"
         );
+        assert_eq!(decide(held, Some(at(19)), at(20), changed), Source::Joined);
+        // A refresh request takes the failure of a call started since it was made, and asks
+        // inside the hold when the last call started before it.
         assert_eq!(
-            decide(held, Some(at(19)), at(20), changed, None),
-            Source::Joined
+            decide(held, None, at(30), requested(routine, t0)),
+            Source::Hit
         );
-        // A forced refresh takes the failure of a call started recently enough, and asks
-        // inside the hold when the last call is too old for it.
-        assert_eq!(decide(held, None, at(30), routine, Some(t0)), Source::Hit);
         assert_eq!(
-            decide(held, None, at(30), routine, Some(at(1))),
+            decide(held, None, at(30), requested(routine, at(1))),
             Source::Called
         );
-        // A forced refresh takes a success started recently enough, however old it is now.
+        // A refresh request takes a success started since it was made, however old it is now.
         let ok = Some(Last {
             started: t0,
             answer: Answer::Succeeded,
         });
         assert_eq!(
-            decide(ok, None, at(90), need(SECOND), Some(t0)),
+            decide(ok, None, at(90), requested(need(SECOND), t0)),
             Source::Hit
         );
-        assert_eq!(decide(ok, None, at(90), need(SECOND), None), Source::Called);
+        assert_eq!(decide(ok, None, at(90), need(SECOND)), Source::Called);
     }
 
     #[tokio::test]
@@ -923,28 +1030,148 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 5);
     }
 
+    /// Plays refresh requests out on injected time: object `i`'s request is made at
+    /// `requests[i].0` (`None`: the object asks with no request) and reconciled at
+    /// `requests[i].1`; told to wait, it asks again when the wait ends. Checks that no answer
+    /// started before its request; returns the calls made and the longest time from a request
+    /// to its answer.
+    async fn play(
+        cache: &DescribeCache,
+        requests: &[(Option<Instant>, Instant)],
+        reason: Option<Reason>,
+    ) -> (usize, Duration) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let mut asks: std::collections::BinaryHeap<_> = requests
+            .iter()
+            .enumerate()
+            .map(|(i, (_, at))| std::cmp::Reverse((*at, i)))
+            .collect();
+        let mut longest = Duration::ZERO;
+        while let Some(std::cmp::Reverse((at, i))) = asks.pop() {
+            let made = requests[i].0;
+            let need = Need {
+                refresh_requested: made,
+                ..need(HOUR)
+            };
+            match cache
+                .get_at(&key("broken"), need, at, answering(&calls, reason))
+                .await
+            {
+                Ok(answered) => {
+                    let made = made.unwrap_or(answered.started);
+                    assert!(answered.started >= made, "object {i}: an older answer");
+                    longest = longest.max(at - made);
+                }
+                Err(Wait::Refresh(until)) => {
+                    assert!(until > at, "a wait that ends");
+                    asks.push(std::cmp::Reverse((until, i)));
+                }
+                Err(wait) => panic!("no rate limit here: {wait:?}"),
+            }
+        }
+        (calls.load(Ordering::SeqCst), longest)
+    }
+
     #[tokio::test]
-    async fn a_forced_refresh_arriving_over_two_minutes_costs_at_most_two_calls() {
-        for (interval, most) in [(DEFAULT_FORCED_REFRESH_INTERVAL, 2), (Duration::ZERO, 200)] {
+    async fn a_refresh_request_is_answered_only_by_a_call_started_at_or_after_it() {
+        let cache = DescribeCache::default().with_forced_interval(MINUTE);
+        let calls = Arc::new(AtomicUsize::new(0));
+        let t0 = Instant::now() + HOUR;
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let k = key("k");
+        let ask = |need: Need, now: Instant| cache.get_at(&k, need, now, answering(&calls, None));
+        assert_eq!(ask(need(HOUR), t0).await.unwrap().source, Source::Called);
+        // The object was made Ready by that call; a request a second later is not answered by
+        // it, and, the first forced call of the key, goes out at once.
+        let first = ask(forced(Some(at(1_000))), at(1_500)).await.unwrap();
+        assert_eq!((first.source, first.started), (Source::Called, at(1_500)));
+        // A request made before that call started takes its answer.
+        let earlier = ask(forced(Some(at(1_200))), at(1_600)).await.unwrap();
+        assert_eq!((earlier.source, earlier.started), (Source::Hit, at(1_500)));
+        // One made after it waits for the key's next forced call, an interval after the last.
+        let later = ask(forced(Some(at(2_000))), at(2_100)).await;
+        assert_eq!(later.unwrap_err(), Wait::Refresh(at(61_500)));
+        assert_eq!(
+            ask(forced(Some(at(2_000))), at(61_499)).await.unwrap_err(),
+            Wait::Refresh(at(61_500)),
+            "asking again early changes nothing"
+        );
+        // An object whose own refresh is due calls AWS anyway: an ordinary call, which
+        // answers the request made before it started.
+        let periodic = ask(need(Duration::from_secs(1)), at(30_000)).await.unwrap();
+        assert_eq!(
+            (periodic.source, periodic.started),
+            (Source::Called, at(30_000))
+        );
+        let answered = ask(forced(Some(at(2_000))), at(30_100)).await.unwrap();
+        assert_eq!(
+            (answered.source, answered.started),
+            (Source::Hit, at(30_000))
+        );
+        // A due object with a request of its own is not held by the spacing, but its call
+        // counts toward it.
+        let due = requested(need(Duration::from_secs(1)), at(44_000));
+        let own = ask(due, at(45_000)).await.unwrap();
+        assert_eq!((own.source, own.started), (Source::Called, at(45_000)));
+        assert_eq!(
+            ask(forced(Some(at(50_000))), at(61_500)).await.unwrap_err(),
+            Wait::Refresh(at(105_000))
+        );
+        let next = ask(forced(Some(at(50_000))), at(105_000)).await.unwrap();
+        assert_eq!((next.source, next.started), (Source::Called, at(105_000)));
+        assert_eq!(calls.load(Ordering::SeqCst), 5);
+    }
+
+    #[tokio::test]
+    async fn one_value_on_the_whole_fleet_costs_one_call_per_key() {
+        for reason in [None, Some(Reason::AccessDenied)] {
+            let cache = DescribeCache::default().with_forced_interval(MINUTE);
+            let t0 = Instant::now() + HOUR;
+            // `kubectl annotate --all refresh=$(date +%s)`: one time on every object, which
+            // the watch delivers over five seconds.
+            let requests: Vec<_> = (0..200u32)
+                .map(|i| (Some(t0), t0 + SECOND / 2 + i * SECOND / 40))
+                .collect();
+            assert_eq!(play(&cache, &requests, reason).await.0, 1, "{reason:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_fleet_annotated_over_two_minutes_costs_at_most_one_call_per_interval_plus_one() {
+        for interval in [MINUTE, MINUTE / 2, Duration::from_secs(7), Duration::ZERO] {
             for reason in [None, Some(Reason::AccessDenied)] {
-                let cache = DescribeCache::default().with_forced_interval(interval);
-                let calls = Arc::new(AtomicUsize::new(0));
                 let t0 = Instant::now() + HOUR;
-                ask_answered(&cache, need(HOUR), t0 - HOUR / 2, &calls, reason).await;
-                // 200 objects annotated one every 0.6 s; each reconciled half a second later.
-                for i in 0..200 {
-                    let seen = t0 + i * SECOND * 6 / 10;
-                    let request = forced(Some(seen));
-                    ask_answered(&cache, request, seen + SECOND / 2, &calls, reason).await;
-                }
-                let forced_calls = calls.load(Ordering::SeqCst) - 1;
+                // 200 objects annotated one every 0.6 s, each reconciled half a second later.
+                let requests: Vec<_> = (0..200u32)
+                    .map(|i| {
+                        let made = t0 + i * SECOND * 6 / 10;
+                        (Some(made), made + SECOND / 2)
+                    })
+                    .collect();
+                let cache = DescribeCache::default().with_forced_interval(interval);
+                let (calls, longest) = play(&cache, &requests, reason).await;
+                // A failing key also calls when its budget's hold ends, request or not: what
+                // the same objects asking with no request cost.
+                let unasked: Vec<_> = requests.iter().map(|(_, at)| (None, *at)).collect();
+                let cache = DescribeCache::default().with_forced_interval(interval);
+                let own_schedule = match reason {
+                    None => 0,
+                    Some(_) => play(&cache, &unasked, reason).await.0,
+                };
+                let bound = if interval.is_zero() {
+                    200
+                } else {
+                    (120.0 / interval.as_secs_f64()).ceil() as usize + 1
+                };
+                let label = format!("{interval:?} {reason:?}");
                 assert!(
-                    forced_calls <= most && forced_calls >= 1,
-                    "{interval:?} {reason:?}: {forced_calls} calls"
+                    calls <= own_schedule + bound && calls >= 2,
+                    "{label}: {calls} calls, {own_schedule} of the key's own schedule"
                 );
-                if interval.is_zero() {
-                    assert!(forced_calls > 2, "without the interval each object calls");
-                }
+                assert!(
+                    longest <= interval + SECOND / 2,
+                    "{label}: waited {longest:?}"
+                );
             }
         }
     }

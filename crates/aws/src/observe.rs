@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use tracing::warn;
 
 use crate::appflow::AppFlow;
-use crate::cache::{self, DescribeCache, Key, Need, RateLimited, Source};
+use crate::cache::{self, Answered, DescribeCache, Key, Need, Source, Wait};
 use conninfo_core::account::{Access, Identity};
 use conninfo_core::circuit;
 use conninfo_core::crd::{ConnectorInfo, ConnectorInfoSpec};
@@ -20,6 +20,7 @@ use conninfo_core::lanes::Lane;
 use conninfo_core::outcome::{DescribeFailure, Outcome, Refusal, RefusalCategory};
 use conninfo_core::policy::AllowedRegions;
 use conninfo_core::reason::Reason;
+use conninfo_core::refresh;
 use conninfo_core::status::{self, Computed, Observation, Origin};
 
 /// `--stalled-after`'s default.
@@ -140,27 +141,27 @@ pub fn max_shared_age(refresh: Duration) -> Duration {
 
 /// Describes the object's connector through the cache (unless `admitted`, the object's
 /// [`admit`] verdict, refused it) and computes the status from the answer and the previous
-/// status. `refresh_seen` is when the object's pending refresh request was first seen (now, if
-/// unknown); `stalled_after` is the policy's. `Err` when a new AWS call is needed but the rate
-/// limit has no token yet.
+/// status. `refresh_requested` is when the object's pending refresh request was made, if the
+/// watch noted it (else it is dated now: [`refresh::requested_at`]); `stalled_after` is the
+/// policy's. `Err` when a new AWS call is needed but cannot start yet.
 pub async fn observe(
     appflow: &Arc<AppFlow>,
     cache: &DescribeCache,
     object: &ConnectorInfo,
     admitted: Result<Admitted, DescribeFailure>,
-    refresh_seen: Option<Instant>,
+    refresh_requested: Option<Instant>,
     stalled_after: Duration,
     now: Timestamp,
-) -> Result<Observed, RateLimited> {
+) -> Result<Observed, Wait> {
     let described = match admitted {
         // A refused object is described again only when it changes: no interval applies.
         Err(refused) => Described::refused(refused),
-        Ok(admitted) => describe(appflow, cache, object, admitted, refresh_seen).await?,
+        Ok(admitted) => describe(appflow, cache, object, admitted, refresh_requested).await?,
     };
     let computed = status::compute(&Observation {
         generation: object.metadata.generation,
         spec: &object.spec,
-        refresh_request: object.refresh_request(),
+        refresh_request: answered_request(object, described.answers_request),
         previous: object.status.as_ref(),
         outcome: &described.outcome,
         refresh_interval: described.refresh,
@@ -181,8 +182,21 @@ pub async fn observe(
     })
 }
 
+/// Pure: the refresh request an observation answers: the annotation's, when the answer
+/// started at or after it was made (the cache answers no other way); else the one the status
+/// handled before, so `lastHandledRefresh` never claims an older answer.
+fn answered_request(object: &ConnectorInfo, answers_request: bool) -> Option<&str> {
+    if answers_request {
+        return object.refresh_request();
+    }
+    object.status.as_ref()?.last_handled_refresh.as_deref()
+}
+
 /// What describing an admitted object (or refusing it) gave, before the status is computed.
 struct Described {
+    /// Whether the answer started at or after the object's pending refresh request, if any
+    /// (a refusal, computed now, answers it too).
+    answers_request: bool,
     outcome: Outcome,
     refresh: Duration,
     key: Option<Key>,
@@ -195,6 +209,7 @@ struct Described {
 impl Described {
     fn refused(refused: DescribeFailure) -> Self {
         Self {
+            answers_request: true,
             outcome: Err(refused),
             refresh: Duration::ZERO,
             key: None,
@@ -207,27 +222,33 @@ impl Described {
 }
 
 /// Asks the cache for the object's connector: a shared answer young enough for the object, or
-/// a new call (forced by a pending refresh request).
+/// a new call; a pending refresh request takes only an answer started at or after it.
 async fn describe(
     appflow: &Arc<AppFlow>,
     cache: &DescribeCache,
     object: &ConnectorInfo,
     Admitted { refresh, access }: Admitted,
-    refresh_seen: Option<Instant>,
-) -> Result<Described, RateLimited> {
+    refresh_requested: Option<Instant>,
+) -> Result<Described, Wait> {
     let seen = Instant::now();
     let identity = access.identity;
     let key = cache_key(&object.spec, appflow.default_region(), &identity);
-    let forced = status::refresh_forced(object.refresh_request(), object.status.as_ref());
     let lane = lane(object, access.binding.as_deref());
+    let refresh_requested = pending_request(object).map(|request| {
+        refresh_requested.unwrap_or_else(|| refresh::requested_at(request, seen, Timestamp::now()))
+    });
     let need = Need {
         max_age: max_shared_age(refresh),
-        forced_since: forced.then(|| refresh_seen.unwrap_or(seen)),
+        refresh_requested,
         changed: changed_since_answered(object, access.binding.as_deref()),
         lane,
     };
     let fetch = fetcher(appflow, &key, &identity);
-    let (mut outcome, source) = cache.get(&key, need, fetch).await?;
+    let Answered {
+        mut outcome,
+        source,
+        started,
+    } = cache.get(&key, need, fetch).await?;
     if let Err(failure) = &mut outcome {
         name_open_circuit(appflow, cache, &key, &identity, failure).await;
     }
@@ -242,6 +263,7 @@ async fn describe(
         Err(_) => None,
     };
     Ok(Described {
+        answers_request: refresh_requested.is_none_or(|requested| started >= requested),
         outcome,
         refresh,
         key: Some(key),
@@ -293,18 +315,32 @@ pub fn circuit_message(
         || "the operator's account".to_owned(),
         |a| format!("account {a}"),
     );
-    let wait = until.saturating_duration_since(now);
-    // Rounded up: the next try is never before the time the message names.
-    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    let next = wall_now
-        .checked_add(jiff::SignedDuration::from_secs(
-            i64::try_from(seconds).unwrap_or(i64::MAX),
-        ))
-        .unwrap_or(wall_now);
+    let next = wall_clock_after(wall_now, until.saturating_duration_since(now));
     format!(
         "AppFlow is {doing} {account}; next try at {next:.0} ({})",
         failure.message
     )
+}
+
+/// Pure: the object's refresh request, if its status has not handled it yet.
+fn pending_request(object: &ConnectorInfo) -> Option<&str> {
+    let request = object.refresh_request();
+    status::refresh_forced(request, object.status.as_ref())
+        .then_some(request)
+        .flatten()
+}
+
+/// Pure: the wall-clock time `wait` after `wall_now`, rounded up to the second, so that a
+/// message (which names whole seconds) never names a time before the thing it announces.
+pub fn wall_clock_after(wall_now: Timestamp, wait: Duration) -> Timestamp {
+    let at = jiff::SignedDuration::try_from(wait)
+        .ok()
+        .and_then(|wait| wall_now.checked_add(wait).ok())
+        .unwrap_or(Timestamp::MAX);
+    let whole_seconds = jiff::TimestampRound::new()
+        .smallest(jiff::Unit::Second)
+        .mode(jiff::RoundMode::Ceil);
+    at.round(whole_seconds).unwrap_or(at)
 }
 
 /// Pure: whether the object changed since its status was last computed: a new generation, or
@@ -356,7 +392,7 @@ pub async fn observe_once(
     cache: &DescribeCache,
     object: &ConnectorInfo,
     policy: &Policy,
-) -> Result<Observed, RateLimited> {
+) -> Result<Observed, Wait> {
     let admitted = admit(
         &object.spec,
         policy,
@@ -416,6 +452,39 @@ mod tests {
 
     fn operator() -> Result<Access, Refusal> {
         Ok(Access::operator())
+    }
+
+    #[test]
+    fn only_an_answer_started_after_the_request_marks_it_handled() {
+        let mut object = ConnectorInfo::new("chat", spec(None, None));
+        object.metadata.annotations = Some(
+            [(
+                conninfo_core::crd::REFRESH_ANNOTATION.to_owned(),
+                "v2".to_owned(),
+            )]
+            .into(),
+        );
+        object.status = Some(conninfo_core::crd::ConnectorInfoStatus {
+            last_handled_refresh: Some("v1".into()),
+            ..Default::default()
+        });
+        assert_eq!(pending_request(&object), Some("v2"));
+        assert_eq!(answered_request(&object, true), Some("v2"));
+        assert_eq!(
+            answered_request(&object, false),
+            Some("v1"),
+            "an older answer leaves the request pending"
+        );
+    }
+
+    #[test]
+    fn wall_clock_times_round_up_to_the_second() {
+        let now: Timestamp = "2026-12-07T12:00:00.200Z".parse().unwrap();
+        let at = |wait| wall_clock_after(now, wait).to_string();
+        assert_eq!(at(Duration::ZERO), "2026-12-07T12:00:01Z");
+        assert_eq!(at(Duration::from_millis(800)), "2026-12-07T12:00:01Z");
+        assert_eq!(at(Duration::from_secs(60)), "2026-12-07T12:01:01Z");
+        assert_eq!(wall_clock_after(now, Duration::MAX), Timestamp::MAX);
     }
 
     #[test]

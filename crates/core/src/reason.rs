@@ -29,6 +29,9 @@ pub enum Reason {
     /// A condition's reason only, never an outcome's: `RequirementsMet` is Unknown until the
     /// first successful describe of a generation judges the requirements.
     AwaitingDescribe,
+    /// A condition's reason only, never an outcome's: `Reconciling` is True while a refresh
+    /// request waits for its connector's next forced DescribeConnector.
+    RefreshPending,
 }
 
 /// When to describe again after an outcome.
@@ -71,7 +74,8 @@ impl Reason {
     }
 
     /// An outcome's reason as written (`None` for anything else, for the Event-only
-    /// [`Reason::ConfigurationChanged`] and for [`Reason::AwaitingDescribe`]).
+    /// [`Reason::ConfigurationChanged`] and for the condition-only [`Reason::AwaitingDescribe`]
+    /// and [`Reason::RefreshPending`]).
     pub fn parse(text: &str) -> Option<Reason> {
         text.parse()
             .ok()
@@ -85,11 +89,12 @@ impl Reason {
 
     pub fn retry(self) -> Retry {
         match self {
-            // The last two are never an outcome's: an outcome decides the retry.
+            // The last three are never an outcome's: an outcome decides the retry.
             Reason::Described
             | Reason::RequirementsNotMet
             | Reason::ConfigurationChanged
-            | Reason::AwaitingDescribe => Retry::AfterRefresh,
+            | Reason::AwaitingDescribe
+            | Reason::RefreshPending => Retry::AfterRefresh,
             Reason::InvalidRequest => Retry::OnChange,
             Reason::ConnectorNotFound => Retry::Poll,
             Reason::AccessDenied
@@ -123,8 +128,10 @@ mod tests {
         assert_eq!(Reason::parse("ConfigurationChanged"), None);
         assert_eq!(Reason::parse("described"), None);
         assert_eq!(Reason::parse("AwaitingDescribe"), None);
+        assert_eq!(Reason::parse("RefreshPending"), None);
         assert!(Reason::ConfigurationChanged.index() >= Reason::ALL.len());
         assert!(Reason::AwaitingDescribe.index() >= Reason::ALL.len());
+        assert!(Reason::RefreshPending.index() >= Reason::ALL.len());
     }
 
     #[test]
@@ -145,6 +152,7 @@ mod tests {
                 "RequirementsNotMet",
                 "ConfigurationChanged",
                 "AwaitingDescribe",
+                "RefreshPending",
             ]
         );
         assert_eq!(Reason::ALL.len(), 10, "the outcomes' reasons");

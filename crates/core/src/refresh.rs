@@ -1,16 +1,63 @@
-//! When each object's pending refresh request (the annotation) was first seen.
+//! When each object's pending refresh request (the annotation) was made.
 //!
-//! A forced refresh is answered by a describe of the key started no earlier than the
-//! forced-refresh interval (`--forced-refresh-interval`, default 60 s) before the request was
-//! first seen, so when a whole fleet is annotated the first object's call answers the objects
-//! after it: one call per key, not per object. Stamping the request when the reconcile runs
-//! instead would make every object queued behind the first one call AWS again.
+//! A refresh request is answered only by a DescribeConnector that started at or after the
+//! request (docs/status.md, "Forcing a refresh"). The request's time is the time its value
+//! names, when the value is a time (Unix seconds as `date +%s` prints them, or RFC 3339 as
+//! Flux's `reconcile.fluxcd.io/requestedAt` carries), clamped to when the operator first saw
+//! it; any other value was made when the operator first saw it. Stamping a plain value when
+//! its reconcile runs instead would make the objects queued behind the first one of a key
+//! ask for calls of their own.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
-/// Pending refresh requests by object UID: the request's value and when it was first seen.
+use jiff::Timestamp;
+
+/// The earliest Unix-seconds value read as a time (2001-09-09): smaller numbers (`1`, `2`,
+/// `42`) are counters, not times, and would otherwise be requests from 1970 that any answer
+/// satisfies.
+const EARLIEST_UNIX_SECONDS: i64 = 1_000_000_000;
+
+/// Pure: the time an annotation value names, if it names one: Unix seconds (optionally with
+/// a fraction, `date +%s.%N`) of this century, or an RFC 3339 timestamp.
+pub fn named_time(value: &str) -> Option<Timestamp> {
+    let value = value.trim();
+    if let Ok(timestamp) = value.parse::<Timestamp>() {
+        return Some(timestamp);
+    }
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let (whole, fraction) = match value.split_once('.') {
+        Some((whole, fraction)) if digits(fraction) => (whole, fraction),
+        Some(_) => return None,
+        None => (value, ""),
+    };
+    if !digits(whole) {
+        return None;
+    }
+    let seconds: i64 = whole.parse().ok()?;
+    if seconds < EARLIEST_UNIX_SECONDS {
+        return None;
+    }
+    // Nanoseconds from at most nine fraction digits, right-padded.
+    let nanos = format!("{:0<9}", &fraction[..fraction.len().min(9)]);
+    Timestamp::new(seconds, nanos.parse().ok()?).ok()
+}
+
+/// Pure: when a request with `value`, first seen at `seen` (wall clock `seen_wall`), was
+/// made: the time the value names, never later than `seen`; `seen` for any other value.
+pub fn requested_at(value: &str, seen: Instant, seen_wall: Timestamp) -> Instant {
+    let Some(named) = named_time(value) else {
+        return seen;
+    };
+    let before_seen = seen_wall.duration_since(named);
+    if before_seen.is_negative() {
+        return seen; // a time in the future (or a skewed clock): clamped to when it was seen
+    }
+    seen.checked_sub(before_seen.unsigned_abs()).unwrap_or(seen)
+}
+
+/// Pending refresh requests by object UID: the request's value and when it was made.
 #[derive(Default)]
 pub struct RefreshRequests(Mutex<HashMap<String, (String, Instant)>>);
 
@@ -19,14 +66,23 @@ impl RefreshRequests {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Notes an object as the watch delivers it: an unhandled request is stamped `now` the
-    /// first time its value is seen; a handled or withdrawn one is forgotten.
-    pub fn note(&self, uid: &str, request: Option<&str>, handled: Option<&str>, now: Instant) {
+    /// Notes an object as the watch delivers it: an unhandled request is dated
+    /// ([`requested_at`]) the first time its value is seen; a handled or withdrawn one is
+    /// forgotten.
+    pub fn note(
+        &self,
+        uid: &str,
+        request: Option<&str>,
+        handled: Option<&str>,
+        now: Instant,
+        wall: Timestamp,
+    ) {
         let mut pending = self.lock();
         match request {
             Some(request) if Some(request) != handled => {
                 if pending.get(uid).is_none_or(|(known, _)| known != request) {
-                    pending.insert(uid.to_owned(), (request.to_owned(), now));
+                    let at = requested_at(request, now, wall);
+                    pending.insert(uid.to_owned(), (request.to_owned(), at));
                 }
             }
             _ => {
@@ -35,8 +91,8 @@ impl RefreshRequests {
         }
     }
 
-    /// When `request` was first seen for the object, if it was.
-    pub fn seen(&self, uid: &str, request: &str) -> Option<Instant> {
+    /// When `request` was made, if the object's request with that value was noted.
+    pub fn requested(&self, uid: &str, request: &str) -> Option<Instant> {
         self.lock()
             .get(uid)
             .filter(|(known, _)| known == request)
@@ -64,19 +120,24 @@ mod tests {
 
     use super::*;
 
+    fn wall() -> Timestamp {
+        "2026-12-07T12:00:00Z".parse().unwrap()
+    }
+
     #[test]
     fn a_request_keeps_the_time_it_was_first_seen() {
         let requests = RefreshRequests::default();
         let first = Instant::now();
-        requests.note("a", Some("1"), None, first);
-        requests.note("a", Some("1"), None, first + Duration::from_secs(5));
-        assert_eq!(requests.seen("a", "1"), Some(first));
+        requests.note("a", Some("v1"), None, first, wall());
+        let later = first + Duration::from_secs(5);
+        requests.note("a", Some("v1"), None, later, wall());
+        assert_eq!(requests.requested("a", "v1"), Some(first));
         assert_eq!(
-            requests.seen("a", "2"),
+            requests.requested("a", "v2"),
             None,
             "another value is another request"
         );
-        assert_eq!(requests.seen("b", "1"), None);
+        assert_eq!(requests.requested("b", "v1"), None);
     }
 
     #[test]
@@ -84,22 +145,68 @@ mod tests {
         let requests = RefreshRequests::default();
         let first = Instant::now();
         let later = first + Duration::from_secs(60);
-        requests.note("a", Some("1"), None, first);
-        requests.note("a", Some("2"), Some("1"), later);
-        assert_eq!(requests.seen("a", "2"), Some(later));
+        requests.note("a", Some("v1"), None, first, wall());
+        requests.note("a", Some("v2"), Some("v1"), later, wall());
+        assert_eq!(requests.requested("a", "v2"), Some(later));
     }
 
     #[test]
     fn handled_withdrawn_and_deleted_requests_are_forgotten() {
         let requests = RefreshRequests::default();
         let now = Instant::now();
-        requests.note("handled", Some("1"), None, now);
-        requests.note("handled", Some("1"), Some("1"), now);
-        requests.note("withdrawn", Some("1"), None, now);
-        requests.note("withdrawn", None, None, now);
-        requests.note("deleted", Some("1"), None, now);
+        requests.note("handled", Some("1"), None, now, wall());
+        requests.note("handled", Some("1"), Some("1"), now, wall());
+        requests.note("withdrawn", Some("1"), None, now, wall());
+        requests.note("withdrawn", None, None, now, wall());
+        requests.note("deleted", Some("1"), None, now, wall());
         requests.forget("deleted");
-        requests.note("never", None, None, now);
+        requests.note("never", None, None, now, wall());
         assert!(requests.is_empty());
+    }
+
+    #[test]
+    fn values_that_name_a_time() {
+        let at = |s: &str| s.parse::<Timestamp>().unwrap();
+        assert_eq!(named_time("1796644800"), Some(at("2026-12-07T12:00:00Z")));
+        assert_eq!(
+            named_time("1796644800.25"),
+            Some(at("2026-12-07T12:00:00.25Z"))
+        );
+        assert_eq!(
+            named_time("2026-12-07T13:00:00.123456789+01:00"),
+            Some(at("2026-12-07T12:00:00.123456789Z")),
+            "Flux's requestedAt"
+        );
+        for plain in [
+            "1",
+            "42",
+            "999999999",
+            "now",
+            "v2",
+            "",
+            "1796644800.",
+            "-1796644800",
+        ] {
+            assert_eq!(named_time(plain), None, "{plain:?}");
+        }
+    }
+
+    #[test]
+    fn a_time_valued_request_dates_from_its_time_never_after_it_was_seen() {
+        let seen = Instant::now() + Duration::from_secs(3600);
+        let ago = |s: u64| seen - Duration::from_secs(s);
+        // Annotated with `date +%s` 3 s before the watch delivered it.
+        assert_eq!(requested_at("1796644797", seen, wall()), ago(3));
+        assert_eq!(
+            requested_at("2026-12-07T11:59:58.500Z", seen, wall()),
+            seen - Duration::from_millis(1500)
+        );
+        assert_eq!(
+            requested_at("1796648400", seen, wall()),
+            seen,
+            "an hour ahead: clamped to when it was seen"
+        );
+        assert_eq!(requested_at("refresh-please", seen, wall()), seen);
+        assert_eq!(requested_at("7", seen, wall()), seen, "a counter");
     }
 }

@@ -31,7 +31,9 @@ pub const CONFIGURATION_MAX_BYTES: usize = 256 * 1024;
 pub struct Observation<'a> {
     pub generation: Option<i64>,
     pub spec: &'a ConnectorInfoSpec,
-    /// The refresh annotation's current value.
+    /// The refresh request this observation answers: the annotation's value when the answer
+    /// started at or after the request was made, else the request handled before
+    /// (`lastHandledRefresh` records it).
     pub refresh_request: Option<&'a str>,
     pub previous: Option<&'a ConnectorInfoStatus>,
     pub outcome: &'a Outcome,
@@ -400,6 +402,30 @@ fn failing_for(previous: &ConnectorInfoStatus, now: Timestamp) -> Duration {
         .map_or(Duration::ZERO, |c| {
             now.duration_since(c.last_transition_time.0).unsigned_abs()
         })
+}
+
+/// The status of an object whose refresh request waits for its connector's next forced
+/// DescribeConnector (at `next_call`; forced calls of a connector are `interval` apart):
+/// `Reconciling` True says so and until when; the last answer stands, so the rest is kept.
+pub fn awaiting_refresh(
+    previous: Option<&ConnectorInfoStatus>,
+    spec: &ConnectorInfoSpec,
+    generation: Option<i64>,
+    next_call: Timestamp,
+    interval: Duration,
+    now: Timestamp,
+) -> ConnectorInfoStatus {
+    let mut status = previous.cloned().unwrap_or_default();
+    let message = format!(
+        "Waiting for a refresh: the next DescribeConnector of {} starts at {next_call:.0} \
+         (forced refreshes of a connector are at least {}s apart)",
+        connector_name(spec),
+        interval.as_secs(),
+    );
+    let mut set = ConditionSetter::new(&mut status.conditions, generation, now);
+    set.apply(Reconciling, true, Reason::RefreshPending, &message);
+    condition::sort::<ConditionType>(&mut status.conditions);
+    status
 }
 
 /// A new value of the refresh annotation, not yet acted on, forces a fresh describe.
@@ -1118,6 +1144,46 @@ mod tests {
         assert_eq!(
             c.status.connector_configuration.as_deref(),
             Some(&oauth_config())
+        );
+    }
+
+    #[test]
+    fn a_waiting_refresh_request_says_until_when_and_keeps_the_last_answer() {
+        let mut run = Run::new(spec(None));
+        let described = run.step(Ok(oauth_config()), at(0)).status;
+        let waiting = awaiting_refresh(
+            Some(&described),
+            &run.spec,
+            Some(1),
+            at(60),
+            Duration::from_secs(60),
+            at(5),
+        );
+        let reconciling = condition::find(&waiting, Reconciling).unwrap();
+        assert_eq!(
+            (reconciling.status.as_str(), reconciling.reason.as_str()),
+            ("True", "RefreshPending")
+        );
+        assert_eq!(
+            reconciling.message.as_str(),
+            "Waiting for a refresh: the next DescribeConnector of Salesforce starts at \
+             2027-01-15T08:01:00Z (forced refreshes of a connector are at least 60s apart)"
+        );
+        assert_eq!(reconciling.last_transition_time, Time(at(5)));
+        // Everything else is the last answer's.
+        let mut rest = waiting.clone();
+        rest.conditions.retain(|c| c.type_ != "Reconciling");
+        let mut before = described.clone();
+        before.conditions.retain(|c| c.type_ != "Reconciling");
+        assert_eq!(rest, before);
+        // The answer, when it comes, ends the wait.
+        run.status = Some(waiting);
+        run.refresh = Some("1800000060".into());
+        let answered = run.step(Ok(oauth_config()), at(60));
+        assert_eq!(cond(&answered, Reconciling), ("False", "Described"));
+        assert_eq!(
+            answered.status.last_handled_refresh.as_deref(),
+            Some("1800000060")
         );
     }
 }

@@ -24,7 +24,7 @@ use crate::status_write::{self, FIELD_MANAGER};
 use crate::trim::{cache_and_pick, trim_for_cache};
 use crate::{Error, Finished, Result};
 use conninfo_aws::appflow::AppFlow;
-use conninfo_aws::cache::{DescribeCache, RateLimited};
+use conninfo_aws::cache::{DescribeCache, Wait};
 use conninfo_aws::observe::{self, Policy};
 use conninfo_aws::ratelimit::RateLimiter;
 use conninfo_core::crd::ConnectorInfo;
@@ -215,7 +215,11 @@ async fn reconcile_steps(obj: &ConnectorInfo, ctx: &Context) -> Result<Finished>
     };
     let observed = match describe(obj, ctx, admitted, &uid, now).await {
         Ok(observed) => observed,
-        Err(RateLimited(wait)) => return Ok(wait_for_token(ctx, &uid, claim, wait)),
+        Err(Wait::Token(wait)) => return Ok(wait_for_token(ctx, &uid, claim, wait)),
+        Err(Wait::Refresh(next_call)) => {
+            ctx.pacing.unclaim(&uid, claim);
+            return wait_for_refresh(obj, ctx, &namespace, next_call).await;
+        }
     };
     record_observation(obj, ctx, &uid, &observed);
     // Leadership lost during the call: the new leader describes again; nothing is written.
@@ -289,16 +293,16 @@ async fn describe(
     admitted: Admission,
     uid: &str,
     now: jiff::Timestamp,
-) -> Result<observe::Observed, RateLimited> {
-    let refresh_seen = obj
+) -> Result<observe::Observed, Wait> {
+    let refresh_requested = obj
         .refresh_request()
-        .and_then(|request| ctx.refresh_requests.seen(uid, request));
+        .and_then(|request| ctx.refresh_requests.requested(uid, request));
     observe::observe(
         &ctx.appflow,
         &ctx.cache,
         obj,
         admitted,
-        refresh_seen,
+        refresh_requested,
         ctx.policy.stalled_after,
         now,
     )
@@ -313,6 +317,43 @@ fn wait_for_token(ctx: &Context, uid: &str, claim: Claim, wait: Duration) -> Fin
         outcome: "rate_limited",
         next: Some(ctx.pacing.token_retry(wait)),
     }
+}
+
+/// A refresh request that no call answers yet waits for its connector's next forced call:
+/// `Reconciling` says so and until when, and the object comes again when the call may start.
+async fn wait_for_refresh(
+    obj: &ConnectorInfo,
+    ctx: &Context,
+    namespace: &str,
+    next_call: Instant,
+) -> Result<Finished> {
+    let wait = next_call.saturating_duration_since(Instant::now());
+    debug!(
+        ?wait,
+        "refresh request waits for its connector's next forced call"
+    );
+    if !ctx.leadership.is_leading() {
+        return Ok(Finished::STANDBY);
+    }
+    let now = jiff::Timestamp::now();
+    let status = status::awaiting_refresh(
+        obj.status.as_ref(),
+        &obj.spec,
+        obj.metadata.generation,
+        observe::wall_clock_after(now, wait),
+        ctx.cache.forced_interval(),
+        now,
+    );
+    let computed = status::Computed {
+        status,
+        events: Vec::new(),
+        reason: Reason::RefreshPending,
+    };
+    write_status_if_changed(obj, ctx, namespace, &computed).await?;
+    Ok(Finished {
+        outcome: "refresh_pending",
+        next: Some(wait),
+    })
 }
 
 /// The AWS call, the cache's answer and a changed configuration, as metrics; the cache entry
@@ -513,6 +554,7 @@ fn on_watch_event(ctx: &Context, ready: &AtomicBool, event: &watcher::Event<Conn
                 obj.refresh_request(),
                 handled.and_then(|s| s.last_handled_refresh.as_deref()),
                 Instant::now(),
+                jiff::Timestamp::now(),
             );
         }
         watcher::Event::Delete(obj) => {
