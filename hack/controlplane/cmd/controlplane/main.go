@@ -335,7 +335,14 @@ func (cp *controlPlane) tryStartStorageAndAPI(ctx context.Context, pki *pki, dat
 		return err
 	}
 
-	cp.apiserverArgs = []string{
+	cp.apiserverArgs = cp.apiServerFlags(pki, apiPort)
+	return cp.startAPIServer(ctx)
+}
+
+// apiServerFlags returns kube-apiserver's flags: ours, then those given with --apiserver-arg
+// (of a flag with one value kube-apiserver takes the last, so those override ours).
+func (cp *controlPlane) apiServerFlags(pki *pki, apiPort int) []string {
+	args := []string{
 		"--etcd-servers=" + cp.etcdURL,
 		"--bind-address=" + cp.address,
 		"--advertise-address=" + cp.address,
@@ -359,12 +366,19 @@ func (cp *controlPlane) tryStartStorageAndAPI(ctx context.Context, pki *pki, dat
 	}
 	if cp.node {
 		// With kube-controller-manager creating ServiceAccounts, pods get their token.
-		cp.apiserverArgs[len(cp.apiserverArgs)-2] = "--enable-admission-plugins=ServiceAccount"
+		args = unsetFlag(args, "disable-admission-plugins")
+		args = setFlag(args, "enable-admission-plugins", "ServiceAccount")
 		// Reach kubelets by their node IP (logs, exec, port-forward).
-		cp.apiserverArgs = append(cp.apiserverArgs, "--kubelet-preferred-address-types=InternalIP")
+		args = setFlag(args, "kubelet-preferred-address-types", "InternalIP")
+		// The advertise address is the `kubernetes` Service's IP on the node's bridge, so the
+		// default (lease) endpoint reconciler keeps the Service's endpoints pointing at it.
+	} else {
+		// A loopback address cannot be an endpoint: 1.37 refuses to start with it unless the
+		// `kubernetes` Service's endpoints are left alone (older releases start and fail to
+		// write them). Without a node nothing would use them; upstream's test server does the same.
+		args = setFlag(args, "endpoint-reconciler-type", "none")
 	}
-	cp.apiserverArgs = append(cp.apiserverArgs, cp.apiserverExtra...)
-	return cp.startAPIServer(ctx)
+	return append(args, cp.apiserverExtra...)
 }
 
 func (cp *controlPlane) startAPIServer(ctx context.Context) error {

@@ -248,6 +248,8 @@ state = %q
 kind: KubeletConfiguration
 # This host: cgroup v1 without systemd, swap allowed, no QoS cgroup hierarchy.
 cgroupDriver: cgroupfs
+# From 1.35 the kubelet refuses to start on cgroup v1 unless told otherwise.
+failCgroupV1: false
 cgroupsPerQOS: false
 enforceNodeAllocatable: []
 failSwapOn: false
