@@ -126,6 +126,8 @@ func (cp *controlPlane) run() int {
 		return *stop
 	}
 	ready(cp.kubeconfig)
+	// The node's processes (none without --node); etcd and the apiserver are watched below.
+	nodeExit := firstExit(append(cp.controllers, cp.kubelet, cp.containerd)...)
 
 	for {
 		select {
@@ -152,6 +154,8 @@ func (cp *controlPlane) run() int {
 			return fail(fmt.Errorf("etcd exited unexpectedly (%v)\n%s", cp.etcd.err, tail(cp.etcd.logPath, 30)))
 		case <-cp.apiserver.done:
 			return fail(fmt.Errorf("kube-apiserver exited unexpectedly (%v)\n%s", cp.apiserver.err, tail(cp.apiserver.logPath, 30)))
+		case c := <-nodeExit:
+			return fail(exitedError(c))
 		}
 	}
 }
@@ -235,7 +239,10 @@ func (cp *controlPlane) start(ctx context.Context) error {
 		"--leader-elect=false",
 		"--bind-address=127.0.0.1",
 		"--secure-port=0",
-		"--controllers=*,-nodeipam,-service-lb-controller,-cloud-node-lifecycle",
+		// No pod CIDRs per node: the CNI config hands out addresses on the bridge. (The
+		// cloud controllers are gone in 1.37 and naming them is an error; before, they only
+		// logged that no cloud provider is set.)
+		"--controllers=*,-node-ipam-controller",
 	)
 	if err != nil {
 		return err
@@ -252,7 +259,18 @@ func (cp *controlPlane) start(ctx context.Context) error {
 		return err
 	}
 	cp.controllers = []*child{manager, scheduler}
-	return cp.startNode(ctx, pki)
+	if err := cp.startNode(ctx, pki); err != nil {
+		return err
+	}
+	// A controller that refused its flags has exited by now; without it pods never start.
+	for _, c := range cp.controllers {
+		select {
+		case <-c.done:
+			return exitedError(c)
+		default:
+		}
+	}
+	return nil
 }
 
 // startStorageAndAPI starts etcd and the apiserver on freshly chosen ports.
@@ -450,6 +468,22 @@ func startChild(name, bin, logPath string, args ...string) (*child, error) {
 		close(c.done)
 	}()
 	return c, nil
+}
+
+// firstExit returns a channel that yields the first of children (nil ones skipped) to exit.
+func firstExit(children ...*child) <-chan *child {
+	exited := make(chan *child, len(children))
+	for _, c := range children {
+		if c != nil {
+			go func() { <-c.done; exited <- c }()
+		}
+	}
+	return exited
+}
+
+// exitedError describes a child that exited although it should not have; c must have exited.
+func exitedError(c *child) error {
+	return fmt.Errorf("%s exited unexpectedly (%v); end of %s:\n%s", c.name, c.err, c.logPath, tail(c.logPath, 30))
 }
 
 // stop sends SIGTERM to the child's process group, then SIGKILL after grace.
