@@ -112,14 +112,14 @@ release-local:
 ## RSS and CPU -> target/bench/results.{json,md}, chart.svg (docs/scale.md).
 bench: tools
 	cargo build --release --workspace --bins
-	APPFLOW_CONTROLPLANE_BIN_DIR=$(CURDIR)/.cache/controlplane/bin cargo run --release -p appflow-bench
+	bin=$$(hack/controlplane/build.sh --bin-dir) && APPFLOW_CONTROLPLANE_BIN_DIR=$$bin cargo run --release -p appflow-bench
 
 ## The per-key error budget: 1 and 20 objects on keys answering AccessDenied for BUDGET_MINUTES
 ## (default 10): calls per key, per hour over that window, and the schedule's bounds ->
 ## target/bench/budget.{json,md}.
 bench-budget: tools
 	cargo build --release --workspace --bins
-	APPFLOW_CONTROLPLANE_BIN_DIR=$(CURDIR)/.cache/controlplane/bin cargo run --release -p appflow-bench -- budget
+	bin=$$(hack/controlplane/build.sh --bin-dir) && APPFLOW_CONTROLPLANE_BIN_DIR=$$bin cargo run --release -p appflow-bench -- budget
 
 ## Fault-injection soak: 1,000 ConnectorInfos over 50 keys, 30% random AWS faults (500, 429,
 ## hang, garbage), three API-server restarts over 5 minutes; prints its figures. SOAK_OBJECTS,

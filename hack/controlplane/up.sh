@@ -2,8 +2,10 @@
 # Runs a local Kubernetes control plane (etcd + kube-apiserver) in the
 # foreground, building it first if needed:
 #
-#   hack/controlplane/up.sh [WORK_DIR] [extra controlplane flags...]
+#   [KUBERNETES_VERSION=1.33] hack/controlplane/up.sh [WORK_DIR] [extra controlplane flags...]
 #
+# KUBERNETES_VERSION picks the release (default 1.37; build.sh lists the others);
+# APPFLOW_CONTROLPLANE_BIN_DIR, as for build.sh, where its binaries are.
 # WORK_DIR defaults to <repo>/.cache/controlplane/run and is kept on exit
 # (logs: etcd.log, kube-apiserver.log); each run still starts a fresh cluster.
 # stdout carries only the launcher's protocol: `READY <kubeconfig>` once the
@@ -17,7 +19,8 @@
 #   coproc CP { hack/controlplane/up.sh; }
 #   read -r -t 300 status kubeconfig <&"${CP[0]}" && [[ $status == READY ]] \
 #     || { echo "control plane failed: $status $kubeconfig" >&2; exit 1; }
-#   kubectl() { .cache/controlplane/bin/kubectl --kubeconfig "$kubeconfig" "$@"; }
+#   bin=$(hack/controlplane/build.sh --bin-dir)
+#   kubectl() { "$bin/kubectl" --kubeconfig "$kubeconfig" "$@"; }
 #   kubectl get ns
 #   echo restart-apiserver >&"${CP[1]}"; read -r -t 120 status _ <&"${CP[0]}"
 #   echo stop >&"${CP[1]}"; wait "$CP_PID"
@@ -25,10 +28,9 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-bin=${APPFLOW_CONTROLPLANE_BIN_DIR:-$repo/.cache/controlplane/bin}
 work=$repo/.cache/controlplane/run
 if [[ $# -gt 0 && $1 != -* ]]; then work=$1; shift; fi
 
-# build.sh prints binary paths on stdout; keep ours for the READY protocol.
-"$here/build.sh" >&2
+# Only the directory is captured: stdout is kept for the READY protocol.
+bin=$("$here/build.sh" --bin-dir)
 exec "$bin/controlplane" --bin-dir "$bin" --work-dir "$work" --keep "$@"

@@ -18,12 +18,11 @@ node_ip=10.214.0.1 # the launcher's node address (hack/controlplane/cmd/controlp
 echo "==> installing and building what is missing (first run takes a while)"
 hack/node/install.sh
 hack/release/install.sh # the image is built for both architectures
-hack/controlplane/build.sh >/dev/null
+bin=$(hack/controlplane/build.sh --bin-dir) # KUBERNETES_VERSION picks the release (default 1.37)
 helm=$(hack/helm/build.sh)
 hack/build-static.sh >/dev/null 2>&1 || hack/build-static.sh
 hack/image/build.sh | tail -1
 cargo build --quiet -p appflow-emulator
-bin=$repo/.cache/controlplane/bin
 image=$repo/target/image/appflow-connector-operator-$version.oci.tar
 
 pids=()
@@ -32,7 +31,7 @@ cleanup() {
   echo
   echo "==> stopping (the launcher stops the pods, the node and the bridge)"
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  [[ -n ${CP_PID:-} ]] && { echo stop >&"${CP[1]}" 2>/dev/null || true; wait "$CP_PID" 2>/dev/null || true; }
+  [[ -n ${CP_PID:-} ]] && { { echo stop >&"${CP[1]}"; } 2>/dev/null || true; wait "$CP_PID" 2>/dev/null || true; }
   wait 2>/dev/null || true
 }
 trap cleanup EXIT INT TERM

@@ -14,8 +14,7 @@ mkdir -p "$work"
 
 echo "==> building the operator and the control plane (first run takes a while)"
 cargo build --quiet --workspace --bins
-hack/controlplane/build.sh >/dev/null
-bin=$repo/.cache/controlplane/bin
+bin=$(hack/controlplane/build.sh --bin-dir) # KUBERNETES_VERSION picks the release (default 1.37)
 operator=$repo/target/debug/appflow-connector-operator
 
 pids=()
@@ -24,7 +23,7 @@ cleanup() {
   echo
   echo "==> stopping"
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  [[ -n ${CP_PID:-} ]] && { echo stop >&"${CP[1]}" 2>/dev/null || true; wait "$CP_PID" 2>/dev/null || true; }
+  [[ -n ${CP_PID:-} ]] && { { echo stop >&"${CP[1]}"; } 2>/dev/null || true; wait "$CP_PID" 2>/dev/null || true; }
   wait 2>/dev/null || true
 }
 trap cleanup EXIT INT TERM

@@ -13,14 +13,13 @@ cd "$repo"
 window=${WINDOW:-60}
 work=$(mktemp -d)
 cargo build --quiet --workspace --bins
-hack/controlplane/build.sh >/dev/null
-bin=$repo/.cache/controlplane/bin
+bin=$(hack/controlplane/build.sh --bin-dir) # KUBERNETES_VERSION picks the release (default 1.37)
 operator=$repo/target/debug/appflow-connector-operator
 
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  [[ -n ${CP_PID:-} ]] && { echo stop >&"${CP[1]}" 2>/dev/null || true; wait "$CP_PID" 2>/dev/null || true; }
+  [[ -n ${CP_PID:-} ]] && { { echo stop >&"${CP[1]}"; } 2>/dev/null || true; wait "$CP_PID" 2>/dev/null || true; }
   rm -rf "$work"
 }
 trap cleanup EXIT INT TERM

@@ -75,7 +75,7 @@ read -r -t 20 line <&"${SERVER[0]}" || fail "the loopback HTTP server did not st
 port=$(sed -n 's/.* port \([0-9]*\) .*/\1/p' <<<"$line")
 mkdir -p "$stage/krew-check"
 render_krew "http://127.0.0.1:$port" "$stage/krew-check/conninfo.yaml"
-kubectl_dir=$(dirname "$(hack/controlplane/build.sh | head -1)")
+kubectl_dir=$(hack/controlplane/build.sh --bin-dir)
 PATH=$tools:$kubectl_dir:$PATH "$tools/validate-krew-manifest" -manifest "$stage/krew-check/conninfo.yaml" \
   2>"$stage/krew.log" || fail "krew cannot install conninfo.yaml's archives: $(cat "$stage/krew.log")"
 echo "krew: $(grep -o 'all [0-9]* spec.platforms installed fine' "$stage/krew.log") (served from loopback)"

@@ -1,6 +1,7 @@
-//! A real Kubernetes control plane (etcd + kube-apiserver v1.34) on loopback,
-//! for integration tests; with a node (controller-manager, scheduler and a
-//! kubelet on containerd) when a test needs pods to run.
+//! A real Kubernetes control plane (etcd + kube-apiserver, v1.37 unless
+//! `KUBERNETES_VERSION` says otherwise) on loopback, for integration tests; with
+//! a node (controller-manager, scheduler and a kubelet on containerd) when a
+//! test needs pods to run.
 //!
 //! It drives the `controlplane` launcher built by `hack/controlplane/build.sh`
 //! over a line protocol: the launcher prints `READY <kubeconfig>` (or
@@ -8,6 +9,9 @@
 //! Closing its stdin, as happens when this process dies, also tears it down.
 //!
 //! Environment:
+//! - `KUBERNETES_VERSION`: the Kubernetes minor version to build and run
+//!   (`1.33`, `1.35`, `1.37`; default `1.37`), read by `hack/controlplane/build.sh`;
+//!   each has its own binaries in `<repo>/.cache/controlplane/<minor>/bin`.
 //! - `APPFLOW_CONTROLPLANE_BIN_DIR`: use prebuilt binaries from this directory
 //!   instead of running `hack/controlplane/build.sh` (which is idempotent and
 //!   takes well under a second when nothing changed).
@@ -222,32 +226,34 @@ impl Drop for ControlPlane {
     }
 }
 
-/// `$APPFLOW_CONTROLPLANE_BIN_DIR`, or `<repo>/.cache/controlplane/bin` after
-/// making sure it is built (once per test process).
+/// `$APPFLOW_CONTROLPLANE_BIN_DIR`, or the directory `hack/controlplane/build.sh`
+/// builds the `KUBERNETES_VERSION` it inherits into (`<repo>/.cache/controlplane/<minor>/bin`),
+/// after making sure it is built (once per test process).
 fn bin_dir() -> io::Result<PathBuf> {
     if let Some(dir) = std::env::var_os("APPFLOW_CONTROLPLANE_BIN_DIR") {
         return Ok(PathBuf::from(dir));
     }
     let repo = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
-    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     BUILT
         .get_or_init(|| {
             let script = repo.join("hack/controlplane/build.sh");
-            // Binary paths go to stdout; silence them, keep progress/errors.
-            let status = Command::new("bash")
+            // stdout is the directory; progress and errors go to stderr.
+            let out = Command::new("bash")
                 .arg(&script)
-                .stdout(Stdio::null())
-                .status()
+                .arg("--bin-dir")
+                .stderr(Stdio::inherit())
+                .output()
                 .map_err(|e| format!("running {}: {e}", script.display()))?;
-            if status.success() {
-                Ok(())
+            let dir = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            if out.status.success() && !dir.is_empty() {
+                Ok(PathBuf::from(dir))
             } else {
-                Err(format!("{} failed ({status})", script.display()))
+                Err(format!("{} failed ({})", script.display(), out.status))
             }
         })
         .clone()
-        .map_err(io::Error::other)?;
-    Ok(repo.join(".cache/controlplane/bin"))
+        .map_err(io::Error::other)
 }
 
 fn unique_work_dir() -> PathBuf {

@@ -1,6 +1,7 @@
-// Command etcd is the upstream etcd server, built from the etcd release that
-// k8s.io/kubernetes v1.34 is tested against (see go.mod). It only forwards to
-// etcd's own entry point, so flags and behaviour are exactly etcd's.
+// Command etcd is the upstream etcd server, built from the etcd release whose
+// client the chosen Kubernetes release requires (versions/<minor>/go.mod). It
+// only forwards to etcd's own entry point, so flags and behaviour are exactly
+// etcd's.
 package main
 
 import (
