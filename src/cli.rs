@@ -70,6 +70,21 @@ pub enum Command {
     /// and the controller would, or the live objects with --from-cluster (exit 0 when every
     /// one would be Ready, 1 when any would not, 2 for usage errors or unreadable input).
     Check(Box<CheckArgs>),
+    /// Rewrite every stored ConnectorInfo and AppFlowAccount in the CRDs' storage version
+    /// (v1beta1), then trim the CRDs' status.storedVersions to it, so that a later release
+    /// can stop serving the old versions (exit 0 when done, 1 on a failure).
+    Migrate(MigrateArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct MigrateArgs {
+    /// The kubeconfig context to use.
+    #[arg(long)]
+    pub context: Option<String>,
+    /// The kubeconfig file to use (default: KUBECONFIG, ~/.kube/config, then the in-cluster
+    /// service account).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]

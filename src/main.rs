@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use appflow_connector_operator::cli::{self, Command};
-use appflow_connector_operator::commands::{check, crd, describe, run};
+use appflow_connector_operator::commands::{check, crd, describe, migrate, run};
 
 /// jemalloc rather than glibc's malloc: see docs/scale.md, "Memory".
 #[cfg(feature = "jemalloc")]
@@ -36,6 +36,7 @@ fn main() -> ExitCode {
             },
             Command::Describe(args) => describe::command(args).await,
             Command::Check(args) => check::command(*args).await,
+            Command::Migrate(args) => migrate::command(args).await,
             Command::Run(args) => match run::run(*args).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

@@ -20,7 +20,7 @@ use crate::procs::{fake_aws_credentials, release_bin, repo};
 
 pub fn conninfo_resource() -> ApiResource {
     ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("appflow.connectorinfo.dev", "v1alpha1", "ConnectorInfo"),
+        &GroupVersionKind::gvk("appflow.connectorinfo.dev", "v1beta1", "ConnectorInfo"),
         "connectorinfos",
     )
 }
@@ -95,7 +95,7 @@ pub fn key_name(key: usize) -> String {
 /// A ConnectorInfo named `name` with `spec`.
 pub fn connector_info(name: &str, spec: Value) -> Result<DynamicObject, Error> {
     Ok(serde_json::from_value(json!({
-        "apiVersion": "appflow.connectorinfo.dev/v1alpha1",
+        "apiVersion": "appflow.connectorinfo.dev/v1beta1",
         "kind": "ConnectorInfo",
         "metadata": {"name": name},
         "spec": spec,
@@ -169,7 +169,7 @@ pub async fn apiserver_ceiling(
     let started = Instant::now();
     patch_statuses(client, n, |i| {
         let status = json!({
-            "apiVersion": "appflow.connectorinfo.dev/v1alpha1",
+            "apiVersion": "appflow.connectorinfo.dev/v1beta1",
             "kind": "ConnectorInfo",
             "status": statuses[i % KEYS],
         });

@@ -180,7 +180,7 @@ mod tests {
     fn ready_means_the_ready_condition_is_true() {
         let with = |status: &str| -> DynamicObject {
             serde_json::from_value(serde_json::json!({
-                "apiVersion": "appflow.connectorinfo.dev/v1alpha1", "kind": "ConnectorInfo",
+                "apiVersion": "appflow.connectorinfo.dev/v1beta1", "kind": "ConnectorInfo",
                 "metadata": {"name": "p"},
                 "status": {"conditions": [{"type": "Synced", "status": "True"}, {"type": "Ready", "status": status}]},
             }))

@@ -41,7 +41,7 @@ kubectl wait --for=condition=Established crd/connectorinfos.appflow.connectorinf
 kubectl get crd connectorinfos.appflow.connectorinfo.dev -o json \
   | python3 -c 'import json,sys; c=json.load(sys.stdin); p=c["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["refreshInterval"]; [p.pop(k,None) for k in ("pattern","maxLength","x-kubernetes-validations")]; print(json.dumps(c))' \
   | kubectl replace -f - >/dev/null
-manifest='{"apiVersion":"appflow.connectorinfo.dev/v1alpha1","kind":"ConnectorInfo","metadata":{"name":"hostile","namespace":"default"},"spec":{"connectorType":"Slack","refreshInterval":"1ms"}}'
+manifest='{"apiVersion":"appflow.connectorinfo.dev/v1beta1","kind":"ConnectorInfo","metadata":{"name":"hostile","namespace":"default"},"spec":{"connectorType":"Slack","refreshInterval":"1ms"}}'
 until echo "$manifest" | kubectl apply -f - >/dev/null 2>&1; do sleep 0.2; done
 kubectl apply --server-side --force-conflicts -f "$crd" >/dev/null
 

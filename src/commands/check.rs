@@ -288,27 +288,9 @@ fn judge_live(object: &ConnectorInfo, source: Option<Source>, extra: &Requiremen
     CheckResult::new(subject_of(object, source), judged)
 }
 
-/// The kubeconfig and context asked for, or the usual inference (KUBECONFIG, ~/.kube/config,
-/// then the in-cluster service account, as in a PostSync hook Job).
+/// The kubeconfig and context asked for, or the usual inference.
 async fn cluster_config(args: &CheckArgs) -> Result<kube::Config, kube::Error> {
-    let options = kube::config::KubeConfigOptions {
-        context: args.context.clone(),
-        ..Default::default()
-    };
-    let config = match (&args.kubeconfig, &args.context) {
-        (Some(path), _) => {
-            let kubeconfig =
-                kube::config::Kubeconfig::read_from(path).map_err(kube::Error::InferKubeconfig)?;
-            kube::Config::from_custom_kubeconfig(kubeconfig, &options).await
-        }
-        (None, Some(_)) => kube::Config::from_kubeconfig(&options).await,
-        (None, None) => {
-            return kube::Config::infer()
-                .await
-                .map_err(kube::Error::InferConfig);
-        }
-    };
-    config.map_err(kube::Error::InferKubeconfig)
+    super::kubeconfig::config(args.kubeconfig.as_deref(), args.context.as_deref()).await
 }
 
 fn subject_of(object: &ConnectorInfo, source: Option<Source>) -> Subject {

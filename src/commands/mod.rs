@@ -3,4 +3,6 @@
 pub mod check;
 pub mod crd;
 pub mod describe;
+pub mod kubeconfig;
+pub mod migrate;
 pub mod run;

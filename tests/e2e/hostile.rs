@@ -12,7 +12,7 @@ const ABSURD: &str = "99999999999999999999h";
 
 fn custom(name: &str, extra: &str) -> String {
     format!(
-        "apiVersion: appflow.connectorinfo.dev/v1alpha1\nkind: ConnectorInfo\nmetadata:\n  name: {name}\nspec:\n  connectorType: CustomConnector\n  connectorLabel: {name}\n{extra}"
+        "apiVersion: appflow.connectorinfo.dev/v1beta1\nkind: ConnectorInfo\nmetadata:\n  name: {name}\nspec:\n  connectorType: CustomConnector\n  connectorLabel: {name}\n{extra}"
     )
 }
 

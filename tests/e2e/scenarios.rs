@@ -13,7 +13,7 @@ use super::cluster::{Cluster, REPO};
 /// the typed spec).
 fn conninfo(name: &str, spec: &str) -> String {
     format!(
-        "apiVersion: appflow.connectorinfo.dev/v1alpha1\nkind: ConnectorInfo\nmetadata:\n  name: {name}\nspec:\n{spec}"
+        "apiVersion: appflow.connectorinfo.dev/v1beta1\nkind: ConnectorInfo\nmetadata:\n  name: {name}\nspec:\n{spec}"
     )
 }
 

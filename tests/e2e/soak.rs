@@ -143,7 +143,7 @@ fn condition(status: &Value, type_: &str) -> (String, String) {
 
 fn conninfo_resource() -> ApiResource {
     ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("appflow.connectorinfo.dev", "v1alpha1", "ConnectorInfo"),
+        &GroupVersionKind::gvk("appflow.connectorinfo.dev", "v1beta1", "ConnectorInfo"),
         "connectorinfos",
     )
 }

@@ -82,7 +82,7 @@ async fn manifest_requirements_are_evaluated() {
     let manifest = dir.path().join("conninfo.yaml");
     std::fs::write(
         &manifest,
-        r#"apiVersion: appflow.connectorinfo.dev/v1alpha1
+        r#"apiVersion: appflow.connectorinfo.dev/v1beta1
 kind: ConnectorInfo
 metadata: {name: acme, namespace: default, generation: 2}
 spec:

@@ -85,7 +85,7 @@ impl ApiServerVerifier {
         assert_eq!(request.method(), http::Method::PATCH);
         let uri = request.uri().to_string();
         let path = format!(
-            "/apis/appflow.connectorinfo.dev/v1alpha1/namespaces/{}/connectorinfos/{}/status?",
+            "/apis/appflow.connectorinfo.dev/v1beta1/namespaces/{}/connectorinfos/{}/status?",
             obj.metadata.namespace.as_deref().unwrap_or_default(),
             obj.metadata.name.as_deref().unwrap_or_default(),
         );

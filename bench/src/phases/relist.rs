@@ -148,14 +148,14 @@ mod tests {
     #[test]
     fn counts_cluster_wide_requests_of_one_verb_over_all_codes() {
         let metrics = r#"# HELP apiserver_request_total x
-apiserver_request_total{code="200",component="apiserver",dry_run="",group="appflow.connectorinfo.dev",resource="connectorinfos",scope="cluster",subresource="",verb="LIST",version="v1alpha1"} 20
-apiserver_request_total{code="410",component="apiserver",dry_run="",group="appflow.connectorinfo.dev",resource="connectorinfos",scope="cluster",subresource="",verb="LIST",version="v1alpha1"} 1
-apiserver_request_total{code="200",component="apiserver",dry_run="",group="appflow.connectorinfo.dev",resource="connectorinfos",scope="namespace",subresource="",verb="LIST",version="v1alpha1"} 5
+apiserver_request_total{code="200",component="apiserver",dry_run="",group="appflow.connectorinfo.dev",resource="connectorinfos",scope="cluster",subresource="",verb="LIST",version="v1beta1"} 20
+apiserver_request_total{code="410",component="apiserver",dry_run="",group="appflow.connectorinfo.dev",resource="connectorinfos",scope="cluster",subresource="",verb="LIST",version="v1beta1"} 1
+apiserver_request_total{code="200",component="apiserver",dry_run="",group="appflow.connectorinfo.dev",resource="connectorinfos",scope="namespace",subresource="",verb="LIST",version="v1beta1"} 5
 apiserver_request_total{code="200",component="apiserver",dry_run="",group="",resource="namespaces",scope="cluster",subresource="",verb="LIST",version="v1"} 3
-apiserver_request_total{code="200",component="apiserver",dry_run="",group="appflow.connectorinfo.dev",resource="connectorinfos",scope="cluster",subresource="",verb="WATCH",version="v1alpha1"} 2"#;
+apiserver_request_total{code="200",component="apiserver",dry_run="",group="appflow.connectorinfo.dev",resource="connectorinfos",scope="cluster",subresource="",verb="WATCH",version="v1beta1"} 2"#;
         assert_eq!(conninfo_requests(metrics, "LIST"), 21.0);
         assert_eq!(conninfo_requests(metrics, "WATCH"), 2.0);
-        let events = r#"apiserver_watch_events_total{component="apiserver",group="appflow.connectorinfo.dev",resource="connectorinfos",version="v1alpha1"} 10042
+        let events = r#"apiserver_watch_events_total{component="apiserver",group="appflow.connectorinfo.dev",resource="connectorinfos",version="v1beta1"} 10042
 apiserver_watch_events_total{component="apiserver",group="",resource="namespaces",version="v1"} 21"#;
         assert_eq!(conninfo_watch_events(events), 10042.0);
     }

@@ -13,8 +13,9 @@ use serde_json::Value;
 
 use crate::crd::ConnectorInfo;
 
-/// The API group and version this build serves.
-pub const API_VERSION: &str = "appflow.connectorinfo.dev/v1alpha1";
+/// The API group and version this build speaks (it also admits the deprecated versions the
+/// CRD still serves: [`crate::versions`]).
+pub const API_VERSION: &str = "appflow.connectorinfo.dev/v1beta1";
 const GROUP: &str = "appflow.connectorinfo.dev";
 const KIND: &str = "ConnectorInfo";
 
@@ -31,6 +32,12 @@ pub struct FieldError {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
 pub struct Refused(pub Vec<FieldError>);
+
+/// The deprecated `group/version`s still served, for messages.
+fn deprecated_api_versions() -> String {
+    let versions = crate::versions::DEPRECATED_VERSIONS.map(|v| format!("{GROUP}/{v}"));
+    versions.join(", ")
+}
 
 /// Whether a document is a ConnectorInfo this build knows, of another version, or something
 /// else (another kind or group: not ours to judge).
@@ -76,12 +83,13 @@ static ADMISSION: LazyLock<Admission> = LazyLock::new(|| {
 pub fn admit(object: &Value) -> Result<ConnectorInfo, Refused> {
     let admission = &*ADMISSION;
     let mut errors = Vec::new();
-    if object["apiVersion"] != API_VERSION {
-        let version = object["apiVersion"].as_str().unwrap_or_default();
+    let version = object["apiVersion"].as_str().unwrap_or_default();
+    if !crate::versions::is_served(version) {
         return Err(Refused(vec![FieldError {
             field: "apiVersion".into(),
             message: format!(
-                "no matches for kind \"{KIND}\" in version \"{version}\" (this build serves {API_VERSION})"
+                "no matches for kind \"{KIND}\" in version \"{version}\" (this build serves {API_VERSION} and, deprecated, {})",
+                deprecated_api_versions()
             ),
         }]));
     }
@@ -91,7 +99,7 @@ pub fn admit(object: &Value) -> Result<ConnectorInfo, Refused> {
         return Err(Refused(vec![FieldError {
             field: "kind".into(),
             message: format!(
-                "no matches for kind \"{kind}\" in version \"{API_VERSION}\" (this build serves {KIND})"
+                "no matches for kind \"{kind}\" in version \"{version}\" (this build serves {KIND})"
             ),
         }]));
     }
@@ -443,6 +451,11 @@ mod tests {
                 .to_string()
                 .contains("no matches for kind")
         );
+
+        // The deprecated version the CRD still serves is admitted as the new one.
+        let mut deprecated = object(json!({"connectorType": "Slack"}));
+        deprecated["apiVersion"] = json!("appflow.connectorinfo.dev/v1alpha1");
+        assert!(admit(&deprecated).is_ok());
     }
 
     #[test]

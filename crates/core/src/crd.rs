@@ -29,7 +29,7 @@ pub const REFRESH_ANNOTATION: &str = "appflow.connectorinfo.dev/refresh";
     crates(kube_core = "::kube_core", kube = "::kube_derive"),
     // The schema derive the CRD derive adds needs to be told too (no `kube` facade here).
     attr = "x_kube(crates(kube_core = \"::kube_core\"))",
-    version = "v1alpha1",
+    version = "v1beta1",
     kind = "ConnectorInfo",
     namespaced,
     shortname = "conninfo",
@@ -272,17 +272,15 @@ impl ConnectorInfo {
     }
 }
 
-/// The ConnectorInfo CRD as YAML, exactly as `appflow-connector-operator crd connectorinfos`
-/// prints it.
+/// The ConnectorInfo CRD as YAML, every served version, exactly as
+/// `appflow-connector-operator crd connectorinfos` prints it.
 pub fn crd_yaml() -> Result<String, serde_yaml_ng::Error> {
-    use kube_core::CustomResourceExt;
-    serde_yaml_ng::to_string(&ConnectorInfo::crd())
+    serde_yaml_ng::to_string(&crate::versions::connector_info_crd())
 }
 
 /// The AppFlowAccount CRD as YAML (`crd appflowaccounts`).
 pub fn account_crd_yaml() -> Result<String, serde_yaml_ng::Error> {
-    use kube_core::CustomResourceExt;
-    serde_yaml_ng::to_string(&crate::account::AppFlowAccount::crd())
+    serde_yaml_ng::to_string(&crate::versions::account_crd())
 }
 
 #[cfg(test)]
@@ -313,7 +311,7 @@ mod tests {
 
     fn cel_check(spec: Value) -> Result<(), String> {
         let object = json!({
-            "apiVersion": "appflow.connectorinfo.dev/v1alpha1",
+            "apiVersion": "appflow.connectorinfo.dev/v1beta1",
             "kind": "ConnectorInfo",
             "metadata": {"name": "x", "namespace": "default"},
             "spec": spec,

@@ -205,7 +205,7 @@ mod tests {
             .manifest();
         assert_eq!(
             manifest,
-            "apiVersion: appflow.connectorinfo.dev/v1alpha1\nkind: ConnectorInfo\nmetadata:\n  name: crm\nspec:\n  connectorType: CustomConnector\n  connectorLabel: acme-crm\n  refreshInterval: 1m\n  requirements:\n    usableAs:\n    - Source\n"
+            "apiVersion: appflow.connectorinfo.dev/v1beta1\nkind: ConnectorInfo\nmetadata:\n  name: crm\nspec:\n  connectorType: CustomConnector\n  connectorLabel: acme-crm\n  refreshInterval: 1m\n  requirements:\n    usableAs:\n    - Source\n"
         );
     }
 
@@ -229,7 +229,7 @@ mod tests {
             .manifest();
         assert_eq!(
             manifest,
-            "apiVersion: appflow.connectorinfo.dev/v1alpha1\nkind: AppFlowAccount\nmetadata:\n  name: team-b\nspec:\n  namespaceSelector:\n    matchLabels:\n      tenant: team-b\n  roleArn: arn:aws:iam::333333333333:role/appflow-connector-operator\n  externalId: team-b-1\n"
+            "apiVersion: appflow.connectorinfo.dev/v1beta1\nkind: AppFlowAccount\nmetadata:\n  name: team-b\nspec:\n  namespaceSelector:\n    matchLabels:\n      tenant: team-b\n  roleArn: arn:aws:iam::333333333333:role/appflow-connector-operator\n  externalId: team-b-1\n"
         );
     }
 

@@ -26,6 +26,7 @@ pub mod reason;
 pub mod refresh;
 pub mod requirements;
 pub mod status;
+pub mod versions;
 
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;

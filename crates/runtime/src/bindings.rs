@@ -387,7 +387,7 @@ mod tests {
 
     fn binding(uid: &str, generation: i64, reason: &str) -> AppFlowAccount {
         serde_json::from_value(serde_json::json!({
-            "apiVersion": "appflow.connectorinfo.dev/v1alpha1",
+            "apiVersion": "appflow.connectorinfo.dev/v1beta1",
             "kind": "AppFlowAccount",
             "metadata": {"name": uid, "uid": uid, "generation": generation},
             "spec": {"namespaces": ["n"], "useOperatorIdentity": true},

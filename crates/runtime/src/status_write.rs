@@ -70,7 +70,7 @@ mod tests {
         assert_eq!(
             body,
             serde_json::json!({
-                "apiVersion": "appflow.connectorinfo.dev/v1alpha1",
+                "apiVersion": "appflow.connectorinfo.dev/v1beta1",
                 "kind": "ConnectorInfo",
                 "status": {"observedGeneration": 2},
             })

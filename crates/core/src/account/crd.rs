@@ -40,7 +40,7 @@ const VALUES_MESSAGE: &str =
     crates(kube_core = "::kube_core", kube = "::kube_derive"),
     // The schema derive the CRD derive adds needs to be told too (no `kube` facade here).
     attr = "x_kube(crates(kube_core = \"::kube_core\"))",
-    version = "v1alpha1",
+    version = "v1beta1",
     kind = "AppFlowAccount",
     shortname = "afaccount",
     category = "appflow",
@@ -214,7 +214,7 @@ mod tests {
 
     fn admit(spec: Value) -> Result<(), String> {
         let object = json!({
-            "apiVersion": "appflow.connectorinfo.dev/v1alpha1",
+            "apiVersion": "appflow.connectorinfo.dev/v1beta1",
             "kind": "AppFlowAccount",
             "metadata": {"name": "team-a"},
             "spec": spec,
