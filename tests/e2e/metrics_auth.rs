@@ -74,7 +74,7 @@ fn reader_role() -> Value {
 
 /// Two ServiceAccounts, `prometheus` bound to the reader role and `stranger` to nothing,
 /// and a token of each from the TokenRequest API.
-fn scrapers(cluster: &Cluster) -> (String, String) {
+pub(super) fn scrapers(cluster: &Cluster) -> (String, String) {
     cluster.create_namespace(NAMESPACE);
     let role = reader_role();
     assert_eq!(
