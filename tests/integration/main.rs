@@ -6,6 +6,7 @@ mod check_cli;
 mod describe_cache;
 mod describe_cli;
 mod docs;
+mod previous_release;
 mod reconcile_mock;
 mod release;
 mod sdk;
