@@ -88,10 +88,37 @@ pub struct MigrateArgs {
 }
 
 #[derive(Args, Debug, Clone)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct CrdArgs {
     /// Only this CRD.
     #[arg(value_enum)]
     pub name: Option<CrdName>,
+    #[command(subcommand)]
+    pub action: Option<CrdAction>,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum CrdAction {
+    /// Take CRDs that exist but belong to no Helm release (an older chart installed them from
+    /// its crds/ directory, or kubectl did) into a release: each one is replaced by the
+    /// chart's rendering of it, with Helm's ownership label and annotations. CRDs that are
+    /// absent or already the release's are left alone; one that belongs to another release is
+    /// an error. The chart runs this as a pre-install/pre-upgrade hook (exit 0 when done, 1 on
+    /// a failure).
+    Adopt(AdoptArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct AdoptArgs {
+    /// The Helm release that takes the CRDs over.
+    #[arg(long)]
+    pub release_name: String,
+    /// The namespace of that release.
+    #[arg(long)]
+    pub release_namespace: String,
+    /// The CRDs as the chart renders them: one YAML file, one CRD per document.
+    #[arg(short = 'f', long = "filename")]
+    pub file: PathBuf,
 }
 
 /// The CRDs the operator defines, by plural name.
@@ -501,6 +528,56 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    fn crd_args(args: &[&str]) -> CrdArgs {
+        match Cli::try_parse_from(args).expect("crd args").command {
+            Command::Crd(crd) => crd,
+            other => panic!("not crd: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn crd_prints_one_or_both_and_adopts_as_its_subcommand() {
+        let both = crd_args(&["x", "crd"]);
+        assert!(both.name.is_none() && both.action.is_none());
+        let one = crd_args(&["x", "crd", "appflowaccounts"]);
+        assert_eq!(one.name, Some(CrdName::Appflowaccounts));
+        assert!(one.action.is_none());
+        let adopt = crd_args(&[
+            "x",
+            "crd",
+            "adopt",
+            "--release-name",
+            "appflow",
+            "--release-namespace",
+            "appflow-system",
+            "-f",
+            "/crds/crds.yaml",
+        ]);
+        let Some(CrdAction::Adopt(adopt)) = adopt.action else {
+            panic!("not adopt: {adopt:?}");
+        };
+        assert_eq!(adopt.release_name, "appflow");
+        assert_eq!(adopt.release_namespace, "appflow-system");
+        assert_eq!(adopt.file, std::path::Path::new("/crds/crds.yaml"));
+        for bad in [
+            &["x", "crd", "adopt", "-f", "crds.yaml"][..],
+            &[
+                "x",
+                "crd",
+                "adopt",
+                "--release-name",
+                "a",
+                "--release-namespace",
+                "b",
+            ],
+            &["x", "crd", "connectorinfos", "adopt"],
+            &["x", "crd", "secrets"],
+        ] {
+            let error = Cli::try_parse_from(bad).unwrap_err();
+            assert_eq!(error.exit_code(), 2, "{bad:?}: {error}");
+        }
     }
 
     #[test]

@@ -24,16 +24,7 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async move {
         match cli.command {
-            Command::Crd(args) => match crd::render(args.name) {
-                Ok(yaml) => {
-                    print!("{yaml}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: cannot render the CRD: {e}");
-                    ExitCode::FAILURE
-                }
-            },
+            Command::Crd(args) => crd::command(args).await,
             Command::Describe(args) => describe::command(args).await,
             Command::Check(args) => check::command(*args).await,
             Command::Migrate(args) => migrate::command(args).await,
