@@ -2,7 +2,7 @@
 #
 # The operator image: one static binary, Debian's CA bundle and a passwd entry, user 65532.
 #
-#   docker build -t appflow-connector-operator:0.1.0 .
+#   docker build -t appflow-connector-operator:0.2.0 .
 #
 # The binary is built by hack/build-static.sh, exactly as on a workstation:
 # glibc's static C runtime (-C target-feature=+crt-static) on the host's
