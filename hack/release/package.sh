@@ -7,6 +7,8 @@
 #   appflow-connector-operator_vX.Y.Z_linux_{amd64,arm64}   the operator (also `check` in CI)
 #   kubectl-conninfo_vX.Y.Z_linux_{amd64,arm64}.tar.gz       the kubectl plugin, with LICENSE
 #   conninfo.yaml                                             the krew manifest, from .krew.yaml
+#   crds.yaml                                                 both CRDs (crds/), one file, for
+#                                                             teams that manage CRDs themselves
 #   SHA256SUMS                                                every file above
 #
 # The archives are reproducible (sorted entries, owner 0, mtime of the commit, gzip without a
@@ -41,6 +43,13 @@ for arch in amd64 arm64; do
   tar --sort=name --mtime="@$SOURCE_DATE_EPOCH" --owner=0 --group=0 --numeric-owner \
     -C "$stage/$arch" -cf - kubectl-conninfo LICENSE | gzip -n -9 >"$dist/kubectl-conninfo_${tag}_linux_$arch.tar.gz"
 done
+
+# Both CRDs as one multi-document file, exactly what the released binary's `crd` prints.
+{ cat crds/connectorinfos.appflow.connectorinfo.dev.yaml; echo "---"
+  cat crds/appflowaccounts.appflow.connectorinfo.dev.yaml; } >"$dist/crds.yaml"
+"$dist/appflow-connector-operator_${tag}_linux_amd64" crd | cmp -s - "$dist/crds.yaml" \
+  || fail "crds.yaml differs from what the amd64 binary's 'crd' prints"
+echo "crds.yaml: both CRDs, as the binary prints them"
 
 # render_krew BASE_URL OUT: .krew.yaml with the tag, the archives' URLs under BASE_URL and their
 # SHA-256 (krew-release-bot's {{ .TagName }} and {{addURIAndSha "URL" .TagName }}).

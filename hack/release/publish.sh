@@ -8,7 +8,8 @@
 #   OUT_DIR   where the key pair, the SBOM and published.json go
 #
 # Steps: push the image index hack/image/build.sh built (both platforms) as
-# REGISTRY/appflow-connector-operator:<version>; `helm package` + `helm push` the chart to
+# REGISTRY/appflow-connector-operator:<version>; package the chart (hack/release/package-chart.sh:
+# its artifacthub.io/images annotation pinned to the pushed digest) and `helm push` it to
 # oci://REGISTRY/charts; sign both by digest with cosign (OUT_DIR/cosign.key, a key pair generated
 # there when missing; COSIGN_PASSWORD is its password, empty by default); attach the SBOM
 # (hack/release/sbom.sh) to the image index as a signed CycloneDX attestation. Writes
@@ -50,11 +51,11 @@ image_digest=$(cat "$out/image.digest")
   || fail "no digest for the pushed index ($image_digest): is the index in $store complete? run hack/image/build.sh"
 echo "pushed $image:$version@$image_digest"
 
-# 2. The chart as an OCI artifact (oci://REGISTRY/charts/NAME:CHART_VERSION).
+# 2. The chart as an OCI artifact (oci://REGISTRY/charts/NAME:CHART_VERSION), its Artifact Hub
+# metadata naming the image by the digest just pushed.
 rm -f "$out"/*.tgz
-"$helm" package "charts/$name" -d "$out" >/dev/null
+chart_tgz=$(APPFLOW_HELM_BIN=$helm hack/release/package-chart.sh "$out" "$image_digest")
 chart_version=$(sed -n 's/^version: *//p' "charts/$name/Chart.yaml")
-chart_tgz=$out/$name-$chart_version.tgz
 push_out=$("$helm" push "$chart_tgz" "oci://$chart_repo" --plain-http 2>&1) || fail "helm push: $push_out"
 chart_digest=$(sed -n 's/^Digest: *//p' <<<"$push_out")
 [[ $chart_digest == sha256:* ]] || fail "helm push printed no digest: $push_out"

@@ -7,7 +7,8 @@
 # Accepted: the image index and the chart, by digest and by tag (`cosign verify --key`); each
 # platform image's SBOM attestation (`cosign verify-attestation --type cyclonedx`), whose
 # predicate must list kube and aws-sdk-appflow at the versions in Cargo.lock; the index's SLSA
-# provenance attestation, naming this commit.
+# provenance attestation, naming this commit; the chart's artifacthub.io/images annotation,
+# naming the pushed index by digest.
 # Refused (each must fail, or this script fails):
 #   - an image pushed without a signature;
 #   - the same image signed with another key;
@@ -44,6 +45,12 @@ accepted "$image@$image_digest"
 accepted "$image:$version"
 accepted "$chart@$chart_digest"
 accepted "$chart:$chart_version"
+
+# The chart's Artifact Hub metadata names the image by the digest that was pushed.
+"$helm" show chart "oci://$chart" --version "$chart_version" --plain-http 2>/dev/null \
+  | grep -qF "image: ghcr.io/appflow-connector-operator/appflow-connector-operator:$version@$image_digest" \
+  || fail "the chart's artifacthub.io/images annotation does not name $image_digest"
+echo "chart metadata: artifacthub.io/images pins $image_digest"
 
 # The SBOM attestations: signed by the key, and they name what each binary is built from.
 while read -r platform digest; do

@@ -1,28 +1,36 @@
-//! The Helm chart (`charts/appflow-connector-operator`) and what derives from it (the chart's
-//! CRD copy, `deploy/manifests/`), checked with a helm built from Go modules
-//! (`hack/helm/build.sh`) and against the real kube-apiserver: lint and schema for every
-//! documented values combination, server-side dry-run of each rendering, then `helm install`
-//! with the operator binary running on the host *as the chart's ServiceAccount* (a token from
-//! the TokenRequest API) — the RBAC suffices, and grants nothing more — and `helm uninstall`.
+//! The Helm chart (`charts/appflow-connector-operator`), checked with a helm built from Go
+//! modules (`hack/helm/build.sh`) and against the real kube-apiserver: lint and schema for
+//! every documented values combination, server-side dry-run of each rendering, then `helm
+//! install` with the operator binary running on the host *as the chart's ServiceAccount* (a
+//! token from the TokenRequest API) — the RBAC suffices, and grants nothing more — and `helm
+//! uninstall`; and upgrades from the last release (0.1.0, from git history), by helm and by
+//! the plain manifests. The chart's files against their sources (CRD copies,
+//! `deploy/manifests/`) are checked without a cluster, in `integration::chart`.
 //!
 //! The control plane has no nodes, scheduler or controllers: the Deployment is stored but no
-//! pod ever runs, so the host process stands in for the pod, with the Deployment's own args.
+//! pod ever runs, so the host process stands in for the pod, with the Deployment's own args;
+//! likewise for the CRD adoption hook's Job.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::cluster::{ACCOUNT_CRD, CRD, Cluster, REPO};
+use super::cluster::{BIN, Cluster, REPO};
 use super::metrics_auth::{https_client, scrape};
 
 const CHART: &str = "charts/appflow-connector-operator";
-const CHART_CRDS: &str = "charts/appflow-connector-operator/crds";
 /// With this release name the objects are called `<RELEASE>-appflow-connector-operator`.
 const RELEASE: &str = "appflow";
 const FULLNAME: &str = "appflow-appflow-connector-operator";
+/// The chart's CRDs, by name.
+const CRDS: [&str; 2] = [
+    "connectorinfos.appflow.connectorinfo.dev",
+    "appflowaccounts.appflow.connectorinfo.dev",
+];
 
 /// `$APPFLOW_HELM_BIN`, else the helm that `hack/helm/build.sh` builds.
 pub(super) fn helm_bin() -> PathBuf {
@@ -39,7 +47,7 @@ pub(super) fn helm_bin() -> PathBuf {
 
 /// helm with its own config, cache and data directories, so tests never read or write the
 /// user's repositories and plugins.
-fn helm(args: &[&str], kubeconfig: Option<&Path>) -> Output {
+fn helm_command(args: &[&str], kubeconfig: Option<&Path>) -> Command {
     let home = Path::new(env!("CARGO_TARGET_TMPDIR")).join("helm-home");
     let mut cmd = Command::new(helm_bin());
     cmd.args(args)
@@ -50,7 +58,11 @@ fn helm(args: &[&str], kubeconfig: Option<&Path>) -> Output {
         Some(path) => cmd.env("KUBECONFIG", path),
         None => cmd.env("KUBECONFIG", home.join("no-cluster")),
     };
-    cmd.output().expect("run helm")
+    cmd
+}
+
+fn helm(args: &[&str], kubeconfig: Option<&Path>) -> Output {
+    helm_command(args, kubeconfig).output().expect("run helm")
 }
 
 pub(super) fn helm_ok(args: &[&str], kubeconfig: Option<&Path>) -> String {
@@ -174,65 +186,6 @@ fn operator_rules() -> Value {
 }
 
 #[test]
-fn chart_crd_is_identical_to_crds() {
-    for crd in [CRD, ACCOUNT_CRD] {
-        let root = std::fs::read(format!("{REPO}/{crd}")).expect("root CRD");
-        let file = Path::new(crd).file_name().unwrap().to_str().unwrap();
-        let chart = std::fs::read(format!("{REPO}/{CHART_CRDS}/{file}")).expect("chart CRD");
-        assert!(
-            root == chart,
-            "{CHART_CRDS}/{file} differs from {crd}: run hack/render-manifests.sh"
-        );
-    }
-    let in_chart = std::fs::read_dir(format!("{REPO}/{CHART_CRDS}")).expect("chart crds/");
-    assert_eq!(
-        in_chart.count(),
-        2,
-        "{CHART_CRDS} holds exactly the two CRDs"
-    );
-}
-
-#[test]
-fn deploy_manifests_are_in_sync_with_the_chart() {
-    let out = tempfile::tempdir().expect("tempdir");
-    let status = Command::new("bash")
-        .arg(format!("{REPO}/hack/render-manifests.sh"))
-        .arg(out.path())
-        .env("APPFLOW_HELM_BIN", helm_bin())
-        .status()
-        .expect("run hack/render-manifests.sh");
-    assert!(status.success(), "hack/render-manifests.sh failed");
-    let listing = |dir: &Path| -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(dir)
-            .expect("read dir")
-            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    };
-    let committed = Path::new(REPO).join("deploy/manifests");
-    assert_eq!(
-        listing(&committed),
-        listing(out.path()),
-        "deploy/manifests/ has other files than hack/render-manifests.sh writes"
-    );
-    for name in listing(out.path()) {
-        let want = std::fs::read_to_string(out.path().join(&name)).expect("rendered");
-        let have = std::fs::read_to_string(committed.join(&name)).expect("committed");
-        assert!(
-            want == have,
-            "deploy/manifests/{name} is out of date: run hack/render-manifests.sh"
-        );
-    }
-    // The plain manifests carry the same CRDs as crds/.
-    let manifest_crd = std::fs::read_to_string(committed.join("crd.yaml")).expect("crd.yaml");
-    for crd in [CRD, ACCOUNT_CRD] {
-        let crd = std::fs::read_to_string(format!("{REPO}/{crd}")).expect("CRD");
-        assert!(manifest_crd.contains(&crd), "deploy/manifests/crd.yaml");
-    }
-}
-
-#[test]
 fn chart_lints_strict_and_renders_each_documented_combination() {
     let chart = chart();
     for (name, file) in value_files() {
@@ -353,6 +306,9 @@ fn chart_lints_strict_and_renders_each_documented_combination() {
                         "ClusterRoleBinding",
                         "ClusterRoleBinding",
                         "ClusterRoleBinding",
+                        // Both CRDs (crds.install): integration::chart compares them with crds/.
+                        "CustomResourceDefinition",
+                        "CustomResourceDefinition",
                         "Deployment",
                         // The Lease, its Role and binding: leader election is on by default.
                         "Lease",
@@ -426,6 +382,8 @@ fn chart_lints_strict_and_renders_each_documented_combination() {
                         "ClusterRole",
                         "ClusterRoleBinding",
                         "ClusterRoleBinding",
+                        "CustomResourceDefinition",
+                        "CustomResourceDefinition",
                         "Deployment",
                         "Lease",
                         "Role",
@@ -837,10 +795,19 @@ fn rendered_chart_passes_server_side_dry_run() {
     for (name, file) in value_files() {
         let rendered = template(&["-f", file.to_str().unwrap()]);
         // The Prometheus Operator's CRDs are not installed here: its objects are validated
-        // against them in e2e::monitoring.
+        // against them in e2e::monitoring. The chart's own CRDs are installed for real by the
+        // install and upgrade tests (a client-side apply over the cluster's would only warn
+        // that they lack kubectl's last-applied annotation).
         let objects: Vec<Value> = objects(&rendered)
             .into_iter()
-            .filter(|o| o["kind"] != "ServiceMonitor" && o["kind"] != "PrometheusRule")
+            .filter(|o| {
+                ![
+                    "ServiceMonitor",
+                    "PrometheusRule",
+                    "CustomResourceDefinition",
+                ]
+                .contains(&o["kind"].as_str().unwrap_or_default())
+            })
             .collect();
         let yaml: String = objects
             .iter()
@@ -869,7 +836,15 @@ fn rendered_chart_passes_server_side_dry_run() {
     // Names that YAML 1.1 reads as booleans stay strings (labels are quoted).
     let chart = chart();
     let rendered = helm_ok(
-        &["template", "y", &chart, "--namespace", "appflow-system"],
+        &[
+            "template",
+            "y",
+            &chart,
+            "--namespace",
+            "appflow-system",
+            "--set",
+            "crds.install=false",
+        ],
         None,
     );
     dry_run(&cluster, &rendered);
@@ -908,7 +883,7 @@ fn rendered_chart_passes_server_side_dry_run() {
     ]);
 }
 
-/// `helm install` into the cluster (the chart installs the CRD from its crds/).
+/// `helm install` into the cluster (the chart installs the CRDs, as templates).
 fn install(cluster: &Cluster, namespace: &str, set: &[&str]) {
     let chart = chart();
     let endpoint = format!("aws.endpointUrl={}", cluster.emulator_url);
@@ -1093,8 +1068,10 @@ fn uninstall_leaves_nothing_behind(cluster: &mut Cluster, namespaces: &[&str]) {
         "name",
     ]);
     assert_eq!(left.trim(), "", "cluster-scoped objects left");
-    // Helm never deletes what it installed from crds/, so ConnectorInfos survive.
-    cluster.kubectl_ok(&["get", "crd", "connectorinfos.appflow.connectorinfo.dev"]);
+    // crds.keep: Helm leaves the CRDs, so ConnectorInfos survive.
+    for crd in CRDS {
+        cluster.kubectl_ok(&["get", "crd", crd]);
+    }
 }
 
 /// `/metrics` over HTTPS, with the operator running as the chart's ServiceAccount: its RBAC
@@ -1471,4 +1448,611 @@ fn helm_install_namespace_scoped_watches_one_namespace_only() {
     );
 
     uninstall_leaves_nothing_behind(&mut cluster, &["appflow-ops", "team-b"]);
+}
+
+// Upgrades from the last release, 0.1.0. Its chart installed the CRDs from its crds/ directory
+// (v1alpha1 only; Helm installs that directory once and marks nothing as the release's), and
+// its plain manifests were applied with `kubectl apply --server-side -k`.
+
+/// The commit release 0.1.0 was built from.
+const PREVIOUS_RELEASE_COMMIT: &str = "f84d47c31f16c55b9541622b9e1a25a8ed33257d";
+const NAMESPACE: &str = "appflow-system";
+
+/// A ConnectorInfo as 0.1.0's users wrote it.
+const LEGACY_CONNECTOR_INFO: &str = "apiVersion: appflow.connectorinfo.dev/v1alpha1
+kind: ConnectorInfo
+metadata: {name: crm, namespace: legacy}
+spec: {connectorType: Salesforce}
+";
+
+/// `paths` as they were in 0.1.0 (`git archive` of its commit), under a temporary directory.
+fn previous_release(paths: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tar = dir.path().join("release.tar");
+    let archive = Command::new("git")
+        .arg("archive")
+        .arg(format!("--output={}", tar.display()))
+        .arg(PREVIOUS_RELEASE_COMMIT)
+        .args(paths)
+        .current_dir(REPO)
+        .output()
+        .expect("git archive");
+    assert!(
+        archive.status.success(),
+        "git archive {PREVIOUS_RELEASE_COMMIT} (a full clone is needed): {}",
+        String::from_utf8_lossy(&archive.stderr)
+    );
+    let extract = Command::new("tar")
+        .arg("-xf")
+        .arg(&tar)
+        .arg("-C")
+        .arg(dir.path())
+        .status()
+        .expect("tar");
+    assert!(extract.success(), "tar -xf {}", tar.display());
+    dir
+}
+
+fn crd_json(cluster: &Cluster, name: &str) -> Value {
+    serde_json::from_str(&cluster.kubectl_ok(&["get", "crd", name, "-o", "json"])).expect("crd")
+}
+
+/// A CRD's versions as (name, storage, deprecated), all of them served, by name.
+fn versions(crd: &Value) -> Vec<(String, bool, bool)> {
+    let mut versions: Vec<(String, bool, bool)> = crd["spec"]["versions"]
+        .as_array()
+        .expect("versions")
+        .iter()
+        .map(|v| {
+            assert_eq!(v["served"], true, "{v}");
+            (
+                v["name"].as_str().expect("name").to_owned(),
+                v["storage"] == true,
+                v["deprecated"] == true,
+            )
+        })
+        .collect();
+    versions.sort();
+    versions
+}
+
+/// 0.1.0's CRDs: v1alpha1 only, and no Helm release's.
+fn assert_previous_crds(cluster: &Cluster) {
+    for name in CRDS {
+        let crd = crd_json(cluster, name);
+        assert_eq!(
+            versions(&crd),
+            [("v1alpha1".to_owned(), true, false)],
+            "{name}"
+        );
+        assert!(
+            crd["metadata"]["annotations"]["meta.helm.sh/release-name"].is_null(),
+            "{name}: {}",
+            crd["metadata"]
+        );
+    }
+}
+
+/// This release's CRDs: v1beta1 stored, v1alpha1 served and deprecated.
+fn assert_current_versions(cluster: &Cluster) {
+    for name in CRDS {
+        assert_eq!(
+            versions(&crd_json(cluster, name)),
+            [
+                ("v1alpha1".to_owned(), false, true),
+                ("v1beta1".to_owned(), true, false)
+            ],
+            "{name}"
+        );
+    }
+}
+
+/// The CRDs carry Helm's marks for the release, and the keep policy.
+fn assert_crds_owned_by_the_release(cluster: &Cluster) {
+    for name in CRDS {
+        let metadata = crd_json(cluster, name)["metadata"].clone();
+        assert_eq!(
+            metadata["labels"]["app.kubernetes.io/managed-by"], "Helm",
+            "{name}"
+        );
+        let annotations = &metadata["annotations"];
+        assert_eq!(annotations["meta.helm.sh/release-name"], RELEASE, "{name}");
+        assert_eq!(
+            annotations["meta.helm.sh/release-namespace"], NAMESPACE,
+            "{name}"
+        );
+        assert_eq!(annotations["helm.sh/resource-policy"], "keep", "{name}");
+    }
+}
+
+/// The v1alpha1 object is still there, served as both versions.
+fn assert_legacy_object_served(cluster: &Cluster, versions: &[&str]) {
+    for version in versions {
+        let resource = format!("connectorinfos.{version}.appflow.connectorinfo.dev");
+        let object: Value = serde_json::from_str(
+            &cluster.kubectl_ok(&["get", &resource, "crm", "-n", "legacy", "-o", "json"]),
+        )
+        .expect("object");
+        assert_eq!(
+            object["apiVersion"],
+            format!("appflow.connectorinfo.dev/{version}")
+        );
+        assert_eq!(object["spec"]["connectorType"], "Salesforce");
+    }
+}
+
+fn create_legacy_object(cluster: &Cluster) {
+    cluster.create_namespace("legacy");
+    let applied = cluster.kubectl_stdin(&["create", "-f", "-"], LEGACY_CONNECTOR_INFO);
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+}
+
+/// `crd adopt` run by hand (as the cluster's admin) with both CRDs as the binary renders them.
+fn crd_adopt(cluster: &Cluster, release: &str) -> Output {
+    let file = cluster.control_plane.work_dir().join("both-crds.yaml");
+    let rendered = Command::new(BIN).arg("crd").output().expect("crd");
+    std::fs::write(&file, rendered.stdout).expect("write CRDs");
+    Command::new(BIN)
+        .args(["crd", "adopt", "--release-name", release])
+        .args(["--release-namespace", NAMESPACE, "-f"])
+        .arg(&file)
+        .env("KUBECONFIG", cluster.control_plane.kubeconfig())
+        .output()
+        .expect("crd adopt")
+}
+
+/// The Job's pod is admitted where the restricted Pod Security Standard is enforced, as the
+/// operator's is (a server-side dry run of a pod with its spec).
+fn assert_restricted(cluster: &Cluster, pod: &Value) {
+    cluster.kubectl_ok(&[
+        "label",
+        "namespace",
+        NAMESPACE,
+        "pod-security.kubernetes.io/enforce=restricted",
+        "pod-security.kubernetes.io/warn=restricted",
+        "--overwrite",
+    ]);
+    let manifest = json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "crd-adopt-admission", "namespace": NAMESPACE},
+        "spec": pod,
+    });
+    let output = cluster.kubectl_stdin(
+        &["create", "--dry-run=server", "-f", "-"],
+        &manifest.to_string(),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(!stderr.contains("Warning"), "{stderr}");
+}
+
+/// The hook's ServiceAccount may read and replace the two CRDs, and nothing else.
+fn assert_hook_rbac(cluster: &Cluster, kubeconfig: &Path) {
+    let mut cases = Vec::new();
+    for crd in CRDS {
+        let resource = format!("customresourcedefinitions.apiextensions.k8s.io/{crd}");
+        cases.extend([
+            ("get", resource.clone(), true),
+            ("update", resource.clone(), true),
+            ("delete", resource, false),
+        ]);
+    }
+    let other = "customresourcedefinitions.apiextensions.k8s.io/leases.example.com";
+    cases.extend([
+        ("update", other.to_owned(), false),
+        (
+            "list",
+            "customresourcedefinitions.apiextensions.k8s.io".to_owned(),
+            false,
+        ),
+        (
+            "create",
+            "customresourcedefinitions.apiextensions.k8s.io".to_owned(),
+            false,
+        ),
+        ("get", "secrets".to_owned(), false),
+    ]);
+    let cases: Vec<(&str, &str, &str, bool)> = cases
+        .iter()
+        .map(|(verb, resource, expected)| (*verb, resource.as_str(), "", *expected))
+        .collect();
+    assert_can_i(cluster, kubeconfig, &cases);
+}
+
+/// Stands in for the Job controller and the node: runs the crd-adopt Job's own command on the
+/// host, as the Job's ServiceAccount, with its ConfigMap's file; then marks the Job complete.
+fn run_adoption_job(cluster: &Cluster) {
+    let name = format!("{FULLNAME}-crd-adopt");
+    cluster.eventually("helm to create the crd-adopt Job", || {
+        cluster
+            .kubectl(&["get", "job", &name, "-n", NAMESPACE])
+            .status
+            .success()
+    });
+    let job: Value = serde_json::from_str(
+        &cluster.kubectl_ok(&["get", "job", &name, "-n", NAMESPACE, "-o", "json"]),
+    )
+    .expect("job");
+    let pod = &job["spec"]["template"]["spec"];
+    assert_restricted(cluster, pod);
+    assert_ne!(
+        job["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"],
+        "appflow-connector-operator",
+        "the operator's Service and PDB would select the hook's pod"
+    );
+    let mount = pod["containers"][0]["volumeMounts"][0]["mountPath"]
+        .as_str()
+        .expect("mount");
+    let config_map = pod["volumes"][0]["configMap"]["name"].as_str().expect("cm");
+    let crds = cluster.kubectl_ok(&[
+        "get",
+        "configmap",
+        config_map,
+        "-n",
+        NAMESPACE,
+        "-o",
+        "jsonpath={.data.crds\\.yaml}",
+    ]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("crds.yaml"), crds).expect("write crds.yaml");
+    let args: Vec<String> = pod["containers"][0]["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .map(|a| {
+            a.as_str()
+                .expect("arg")
+                .replace(mount, &dir.path().display().to_string())
+        })
+        .collect();
+    let account = pod["serviceAccountName"].as_str().expect("account");
+    let kubeconfig = cluster.service_account_kubeconfig(NAMESPACE, account);
+    assert_hook_rbac(cluster, &kubeconfig);
+    let adopted = Command::new(BIN)
+        .args(&args)
+        .env("KUBECONFIG", &kubeconfig)
+        .output()
+        .expect("crd adopt");
+    let stdout = String::from_utf8_lossy(&adopted.stdout);
+    assert!(
+        adopted.status.success(),
+        "{args:?}: {}{stdout}",
+        String::from_utf8_lossy(&adopted.stderr)
+    );
+    for crd in CRDS {
+        let line = format!("{crd}: adopted into release {NAMESPACE}/{RELEASE}");
+        assert!(stdout.contains(&line), "{stdout}");
+    }
+    complete_job(cluster, &name);
+}
+
+/// What the Job controller writes when the Job's one pod succeeded.
+fn complete_job(cluster: &Cluster, name: &str) {
+    let now = jiff::Timestamp::now().to_string();
+    let condition = |kind: &str| {
+        json!({"type": kind, "status": "True", "reason": "CompletionsReached",
+               "message": "Reached expected number of succeeded pods",
+               "lastProbeTime": now, "lastTransitionTime": now})
+    };
+    let status = json!({"status": {
+        "startTime": now, "completionTime": now, "succeeded": 1, "active": 0,
+        "uncountedTerminatedPods": {},
+        "conditions": [condition("SuccessCriteriaMet"), condition("Complete")],
+    }});
+    cluster.kubectl_ok(&[
+        "patch",
+        "job",
+        name,
+        "-n",
+        NAMESPACE,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        &status.to_string(),
+    ]);
+}
+
+/// `helm upgrade` to this chart, the adoption hook's Job run by the host meanwhile.
+fn upgrade_running_the_adoption_hook(cluster: &Cluster) {
+    let chart = chart();
+    let args = [
+        "upgrade",
+        RELEASE,
+        &chart,
+        "-n",
+        NAMESPACE,
+        "--timeout",
+        "120s",
+    ];
+    let mut upgrade = helm_command(&args, Some(cluster.control_plane.kubeconfig()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("helm upgrade");
+    run_adoption_job(cluster);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while upgrade.try_wait().expect("helm upgrade").is_none() {
+        assert!(Instant::now() < deadline, "helm upgrade did not finish");
+        std::thread::sleep(Duration::from_millis(200)); // poll interval of a process exit
+    }
+    let output = upgrade.wait_with_output().expect("helm upgrade");
+    assert!(
+        output.status.success(),
+        "helm upgrade: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn release_manifest(cluster: &Cluster) -> String {
+    helm_ok(
+        &["get", "manifest", RELEASE, "-n", NAMESPACE],
+        Some(cluster.control_plane.kubeconfig()),
+    )
+}
+
+/// The hook's objects are gone once it succeeded (hook-delete-policy).
+fn assert_hook_cleaned_up(cluster: &Cluster) {
+    let name = format!("{FULLNAME}-crd-adopt");
+    for (kind, namespace) in [
+        ("job", NAMESPACE),
+        ("configmap", NAMESPACE),
+        ("serviceaccount", NAMESPACE),
+        ("clusterrole", ""),
+        ("clusterrolebinding", ""),
+    ] {
+        let mut args = vec!["get", kind, &name, "--ignore-not-found", "-o", "name"];
+        if !namespace.is_empty() {
+            args.extend(["-n", namespace]);
+        }
+        assert_eq!(cluster.kubectl_ok(&args).trim(), "", "{kind} left");
+    }
+}
+
+/// `helm upgrade --dry-run=server` against the cluster shows the hook, and leaves the CRDs out
+/// of the release until the hook has made them its own.
+fn assert_dry_run_shows_the_hook(cluster: &Cluster) {
+    let chart = chart();
+    let dry_run = helm_ok(
+        &[
+            "upgrade",
+            RELEASE,
+            &chart,
+            "-n",
+            NAMESPACE,
+            "--dry-run=server",
+        ],
+        Some(cluster.control_plane.kubeconfig()),
+    );
+    let (hooks, manifest) = dry_run.split_once("MANIFEST:").expect("MANIFEST");
+    assert!(
+        hooks.contains(&format!("name: {FULLNAME}-crd-adopt")) && hooks.contains("kind: Job"),
+        "{hooks}"
+    );
+    assert!(
+        !manifest.contains("kind: CustomResourceDefinition"),
+        "{manifest}"
+    );
+}
+
+#[test]
+fn helm_upgrade_from_0_1_0_takes_its_crds_over() {
+    let cluster = Cluster::start_without_crd();
+    let kubeconfig = cluster.control_plane.kubeconfig().to_path_buf();
+    // Absent CRDs are the release's to create: crd adopt leaves them alone.
+    let absent = crd_adopt(&cluster, RELEASE);
+    let stdout = String::from_utf8_lossy(&absent.stdout);
+    assert!(absent.status.success(), "{stdout}");
+    assert_eq!(
+        stdout.matches(": absent; the release creates it").count(),
+        2,
+        "{stdout}"
+    );
+
+    // 0.1.0, from git history, and an object stored as v1alpha1.
+    let previous = previous_release(&[CHART]);
+    let previous_chart = previous.path().join(CHART);
+    let previous_chart = previous_chart.to_str().expect("path");
+    let install = [
+        "install",
+        RELEASE,
+        previous_chart,
+        "-n",
+        NAMESPACE,
+        "--create-namespace",
+    ];
+    helm_ok(&install, Some(&kubeconfig));
+    cluster.wait_crd_served();
+    assert_previous_crds(&cluster);
+    create_legacy_object(&cluster);
+
+    // The upgrade: no manual step; the hook takes the CRDs over and upgrades them.
+    assert_dry_run_shows_the_hook(&cluster);
+    upgrade_running_the_adoption_hook(&cluster);
+    assert_current_versions(&cluster);
+    assert_crds_owned_by_the_release(&cluster);
+    assert_hook_cleaned_up(&cluster);
+    assert_legacy_object_served(&cluster, &["v1beta1", "v1alpha1"]);
+    assert!(!release_manifest(&cluster).contains("kind: CustomResourceDefinition"));
+
+    // The next upgrade renders them as the release's (no hook: nothing would run its Job).
+    let chart = chart();
+    helm_ok(
+        &["upgrade", RELEASE, &chart, "-n", NAMESPACE],
+        Some(&kubeconfig),
+    );
+    let manifest = release_manifest(&cluster);
+    for crd in CRDS {
+        assert!(manifest.contains(&format!("name: {crd}")), "{manifest}");
+    }
+    assert_crds_owned_by_the_release(&cluster);
+    one_release_owns_the_crds(&cluster);
+
+    // crds.keep: uninstall leaves the CRDs and every object.
+    helm_ok(
+        &["uninstall", RELEASE, "-n", NAMESPACE, "--wait"],
+        Some(&kubeconfig),
+    );
+    assert_current_versions(&cluster);
+    assert_legacy_object_served(&cluster, &["v1beta1"]);
+}
+
+/// A second release with crds.install=true is refused with a message that says what to do, and
+/// installs with crds.install=false; `crd adopt` refuses CRDs of another release too.
+fn one_release_owns_the_crds(cluster: &Cluster) {
+    let kubeconfig = cluster.control_plane.kubeconfig();
+    let chart = chart();
+    let second = [
+        "install",
+        "second",
+        &chart,
+        "-n",
+        "team-b",
+        "--create-namespace",
+    ];
+    let refused = helm(&second, Some(kubeconfig));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        stderr.contains(&format!(
+            "belongs to Helm release {RELEASE} in namespace {NAMESPACE}"
+        )) && stderr.contains("crds.install=false"),
+        "{stderr}"
+    );
+    let mut without_crds = second.to_vec();
+    without_crds.extend(["--set", "crds.install=false"]);
+    helm_ok(&without_crds, Some(kubeconfig));
+    helm_ok(
+        &["uninstall", "second", "-n", "team-b", "--wait"],
+        Some(kubeconfig),
+    );
+    assert_crds_owned_by_the_release(cluster);
+
+    let theirs = crd_adopt(cluster, "second");
+    let stderr = String::from_utf8_lossy(&theirs.stderr);
+    assert_eq!(theirs.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("belongs to Helm release {NAMESPACE}/{RELEASE}")),
+        "{stderr}"
+    );
+    let ours = crd_adopt(cluster, RELEASE);
+    let stdout = String::from_utf8_lossy(&ours.stdout);
+    assert!(ours.status.success(), "{stdout}");
+    assert_eq!(stdout.matches(": already release").count(), 2, "{stdout}");
+}
+
+#[test]
+fn plain_manifests_upgrade_from_0_1_0_with_server_side_apply_alone() {
+    let cluster = Cluster::start_without_crd();
+    let previous = previous_release(&["deploy/manifests"]);
+    let apply = |dir: &Path| {
+        let output =
+            cluster.kubectl(&["apply", "--server-side", "-k", dir.to_str().expect("path")]);
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(
+            output.status.success(),
+            "apply -k {}: {stderr}",
+            dir.display()
+        );
+        stderr
+    };
+    apply(&previous.path().join("deploy/manifests"));
+    cluster.wait_crd_served();
+    assert_previous_crds(&cluster);
+    create_legacy_object(&cluster);
+
+    // As docs/install.md says: the same command with this release's manifests, no
+    // --force-conflicts (kubectl's field manager owns every field it set before).
+    let stderr = apply(&Path::new(REPO).join("deploy/manifests"));
+    assert!(!stderr.to_lowercase().contains("conflict"), "{stderr}");
+    assert_current_versions(&cluster);
+    assert_legacy_object_served(&cluster, &["v1beta1", "v1alpha1"]);
+    let deployment: Value = serde_json::from_str(&cluster.kubectl_ok(&[
+        "get",
+        "deployment",
+        "appflow-connector-operator",
+        "-n",
+        "appflow-connector-operator",
+        "-o",
+        "json",
+    ]))
+    .expect("deployment");
+    let image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+        .as_str()
+        .expect("image");
+    assert!(
+        image.ends_with(&format!(":{}", env!("CARGO_PKG_VERSION"))),
+        "{image}"
+    );
+}
+
+#[test]
+fn helm_upgrade_from_0_1_0_with_crds_managed_separately() {
+    let cluster = Cluster::start_without_crd();
+    let kubeconfig = cluster.control_plane.kubeconfig().to_path_buf();
+    let previous = previous_release(&[CHART]);
+    let previous_chart = previous.path().join(CHART);
+    let previous_chart = previous_chart.to_str().expect("path");
+    let install = [
+        "install",
+        RELEASE,
+        previous_chart,
+        "-n",
+        NAMESPACE,
+        "--create-namespace",
+    ];
+    helm_ok(&install, Some(&kubeconfig));
+    cluster.wait_crd_served();
+    create_legacy_object(&cluster);
+
+    // The release's crds.yaml (both CRDs, as `crd` prints them), applied as docs/install.md
+    // says. Over CRDs Helm created, the first time needs --force-conflicts: Helm's field
+    // manager owns .spec.versions (an atomic list), which kubectl's must take over. Later
+    // applies need no flag.
+    let crds = Command::new(BIN).arg("crd").output().expect("crd");
+    let crds = String::from_utf8(crds.stdout).expect("utf-8");
+    let apply = |extra: &[&str]| {
+        let mut args = vec!["apply", "--server-side", "-f", "-"];
+        args.extend(extra);
+        cluster.kubectl_stdin(&args, &crds)
+    };
+    let conflict = apply(&[]);
+    let stderr = String::from_utf8_lossy(&conflict.stderr);
+    assert!(
+        !conflict.status.success()
+            && stderr.contains(r#"conflict with "helm""#)
+            && stderr.contains(".spec.versions"),
+        "{stderr}"
+    );
+    for extra in [&["--force-conflicts"][..], &[]] {
+        let applied = apply(extra);
+        assert!(
+            applied.status.success(),
+            "{extra:?}: {}",
+            String::from_utf8_lossy(&applied.stderr)
+        );
+    }
+    // Then the chart without CRDs: no hook, nothing of the release's on the CRDs.
+    let chart = chart();
+    let upgrade = [
+        "upgrade",
+        RELEASE,
+        &chart,
+        "-n",
+        NAMESPACE,
+        "--set",
+        "crds.install=false",
+    ];
+    helm_ok(&upgrade, Some(&kubeconfig));
+    assert_current_versions(&cluster);
+    assert_legacy_object_served(&cluster, &["v1beta1", "v1alpha1"]);
+    for name in CRDS {
+        let metadata = crd_json(&cluster, name)["metadata"].clone();
+        assert!(metadata["annotations"]["meta.helm.sh/release-name"].is_null());
+    }
+    assert!(!release_manifest(&cluster).contains("kind: CustomResourceDefinition"));
 }
