@@ -395,7 +395,7 @@ fn a_tenant_cannot_create_or_edit_bindings() {
 
 #[test]
 fn without_the_binding_crd_every_namespace_is_unbound_and_it_says_so() {
-    // As after a `helm upgrade`, which never installs a chart's new CRDs.
+    // As where CRDs are managed apart from the chart (crds.install=false) and only one applied.
     let mut cluster = Cluster::start_without_crd();
     cluster.kubectl_ok(&["apply", "--server-side", "-f", &format!("{REPO}/{CRD}")]);
     cluster.kubectl_ok(&[
