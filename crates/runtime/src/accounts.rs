@@ -18,6 +18,8 @@ use kube::{Client, ResourceExt};
 use tokio::sync::watch;
 use tracing::warn;
 
+use crate::watch_health::{self, WatchHealth, WatchName};
+
 use conninfo_core::account::crd::AppFlowAccount;
 use conninfo_core::account::resolve::{self, Access, Binding, Matched, Unmapped};
 use conninfo_core::outcome::Refusal;
@@ -82,12 +84,25 @@ impl Accounts {
         }
     }
 
-    /// Waits until both caches hold the cluster's bindings and namespaces: until then no
-    /// namespace can be resolved (an empty cache would read as "unbound").
+    /// Waits until both caches hold the cluster's bindings and namespaces (what the bindings'
+    /// status is computed from). Once listed, a cache stays so: a watch that fails later
+    /// keeps its cache as it was and nothing waits for it.
     pub async fn ready(&self) {
         for listed in &self.listed {
-            // An error means the watch is gone; the operator exits then anyway.
-            let _ = listed.subscribe().wait_for(|done| *done).await;
+            wait_listed(listed).await;
+        }
+    }
+
+    /// Waits until a namespace can be resolved: the bindings are listed (an empty cache would
+    /// read as "unbound"), and so are the namespaces if a binding selects them by labels. Bound
+    /// by name only, or no binding at all, a namespace's labels change nothing, so a
+    /// namespace watch that cannot list (still retrying, or forbidden) holds no reconcile.
+    /// A binding with a selector that arrives later re-triggers every object, and those
+    /// reconciles wait for the namespaces then.
+    pub async fn ready_to_resolve(&self) {
+        wait_listed(&self.listed[0]).await;
+        if self.bindings().iter().any(Binding::selects_by_labels) {
+            wait_listed(&self.listed[1]).await;
         }
     }
 
@@ -175,6 +190,12 @@ impl Accounts {
     }
 }
 
+/// Waits until a cache is listed.
+async fn wait_listed(listed: &watch::Sender<bool>) {
+    // An error means the watch is gone; the operator exits then anyway.
+    let _ = listed.subscribe().wait_for(|done| *done).await;
+}
+
 impl std::fmt::Debug for Accounts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Accounts")
@@ -193,10 +214,11 @@ fn name_label(namespace: &str) -> BTreeMap<String, String> {
 
 /// The watch streams that fill [`Accounts`]' caches; polled by the ConnectorInfo controller,
 /// which they trigger. Bindings pass on a new generation or deletion, namespaces on a label
-/// change or deletion.
+/// change or deletion. Their health (bindings, namespaces) is for the metrics.
 pub struct Watches {
     pub bindings: BoxStream<'static, Result<AppFlowAccount, watcher::Error>>,
     pub namespaces: BoxStream<'static, Result<Namespace, watcher::Error>>,
+    pub health: [WatchHealth; 2],
 }
 
 /// What triggers the AppFlowAccount controller ([`crate::bindings`]) from the same watches:
@@ -215,7 +237,8 @@ pub struct BindingTriggers {
 /// once, and bindings are few.
 const SUBSCRIBER_BUFFER: usize = 1024;
 
-/// Starts caching bindings and namespaces.
+/// Starts caching bindings and namespaces. Needs a Tokio runtime (each watch has a client of
+/// its own: `watch_health`).
 pub fn watch(client: &Client, unmapped: Unmapped) -> (Accounts, Watches, BindingTriggers) {
     let (binding_store, binding_writer) = reflector::store_shared(SUBSCRIBER_BUFFER);
     let (namespace_store, namespace_writer) = reflector::store();
@@ -239,9 +262,20 @@ pub fn watch(client: &Client, unmapped: Unmapped) -> (Accounts, Watches, Binding
         prepared: Mutex::default(),
         matched: Mutex::default(),
     };
+    let health = [
+        WatchHealth::new(WatchName::AppFlowAccounts),
+        WatchHealth::new(WatchName::Namespaces),
+    ];
     let watches = Watches {
-        bindings: watch_bindings(client, binding_writer, &accounts, changed.clone()),
-        namespaces: watch_namespaces(client, namespace_writer, &accounts, changed),
+        bindings: watch_bindings(
+            client,
+            binding_writer,
+            &accounts,
+            changed.clone(),
+            &health[0],
+        ),
+        namespaces: watch_namespaces(client, namespace_writer, &accounts, changed, &health[1]),
+        health,
     };
     let triggers = BindingTriggers {
         bindings: subscription,
@@ -251,41 +285,34 @@ pub fn watch(client: &Client, unmapped: Unmapped) -> (Accounts, Watches, Binding
 }
 
 /// The bindings' watch: fills the shared cache, marks it listed, counts its events (the
-/// matchers are rebuilt after one), passes changes (see [`changes`]) and signals them.
+/// matchers are rebuilt after one), passes changes (see [`changes`]) and signals them. Its
+/// failures are logged and counted by `health`.
 fn watch_bindings(
     client: &Client,
     writer: reflector::store::Writer<AppFlowAccount>,
     accounts: &Accounts,
     changed: Arc<watch::Sender<()>>,
+    health: &WatchHealth,
 ) -> BoxStream<'static, Result<AppFlowAccount, watcher::Error>> {
     let listed = accounts.listed[0].clone();
     let events = accounts.events.clone();
-    watcher(
-        Api::<AppFlowAccount>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .default_backoff()
+    let config = watcher::Config::default();
+    watch_health::watch(client, Api::<AppFlowAccount>::all, config, health)
     .modify(|b| b.metadata.managed_fields = None)
     .reflect_shared(writer)
     .inspect(move |event| {
-        match event {
-            Ok(watcher::Event::InitDone) => {
-                listed.send_replace(true);
-            }
-            // The CRD is not installed (e.g. `helm upgrade`, which never upgrades `crds/`):
-            // no bindings, said loudly, rather than no reconciles at all. The watch retries
-            // and takes the bindings once the CRD is there.
-            Err(watcher::Error::InitialListFailed(kube::Error::Api(status)))
-                if status.code == 404 =>
-            {
-                if !listed.send_replace(true) {
-                    warn!(
-                        "the AppFlowAccount CRD is not installed: every namespace is treated as unbound until it is (apply crds/appflowaccounts.appflow.connectorinfo.dev.yaml)"
-                    );
-                }
-            }
-            Err(e) => warn!(error = %e, "watching AppFlowAccounts failed; retrying"),
-            Ok(_) => {}
+        // Failures are logged by the watch's health; this one also here, for what it means.
+        // The CRD is not installed: no bindings, said loudly, rather than no reconciles at
+        // all. The watch retries and takes the bindings once the CRD is there.
+        let crd_missing = matches!(event,
+            Err(watcher::Error::InitialListFailed(kube::Error::Api(status))) if status.code == 404);
+        if let Ok(watcher::Event::InitDone) = event {
+            listed.send_replace(true);
+        }
+        if crd_missing && !listed.send_replace(true) {
+            warn!(
+                "the AppFlowAccount CRD is not installed: every namespace is treated as unbound until it is (apply crds/appflowaccounts.appflow.connectorinfo.dev.yaml)"
+            );
         }
         // After the store took the event (`reflect_shared` runs first).
         events.bindings.fetch_add(1, Ordering::AcqRel);
@@ -301,37 +328,33 @@ fn watch_bindings(
 
 /// The namespaces' watch: fills the cache with their names and labels only, marks it listed,
 /// counts its events, passes label changes and deletions (see [`changes`]) and signals them.
+/// Its failures are logged and counted by `health`.
 fn watch_namespaces(
     client: &Client,
     writer: reflector::store::Writer<Namespace>,
     accounts: &Accounts,
     changed: Arc<watch::Sender<()>>,
+    health: &WatchHealth,
 ) -> BoxStream<'static, Result<Namespace, watcher::Error>> {
     let listed = accounts.listed[1].clone();
     let events = accounts.events.clone();
-    watcher(
-        Api::<Namespace>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .modify(|ns| {
-        ns.metadata.managed_fields = None;
-        ns.metadata.annotations = None;
-        ns.spec = None;
-    })
-    .reflect(writer)
-    .inspect(move |event| {
-        match event {
-            Ok(watcher::Event::InitDone) => {
+    let config = watcher::Config::default();
+    watch_health::watch(client, Api::<Namespace>::all, config, health)
+        .modify(|ns| {
+            ns.metadata.managed_fields = None;
+            ns.metadata.annotations = None;
+            ns.spec = None;
+        })
+        .reflect(writer)
+        .inspect(move |event| {
+            // Failures are logged by the watch's health.
+            if let Ok(watcher::Event::InitDone) = event {
                 listed.send_replace(true);
             }
-            Err(e) => warn!(error = %e, "watching namespaces failed; retrying"),
-            Ok(_) => {}
-        }
-        events.namespaces.fetch_add(1, Ordering::AcqRel);
-    })
-    .filter_map(signalled(changes(labels_hash), changed))
-    .boxed()
+            events.namespaces.fetch_add(1, Ordering::AcqRel);
+        })
+        .filter_map(signalled(changes(labels_hash), changed))
+        .boxed()
 }
 
 fn labels_hash(ns: &Namespace) -> u64 {
@@ -480,13 +503,46 @@ mod tests {
 
     fn selecting(name: &str, team: &str, generation: i64) -> AppFlowAccount {
         serde_json::from_value(serde_json::json!({
-            "apiVersion": "appflow.connectorinfo.dev/v1alpha1",
+            "apiVersion": "appflow.connectorinfo.dev/v1beta1",
             "kind": "AppFlowAccount",
             "metadata": {"name": name, "uid": name, "generation": generation},
             "spec": {"namespaceSelector": {"matchLabels": {"team": team}},
                 "useOperatorIdentity": true},
         }))
         .expect("binding")
+    }
+
+    fn naming(name: &str, namespace: &str) -> AppFlowAccount {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "appflow.connectorinfo.dev/v1alpha1",
+            "kind": "AppFlowAccount",
+            "metadata": {"name": name, "uid": name, "generation": 1},
+            "spec": {"namespaces": [namespace], "useOperatorIdentity": true},
+        }))
+        .expect("binding")
+    }
+
+    #[test]
+    fn resolving_waits_for_the_namespaces_only_while_a_binding_selects_by_labels() {
+        let (binding_store, mut bindings) = reflector::store();
+        let (namespace_store, _namespaces) = reflector::store::<Namespace>();
+        let mut accounts = Accounts::off();
+        accounts.stores = Some((binding_store, namespace_store));
+        // The namespaces' watch has not listed (still retrying, or forbidden).
+        accounts.listed[1].send_replace(false);
+        let resolvable = |accounts: &Accounts| accounts.ready_to_resolve().now_or_never().is_some();
+        assert!(resolvable(&accounts), "no binding: labels change nothing");
+        bindings.apply_watcher_event(&watcher::Event::Apply(naming("team-a", "a")));
+        assert!(resolvable(&accounts), "bound by name only");
+        bindings.apply_watcher_event(&watcher::Event::Apply(selecting("team-x", "x", 1)));
+        assert!(!resolvable(&accounts), "a selector needs the labels");
+        assert!(accounts.ready().now_or_never().is_none());
+        accounts.listed[1].send_replace(true);
+        assert!(resolvable(&accounts));
+        assert!(accounts.ready().now_or_never().is_some());
+        // The bindings' own list is always waited for: an empty cache reads as "unbound".
+        accounts.listed[0].send_replace(false);
+        assert!(!resolvable(&accounts));
     }
 
     #[test]

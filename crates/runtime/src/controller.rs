@@ -22,6 +22,7 @@ use crate::metrics::Metrics;
 use crate::requeues::Requeues;
 use crate::status_write::{self, FIELD_MANAGER};
 use crate::trim::{cache_and_pick, trim_for_cache};
+use crate::watch_health::{self, NoPause, WatchHealth, WatchName};
 use crate::{Error, Finished, Result};
 use conninfo_aws::appflow::AppFlow;
 use conninfo_aws::cache::{DescribeCache, Wait};
@@ -173,7 +174,7 @@ fn requeue_ref(obj: &ConnectorInfo) -> ObjectRef<ConnectorInfo> {
 /// Why the object is reconciled (its rank in the reconcile queue), judged with the binding
 /// that serves its namespace now.
 async fn lane(obj: &ConnectorInfo, ctx: &Context) -> Lane {
-    ctx.accounts.ready().await;
+    ctx.accounts.ready_to_resolve().await;
     let namespace = obj.namespace().unwrap_or_default();
     let binding = ctx
         .accounts
@@ -232,9 +233,10 @@ async fn reconcile_steps(obj: &ConnectorInfo, ctx: &Context) -> Result<Finished>
 }
 
 /// Which identity and regions the namespace's binding gives, and whether the object may be
-/// described at all (an empty binding cache would read as "unbound", so it is waited for once).
+/// described at all (an empty binding cache would read as "unbound", so it is waited for once;
+/// the namespaces' only when a binding selects by labels).
 async fn admit(obj: &ConnectorInfo, ctx: &Context, namespace: &str) -> Admission {
-    ctx.accounts.ready().await;
+    ctx.accounts.ready_to_resolve().await;
     let access = ctx.accounts.resolve(namespace);
     observe::admit(&obj.spec, &ctx.policy, access, ctx.appflow.default_region())
 }
@@ -490,35 +492,31 @@ pub fn controller(
     ready: Arc<AtomicBool>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> Controller {
-    let api = watched(&ctx.client, settings.watch_namespace.as_deref());
     let (reader, writer) = reflector::store();
-    let forget = ctx.clone();
-    // What the cache keeps of each object is trimmed to what reconciling needs.
-    let mut pick = cache_and_pick(writer);
-    let stream = watcher(api, settings.list_mode.watcher_config())
-        .default_backoff()
-        .modify(trim_for_cache)
-        .try_filter_map(move |event| {
-            let worth_it = pick(&event);
-            on_watch_event(&forget, &ready, &event);
-            futures::future::ready(Ok(match event {
-                watcher::Event::Apply(obj) | watcher::Event::InitApply(obj) if worth_it => {
-                    Some(obj)
-                }
-                _ => None,
-            }))
-        });
+    let stream = watch_objects(
+        &ctx,
+        settings.watch_namespace,
+        settings.list_mode,
+        writer,
+        ready,
+    );
 
     // kube-runtime's scheduler serves first come, first served, so the limit that matters
     // (`--concurrency`) is the context's ranked gate, where waiting work is served by lane; the
     // scheduler lets up to `RANKED_AT_GATE` through to wait there, and keeps the rest (a relist,
     // a start-up) in its own queue, where an entry costs far less than a waiting reconcile.
+    // Each watch backs off on its own; kube's default would also pause every trigger together
+    // after any watch's error (`watch_health::NoPause`).
     let mut controller = KubeController::for_stream(stream, reader.clone())
         .with_config(ControllerConfig::default().concurrency(RANKED_AT_GATE))
+        .trigger_backoff(NoPause)
         // A replica that starts leading reconciles everything it only watched as a standby.
         .reconcile_all_on(ctx.leadership.acquisitions())
         .reconcile_on(ctx.requeues.clone().due());
     if let Some(watches) = settings.account_watches {
+        for health in &watches.health {
+            ctx.metrics.track_watch(health);
+        }
         controller = triggered_by_accounts(controller, watches, &reader);
     }
     let run = controller
@@ -536,6 +534,35 @@ pub fn controller(
             info!("controller stopped");
         }),
     }
+}
+
+/// The ConnectorInfo watch: it fills the cache (`writer`) with trimmed objects and passes on
+/// the ones worth a reconciliation; its health shows in the metrics.
+fn watch_objects(
+    ctx: &Arc<Context>,
+    namespace: Option<String>,
+    list_mode: ListMode,
+    writer: reflector::store::Writer<ConnectorInfo>,
+    ready: Arc<AtomicBool>,
+) -> impl futures::Stream<Item = Result<ConnectorInfo, watcher::Error>> + Send + use<> {
+    let forget = ctx.clone();
+    // What the cache keeps of each object is trimmed to what reconciling needs.
+    let mut pick = cache_and_pick(writer);
+    let health = WatchHealth::new(WatchName::ConnectorInfos);
+    ctx.metrics.track_watch(&health);
+    let api = move |client: Client| watched(&client, namespace.as_deref());
+    watch_health::watch(&ctx.client, api, list_mode.watcher_config(), &health)
+        .modify(trim_for_cache)
+        .try_filter_map(move |event| {
+            let worth_it = pick(&event);
+            on_watch_event(&forget, &ready, &event);
+            futures::future::ready(Ok(match event {
+                watcher::Event::Apply(obj) | watcher::Event::InitApply(obj) if worth_it => {
+                    Some(obj)
+                }
+                _ => None,
+            }))
+        })
 }
 
 /// What the watch tells the controller besides the objects: ready once the initial list is in

@@ -21,6 +21,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::metrics::Metrics;
+use crate::watch_health::{self, WatchHealth, WatchName};
 
 /// Bounds of `--leader-election-lease-duration`.
 pub const MIN_LEASE_DURATION: Duration = Duration::from_secs(3);
@@ -140,9 +141,8 @@ impl Election {
             })?;
         let (leading, leadership) = watch::channel(false);
         let (stop, stopped) = watch::channel(false);
-        let leases: Api<Lease> = Api::namespaced(client, &settings.namespace);
         let task = tokio::spawn(compete(
-            manager, leases, settings, leading, stopped, metrics,
+            manager, client, settings, leading, stopped, metrics,
         ));
         Ok((Self { stop, task }, Leadership(leadership)))
     }
@@ -179,7 +179,7 @@ async fn attempt(
 /// lead now: it holds the Lease and its own renewal is fresh (fenced by `margin`).
 async fn compete(
     manager: LeaseManager,
-    leases: Api<Lease>,
+    client: Client,
     settings: ElectionSettings,
     leading: watch::Sender<bool>,
     mut stop: watch::Receiver<bool>,
@@ -187,9 +187,7 @@ async fn compete(
 ) {
     let me = settings.identity.as_str();
     let margin = settings.margin();
-    let config =
-        watcher::Config::default().fields(&format!("metadata.name={}", settings.lease_name));
-    let mut seen = std::pin::pin!(watcher(leases, config).default_backoff().touched_objects());
+    let mut seen = std::pin::pin!(lease_watch(&client, &settings, &metrics));
     let mut lease: Option<Lease> = None;
     let mut acquire = std::pin::pin!(attempt(&manager, Duration::ZERO, false));
     loop {
@@ -211,7 +209,8 @@ async fn compete(
                     }
                     lease = Some(read);
                 }
-                Some(Err(e)) => warn!(error = %e, "cannot watch the leader-election Lease"),
+                // Logged and counted by the watch's health.
+                Some(Err(_)) => {}
                 None => break,
             },
             result = &mut acquire => {
@@ -228,6 +227,23 @@ async fn compete(
         }
     }
     step_down(&manager, &leading, &metrics, me).await;
+}
+
+/// The Lease as the API server has it, each time it changes. Leading is decided from the Lease
+/// as this watch last read it, so it recovers as every watch does (`watch_health`): one still
+/// backing off after an API-server restart kept a leader that had renewed from leading.
+fn lease_watch(
+    client: &Client,
+    settings: &ElectionSettings,
+    metrics: &Metrics,
+) -> impl Stream<Item = Result<Lease, watcher::Error>> + Send + use<> {
+    let config =
+        watcher::Config::default().fields(&format!("metadata.name={}", settings.lease_name));
+    let health = WatchHealth::new(WatchName::Lease);
+    metrics.track_watch(&health);
+    let namespace = settings.namespace.clone();
+    let in_namespace = move |client| Api::<Lease>::namespaced(client, &namespace);
+    watch_health::watch(client, in_namespace, config, &health).touched_objects()
 }
 
 /// Tells the controllers and the leader gauge when this replica starts or stops leading.

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod requeues;
 pub mod status_write;
 pub mod trim;
+pub mod watch_health;
 
 /// Errors of the reconciler itself; AWS outcomes are not errors here, they become conditions.
 #[derive(Debug, thiserror::Error)]

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use kube::runtime::reflector::Store;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
@@ -20,6 +20,8 @@ use conninfo_core::condition::{self, ConditionKind, ConditionStatus, ConditionTy
 use conninfo_core::crd::ConnectorInfo;
 use conninfo_core::outcome::RefusalCategory;
 use conninfo_core::reason::Reason;
+
+use crate::watch_health::{WatchBoard, WatchHealth, WatchState};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabels {
@@ -60,6 +62,8 @@ pub struct Metrics {
     refusals: Family<RefusalLabels, Counter>,
     /// The reconcile queue's depth and wait per lane (written by the gate itself).
     pub lanes: crate::lanes::LaneMetrics,
+    /// Each watch's health, read at scrape time.
+    watches: WatchBoard,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -87,6 +91,7 @@ impl Default for Metrics {
             last_configuration_change: Family::default(),
             refusals: Family::default(),
             lanes: crate::lanes::LaneMetrics::default(),
+            watches: WatchBoard::default(),
         }
     }
 }
@@ -113,6 +118,14 @@ impl Metrics {
         sub.register_collector(Box::new(ConditionGauge { store }));
         sub.register_collector(Box::new(BindingGauge { store: bindings }));
         sub.register_collector(Box::new(ReadyGauge { ready }));
+        sub.register_collector(Box::new(WatchGauge {
+            watches: self.watches.clone(),
+        }));
+    }
+
+    /// Shows this watch in `watch_up` and `watch_failures_total` from now on.
+    pub fn track_watch(&self, health: &WatchHealth) {
+        self.watches.track(health);
     }
 
     fn register_reconciliations(&self, sub: &mut Registry) {
@@ -492,6 +505,47 @@ impl Collector for ReadyGauge {
     }
 }
 
+/// `watch_up{watch}` and `watch_failures_total{watch}`, from each watch's health
+/// (`crate::watch_health`): one series per watch the operator runs (the binding and namespace
+/// watches only with bindings on, the Lease's only with leader election).
+#[derive(Debug)]
+struct WatchGauge {
+    watches: WatchBoard,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WatchLabels {
+    watch: &'static str,
+}
+
+impl Collector for WatchGauge {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let states = self.watches.states();
+        let labels = |state: &WatchState| WatchLabels {
+            watch: state.name.as_str(),
+        };
+        let mut family = encoder.encode_descriptor(
+            "watch_up",
+            "1 while the API server answers the watch, 0 from its first failure until it answers again (and before its first answer)",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        for state in &states {
+            ConstGauge::new(i64::from(state.up)).encode(family.encode_family(&labels(state))?)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "watch_failures",
+            "Failed requests of a watch (connection errors, error answers), each retried after a backoff of at most 4 s; an expired resource version is not one",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for state in &states {
+            ConstCounter::new(state.failures).encode(family.encode_family(&labels(state))?)?;
+        }
+        Ok(())
+    }
+}
+
 /// `appflowaccount_reconciliations{result}`: the AppFlowAccount controller's reconciliations
 /// by result (`written`, `unchanged`, `standby`, or its error's label). Kept apart from
 /// `reconciliations`, which counts ConnectorInfos and which alerts and dashboards read; the
@@ -616,7 +670,7 @@ mod tests {
             })
             .collect();
         serde_json::from_value(serde_json::json!({
-            "apiVersion": "appflow.connectorinfo.dev/v1alpha1",
+            "apiVersion": "appflow.connectorinfo.dev/v1beta1",
             "kind": "AppFlowAccount",
             "metadata": {"name": name},
             "spec": {"namespaces": ["n"], "useOperatorIdentity": true},
@@ -644,6 +698,32 @@ mod tests {
                 labels("team-c", "NamespaceConflict")
             ]
         );
+    }
+
+    #[test]
+    fn each_watch_shows_whether_it_is_up_and_its_failures() {
+        use crate::watch_health::WatchName;
+        let metrics = Metrics::default();
+        let mut registry = Registry::default();
+        let (store, _writer) = kube::runtime::reflector::store::<ConnectorInfo>();
+        metrics.register(&mut registry, store, None, Arc::default());
+        let infos = WatchHealth::new(WatchName::ConnectorInfos);
+        let namespaces = WatchHealth::new(WatchName::Namespaces);
+        metrics.track_watch(&infos);
+        metrics.track_watch(&namespaces);
+        infos.answered();
+        namespaces.answered();
+        namespaces.failed(&kube::runtime::watcher::Error::NoResourceVersion);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).expect("encode");
+        for line in [
+            "appflow_connector_operator_watch_up{watch=\"connectorinfos\"} 1",
+            "appflow_connector_operator_watch_up{watch=\"namespaces\"} 0",
+            "appflow_connector_operator_watch_failures_total{watch=\"connectorinfos\"} 0",
+            "appflow_connector_operator_watch_failures_total{watch=\"namespaces\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line} in\n{text}");
+        }
     }
 
     #[test]

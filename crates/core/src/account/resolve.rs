@@ -67,6 +67,12 @@ impl Binding {
             || matches!(&self.selector, Some(Ok(selector)) if selector.matches(namespace.labels))
     }
 
+    /// Whether a namespace's labels can decide that this binding matches it (a usable
+    /// selector); bound by name only, the labels change nothing.
+    pub fn selects_by_labels(&self) -> bool {
+        matches!(self.selector, Some(Ok(_)))
+    }
+
     /// Why the selector selects nothing, if it cannot be used.
     pub fn selector_problem(&self) -> Option<&str> {
         match &self.selector {
@@ -254,6 +260,7 @@ mod tests {
                 }],
             })
         });
+        assert!(!by_name.selects_by_labels() && by_label.selects_by_labels());
         let bindings = [by_name, by_label];
         let none = labels(&[]);
         let team_b = labels(&[("team", "b")]);
