@@ -122,7 +122,7 @@ fn alerts_pass_promtool_and_each_is_shown_firing_and_silent() {
             .collect()
     };
     let alerts = alert_names(&rules);
-    assert_eq!(alerts.len(), 13, "{alerts:?}");
+    assert_eq!(alerts.len(), 14, "{alerts:?}");
     assert_eq!(with(true), alerts, "every alert shown firing");
     assert_eq!(with(false), alerts, "every alert shown silent");
 }
