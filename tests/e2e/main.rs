@@ -15,6 +15,7 @@ mod lists;
 mod metrics_auth;
 mod monitoring;
 mod node;
+mod restarts;
 mod scenarios;
 mod soak;
 mod versions;
