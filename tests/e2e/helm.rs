@@ -1454,8 +1454,17 @@ fn helm_install_namespace_scoped_watches_one_namespace_only() {
 // (v1alpha1 only; Helm installs that directory once and marks nothing as the release's), and
 // its plain manifests were applied with `kubectl apply --server-side -k`.
 
-/// The commit release 0.1.0 was built from.
-const PREVIOUS_RELEASE_COMMIT: &str = "f84d47c31f16c55b9541622b9e1a25a8ed33257d";
+/// The commit release 0.1.0 was built from, as hack/upgrade/previous-release records it.
+fn previous_release_commit() -> String {
+    let record = std::fs::read_to_string(Path::new(REPO).join("hack/upgrade/previous-release"))
+        .expect("hack/upgrade/previous-release");
+    record
+        .lines()
+        .find_map(|line| line.strip_prefix("PREVIOUS_COMMIT="))
+        .expect("PREVIOUS_COMMIT= in hack/upgrade/previous-release")
+        .trim()
+        .to_owned()
+}
 const NAMESPACE: &str = "appflow-system";
 
 /// A ConnectorInfo as 0.1.0's users wrote it.
@@ -1469,17 +1478,18 @@ spec: {connectorType: Salesforce}
 fn previous_release(paths: &[&str]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     let tar = dir.path().join("release.tar");
+    let commit = previous_release_commit();
     let archive = Command::new("git")
         .arg("archive")
         .arg(format!("--output={}", tar.display()))
-        .arg(PREVIOUS_RELEASE_COMMIT)
+        .arg(&commit)
         .args(paths)
         .current_dir(REPO)
         .output()
         .expect("git archive");
     assert!(
         archive.status.success(),
-        "git archive {PREVIOUS_RELEASE_COMMIT} (a full clone is needed): {}",
+        "git archive {commit} (a full clone is needed): {}",
         String::from_utf8_lossy(&archive.stderr)
     );
     let extract = Command::new("tar")
