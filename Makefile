@@ -7,7 +7,7 @@ VENV := .cache/venv
 # dependencies once and no step rebuilds what another built.
 TEST_FEATURES := --workspace --features appflow-connector-operator/failpoints
 
-.PHONY: demo demo-cluster test tools lint unit integration e2e compat python go-tests static hostile-worst-case bench bench-budget \
+.PHONY: demo demo-cluster test tools lint unit integration e2e compat python go-tests static release-check hostile-worst-case bench bench-budget \
 	soak crd manifests image release-local docs fuzz fuzz-smoke
 
 ## The operator's main job locally: control plane + AppFlow emulator + operator + samples.
@@ -18,20 +18,22 @@ demo:
 demo-cluster:
 	hack/demo/cluster.sh
 
-## The whole test suite: lint, unit, integration, the static release binaries (x86_64, aarch64)
-## and the image index that ships them, the release files, end-to-end (incl. helm, and helm
-## install from a loopback OCI registry onto a real node, signatures verified), botocore, the
-## Argo CD health check; a short fuzzing run of each parser of untrusted input.
-test: tools lint unit integration fuzz-smoke static e2e python go-tests
+## The whole test suite: lint, unit, integration (with every fuzz target on its committed seeds),
+## the static x86_64 release binary and the amd64 image that ships it, the release files,
+## end-to-end on Kubernetes 1.37 (incl. the compat tier, helm and the upgrade from the last
+## release's chart, and helm install from a loopback OCI registry onto a real node, signatures
+## verified), botocore, the Argo CD health check. What it leaves to CI jobs of their own (fuzzing,
+## the aarch64 build, the other Kubernetes versions): docs/testing.md, "What runs where".
+test: tools lint unit integration static e2e python go-tests
 
-## What the suites need: buildah, containerd, runc, the CNI plugins, the aarch64 cross gcc and
-## qemu-user-static from Debian's packages; cargo-cyclonedx from crates.io; the Kubernetes control
-## plane and node components, helm, promtool, cosign, crane, actionlint and krew from Go modules
-## (and the Prometheus Operator's CRDs from its module); boto3 in a venv; cargo-fuzz from crates.io.
+## What `make test` needs: buildah, containerd, runc, the CNI plugins and shellcheck from Debian's
+## packages; cargo-cyclonedx from crates.io; the Kubernetes control plane and node components,
+## helm, promtool, cosign, crane, actionlint and krew from Go modules (and the Prometheus
+## Operator's CRDs from its module); boto3 in a venv. `make release-check` adds the aarch64 cross
+## gcc and qemu-user-static, `make fuzz` cargo-fuzz and the nightly toolchain.
 tools:
-	hack/fuzz/install.sh
 	hack/node/install.sh
-	hack/release/install.sh
+	RELEASE_PLATFORMS=amd64 hack/release/install.sh
 	hack/release/tools/build.sh
 	hack/controlplane/build.sh
 	hack/helm/build.sh
@@ -88,7 +90,8 @@ FUZZ_SECONDS ?= 300
 fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) hack/fuzz/run.sh
 
-## 20 s of each fuzz target from the committed seeds alone; any crash, timeout or OOM fails.
+## 20 s of each fuzz target from the committed seeds alone; any crash, timeout or OOM fails (a
+## CI job of its own; `make test` replays the seeds without libFuzzer).
 fuzz-smoke:
 	hack/fuzz/run.sh --smoke
 
@@ -98,13 +101,21 @@ go-tests:
 	cd hack/argocd && GOTOOLCHAIN=local go test ./...
 	cd hack/controlplane && GOTOOLCHAIN=local go test ./cmd/...
 
-## The release binaries as the Dockerfile builds them (fully static), for x86_64 and (cross)
-## aarch64, checked by ELF header and run (aarch64 under qemu: the same output as x86_64); the
-## image index for linux/amd64 and linux/arm64 from them, built with buildah (no daemon, no
-## registry) and checked against the Dockerfile's final stage; the GitHub release's files in
-## target/dist (krew manifest validated and installed by krew). The e2e suite's node::
-## module publishes and installs.
+## `make test`'s share of the release: the x86_64 release binary as the Dockerfile builds it (fully
+## static), checked by ELF header and run; the amd64 image from it, built with buildah (no
+## daemon, no registry) and checked against the Dockerfile's final stage; the GitHub release's
+## files for amd64 in target/dist (krew manifest validated and installed by krew). The e2e
+## suite's node:: module publishes and installs the image.
 static:
+	hack/build-static.sh x86_64-unknown-linux-gnu
+	RELEASE_PLATFORMS=amd64 hack/image/build.sh
+	RELEASE_PLATFORMS=amd64 hack/release/package.sh target/dist
+
+## The whole release build, as the release workflow makes it: the static binaries for x86_64 and
+## (cross) aarch64, the arm64 one run under qemu with the same output; the image index for
+## linux/amd64 and linux/arm64; both platforms' release files. A CI job of its own.
+release-check:
+	hack/release/install.sh
 	hack/build-static.sh x86_64-unknown-linux-gnu
 	hack/build-static.sh aarch64-unknown-linux-gnu
 	hack/release/compare-arches.sh

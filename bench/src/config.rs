@@ -42,6 +42,18 @@ pub fn operator_wrapper() -> Vec<String> {
     words("BENCH_OPERATOR_WRAPPER")
 }
 
+/// Where the operator's log goes, `BENCH_OPERATOR_LOG` (a file; default: nowhere), to see where
+/// a phase's time went.
+pub fn operator_log() -> Option<std::path::PathBuf> {
+    std::env::var_os("BENCH_OPERATOR_LOG").map(Into::into)
+}
+
+/// The operator's `--log-level`, `BENCH_OPERATOR_LOG_LEVEL` (default `warn`), e.g.
+/// `warn,conninfo_runtime::controller=debug` with `BENCH_OPERATOR_LOG`.
+pub fn operator_log_level() -> String {
+    std::env::var("BENCH_OPERATOR_LOG_LEVEL").unwrap_or_else(|_| "warn".into())
+}
+
 fn words(name: &str) -> Vec<String> {
     std::env::var(name)
         .unwrap_or_default()

@@ -148,7 +148,7 @@ impl Operator {
         };
         let child = command
             .args(["run", "--endpoint-url", emulator, "--region", "us-east-1"])
-            .args(["--log-level", "warn"])
+            .args(["--log-level", &config::operator_log_level()])
             .args(["--concurrency", &config::concurrency().to_string()])
             .args(["--health-addr", &format!("127.0.0.1:{port}")])
             .args(METRICS_SERVING_ARGS)
@@ -156,7 +156,10 @@ impl Operator {
             .env("KUBECONFIG", kubeconfig)
             .envs(fake_aws_credentials())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(match config::operator_log() {
+                Some(path) => Stdio::from(std::fs::File::create(path)?),
+                None => Stdio::null(),
+            })
             .spawn()?;
         let operator = Operator {
             proc: Proc(child),

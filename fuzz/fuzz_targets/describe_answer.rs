@@ -1,32 +1,5 @@
-//! Any bytes as AppFlow's HTTP answer to DescribeConnector (`fuzz/src/answer.rs` reads an
-//! optional status line and headers), through the real aws-sdk-appflow client the operator
-//! builds, its restJson1 deserializer and error parser, the operator's conversion into the
-//! mirror and its error classification, then status computation. No network.
+//! libFuzzer's entry point for `conninfo_fuzz::targets::describe_answer` (fuzz/src/targets/describe_answer.rs),
+//! where the target and its invariants live; the operator's test suite replays its seeds too.
 #![no_main]
 
-use std::sync::LazyLock;
-
-use conninfo_fuzz::answer::Answer;
-use conninfo_fuzz::appflow::Harness;
-use conninfo_fuzz::steady;
-use libfuzzer_sys::fuzz_target;
-
-/// Checked once per process (so in every smoke run): inputs really reach the mirror.
-static HARNESS: LazyLock<Harness> = LazyLock::new(|| {
-    let harness = Harness::new();
-    harness.assert_reaches_the_mirror();
-    harness
-});
-
-fuzz_target!(|data: &[u8]| {
-    let answer = Answer::parse(data);
-    let status = answer.status;
-    let outcome = HARNESS.describe(answer);
-    if let Ok(config) = &outcome {
-        assert!(
-            (200..300).contains(&status),
-            "a {status} answer was taken as a configuration: {config:?}"
-        );
-    }
-    steady::assert_steady(&outcome);
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| conninfo_fuzz::targets::describe_answer::run(data));

@@ -19,7 +19,7 @@ use conninfo_aws::appflow::AppFlow;
 use conninfo_core::account::Identity;
 use conninfo_core::outcome::Outcome;
 
-use crate::answer::Answer;
+use super::answer::Answer;
 
 /// The answer the next request gets; taken by the request, so a second one would fail.
 type Slot = Arc<Mutex<Option<Answer>>>;

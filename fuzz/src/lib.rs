@@ -4,3 +4,4 @@
 pub mod answer;
 pub mod appflow;
 pub mod steady;
+pub mod targets;

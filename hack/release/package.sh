@@ -27,13 +27,20 @@ tag=v$version
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
 tools=$(hack/release/tools/build.sh)
 declare -A triples=([amd64]=x86_64-unknown-linux-gnu [arm64]=aarch64-unknown-linux-gnu)
+# RELEASE_PLATFORMS (default both) narrows the files to some platforms, as `make test` does
+# (amd64 only); the krew manifest then lists only those.
+read -r -a platforms <<<"${RELEASE_PLATFORMS:-amd64 arm64}"
+for arch in "${platforms[@]}"; do
+  [[ -n ${triples[$arch]:-} ]] || fail "RELEASE_PLATFORMS: $arch is not one of ${!triples[*]}"
+done
+[[ " ${platforms[*]} " == *" amd64 "* ]] || fail "RELEASE_PLATFORMS must include amd64 (crds.yaml is checked with it)"
 
 rm -rf "$dist" && mkdir -p "$dist"
 dist=$(cd "$dist" && pwd)
 stage=$(mktemp -d)
 server_pid=
 trap 'rm -rf "$stage"; [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null; true' EXIT
-for arch in amd64 arm64; do
+for arch in "${platforms[@]}"; do
   binary=target/${triples[$arch]}/release/appflow-connector-operator
   [[ -x $binary ]] || env -u SOURCE_DATE_EPOCH hack/build-static.sh "${triples[$arch]}" >&2
   install -m 0755 "$binary" "$dist/appflow-connector-operator_${tag}_linux_$arch"
@@ -54,9 +61,9 @@ echo "crds.yaml: both CRDs, as the binary prints them"
 # render_krew BASE_URL OUT: .krew.yaml with the tag, the archives' URLs under BASE_URL and their
 # SHA-256 (krew-release-bot's {{ .TagName }} and {{addURIAndSha "URL" .TagName }}).
 render_krew() {
-  python3 - .krew.yaml "$tag" "$1" "$dist" >"$2" <<'PY'
+  python3 - .krew.yaml "$tag" "$1" "$dist" "${platforms[*]}" >"$2" <<'PY'
 import hashlib, re, sys
-template, tag, base, dist = sys.argv[1:]
+template, tag, base, dist, platforms = sys.argv[1:]
 github = "https://github.com/appflow-connector-operator/appflow-connector-operator/releases/download/{{ .TagName }}/"
 def uri_and_sha(match):
     indent, url = match.group(1), match.group(2)
@@ -65,6 +72,9 @@ def uri_and_sha(match):
     sha = hashlib.sha256(open(f"{dist}/{name}", "rb").read()).hexdigest()
     return f"{indent}uri: {base.rstrip('/')}/{name}\n{indent}sha256: {sha}"
 text = open(template).read()
+# Only the platforms built: a platform's entry runs from its "- selector:" to the next one.
+head, *entries = re.split(r'(?m)^(?=    - selector:)', text)
+text = head + "".join(e for e in entries if re.search(r'arch: (\S+)', e).group(1) in platforms.split())
 text = re.sub(r'^( *)\{\{ *addURIAndSha "([^"]+)" \.TagName *\}\}$', uri_and_sha, text, flags=re.M)
 text = text.replace("{{ .TagName }}", tag)
 assert "{{" not in text, "unrendered template left"

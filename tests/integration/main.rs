@@ -8,6 +8,7 @@ mod check_cli;
 mod describe_cache;
 mod describe_cli;
 mod docs;
+mod fuzz_seeds;
 mod previous_release;
 mod reconcile_mock;
 mod release;

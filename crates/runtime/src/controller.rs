@@ -1,10 +1,12 @@
 //! kube-runtime wiring: watch ConnectorInfos, describe, write status, publish events, requeue.
 
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::{Future, StreamExt, TryStreamExt};
+use governor::{DefaultDirectRateLimiter, Quota};
 use kube::api::Api;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller as KubeController};
 use kube::runtime::events::{Event, EventType, Reporter};
@@ -60,6 +62,22 @@ pub struct Context {
     pub gate: Arc<Gate>,
     /// When each object is reconciled again (its refresh, backoff or token wait).
     pub requeues: Arc<Requeues>,
+    /// The status writes that only say an object waits for a refresh ([`NOTICE_BURST`]).
+    pub refresh_notices: DefaultDirectRateLimiter,
+}
+
+/// "Waiting for a refresh" is written to at most `NOTICE_BURST` objects at once, and
+/// `NOTICES_PER_SECOND` after that. It is a notice, not an answer: a fleet annotated at once
+/// would otherwise double the status writes of a refresh (a notice, then the answer, per
+/// object) and the API server's load with them, which new objects feel (docs/design.md,
+/// "Forced refreshes").
+pub const NOTICE_BURST: NonZeroU32 = NonZeroU32::new(50).unwrap();
+pub const NOTICES_PER_SECOND: NonZeroU32 = NonZeroU32::new(10).unwrap();
+
+fn refresh_notices() -> DefaultDirectRateLimiter {
+    DefaultDirectRateLimiter::direct(
+        Quota::per_second(NOTICES_PER_SECOND).allow_burst(NOTICE_BURST),
+    )
 }
 
 /// How the reconciler behaves, from the command line.
@@ -122,6 +140,7 @@ impl Context {
             policy: settings.policy,
             refresh_requests: RefreshRequests::default(),
             requeues: Arc::default(),
+            refresh_notices: refresh_notices(),
             cache: match settings.rate_limit {
                 Some((per_second, burst)) => {
                     DescribeCache::with_limiter(RateLimiter::new(per_second, burst, Instant::now()))
@@ -351,7 +370,12 @@ async fn wait_for_refresh(
         events: Vec::new(),
         reason: Reason::RefreshPending,
     };
-    write_status_if_changed(obj, ctx, namespace, &computed).await?;
+    let noticed = obj.status.as_ref() == Some(&computed.status);
+    if noticed || ctx.refresh_notices.check().is_ok() {
+        write_status_if_changed(obj, ctx, namespace, &computed).await?;
+    } else {
+        debug!("no notice written: the notices' budget is spent; the answer is written on time");
+    }
     Ok(Finished {
         outcome: "refresh_pending",
         next: Some(wait),
@@ -512,7 +536,7 @@ pub fn controller(
         .trigger_backoff(NoPause)
         // A replica that starts leading reconciles everything it only watched as a standby.
         .reconcile_all_on(ctx.leadership.acquisitions())
-        .reconcile_on(ctx.requeues.clone().due());
+        .reconcile_on(ctx.requeues.clone().due(ctx.gate.clone()));
     if let Some(watches) = settings.account_watches {
         for health in &watches.health {
             ctx.metrics.track_watch(health);

@@ -14,7 +14,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
 
 use conninfo_core::lanes::{Bounds, Lane, RankedQueue};
 
@@ -22,6 +22,8 @@ use conninfo_core::lanes::{Bounds, Lane, RankedQueue};
 pub struct Gate {
     state: Mutex<State>,
     metrics: LaneMetrics,
+    /// Woken each time a place is handed on or freed (`Requeues` waits on it for room).
+    moved: Notify,
 }
 
 struct State {
@@ -50,6 +52,7 @@ impl Gate {
                 queue: RankedQueue::new(bounds),
             }),
             metrics,
+            moved: Notify::new(),
         })
     }
 
@@ -86,6 +89,7 @@ impl Gate {
 
     /// Hands the place to the first waiter still waiting, or frees it.
     fn release(gate: Arc<Gate>) {
+        gate.moved.notify_one();
         let mut state = gate.lock();
         while let Some(next) = state.queue.pop() {
             gate.metrics
@@ -104,6 +108,16 @@ impl Gate {
     /// Items waiting in `lane`.
     pub fn depth(&self, lane: Lane) -> usize {
         self.lock().queue.depth(lane)
+    }
+
+    /// Reconciliations waiting for a place, in every lane.
+    pub fn waiting(&self) -> usize {
+        self.lock().queue.len()
+    }
+
+    /// Returns once a place has been handed on or freed since the last call returned.
+    pub async fn place_moved(&self) {
+        self.moved.notified().await;
     }
 }
 

@@ -6,6 +6,11 @@
 //! queue and in a map), each copy with the object's name, namespace and UID: about 530 bytes
 //! per object against about 200 here (docs/scale.md, "Memory"). Due objects are handed to
 //! the controller as triggers (`Controller::reconcile_on`), which then runs them as any other.
+//!
+//! They are handed over only while the reconcile queue (the ranked [`Gate`]) has room: kube's
+//! scheduler serves first come, first served, so thousands of requeues due at once (a
+//! fleet-wide refresh request answered by one call per connector) would queue there ahead of a
+//! new object's event. Kept here instead, they wait their turn behind it.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap};
@@ -15,9 +20,11 @@ use futures::Stream;
 use kube::runtime::reflector::ObjectRef;
 use tokio::sync::Notify;
 // tokio's clock, so tests can run the timer on paused time.
-use tokio::time::Instant;
+use tokio::time::{Duration, Instant};
 
 use conninfo_core::crd::ConnectorInfo;
+
+use crate::lanes::Gate;
 
 type Object = ObjectRef<ConnectorInfo>;
 
@@ -63,6 +70,15 @@ impl Ord for Entry {
 /// Stale entries may be this many beyond the live ones before the queue is rebuilt.
 const STALE_ALLOWANCE: usize = 1024;
 
+/// Due objects are handed over while fewer than this many reconciliations wait at the gate:
+/// enough to keep every worker busy, few enough that a new object's event is not queued behind
+/// a batch of requeues before it reaches the gate.
+pub const HAND_OVER_BELOW: usize = 64;
+
+/// After handing over a batch, the pause before the next one: the batch reaches the gate (and
+/// counts as waiting there) within it.
+const BETWEEN_BATCHES: Duration = Duration::from_millis(20);
+
 impl Requeues {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
@@ -105,12 +121,13 @@ impl Requeues {
         self.len() == 0
     }
 
-    /// Takes the objects due at `now`, earliest first, and says when the next one is.
-    fn take_due(&self, now: Instant) -> (Vec<Object>, Option<Instant>) {
+    /// Takes at most `limit` of the objects due at `now`, earliest first, and says when the
+    /// next one is.
+    fn take_due(&self, now: Instant, limit: usize) -> (Vec<Object>, Option<Instant>) {
         let mut state = self.lock();
         let mut ready = Vec::new();
         while let Some(Reverse(first)) = state.queue.peek() {
-            if first.at > now {
+            if first.at > now || ready.len() >= limit {
                 return (ready, Some(first.at));
             }
             let Some(Reverse(entry)) = state.queue.pop() else {
@@ -124,28 +141,45 @@ impl Requeues {
         (ready, None)
     }
 
-    /// The objects as they come due, for `Controller::reconcile_on`.
-    pub fn due(self: Arc<Self>) -> impl Stream<Item = Object> + Send + 'static {
-        let batches = futures::stream::unfold(self, |requeues| async move {
-            loop {
-                let earlier = requeues.earlier.notified();
-                let (ready, next) = requeues.take_due(Instant::now());
-                if !ready.is_empty() {
-                    drop(earlier);
-                    return Some((futures::stream::iter(ready), requeues));
+    /// The objects as they come due, for `Controller::reconcile_on`, while `gate` has room.
+    pub fn due(self: Arc<Self>, gate: Arc<Gate>) -> impl Stream<Item = Object> + Send + 'static {
+        let batches =
+            futures::stream::unfold((self, gate, false), |(requeues, gate, handed)| async move {
+                if handed {
+                    tokio::time::sleep(BETWEEN_BATCHES).await;
                 }
-                match next {
-                    Some(at) => {
-                        tokio::select! {
-                            () = tokio::time::sleep_until(at) => {}
-                            () = earlier => {}
-                        }
-                    }
-                    None => earlier.await,
-                }
-            }
-        });
+                let ready = requeues.next_batch(&gate).await;
+                Some((futures::stream::iter(ready), (requeues, gate, true)))
+            });
         futures::StreamExt::flatten(batches)
+    }
+
+    /// Waits until objects are due and the gate has room for some; takes that many.
+    async fn next_batch(&self, gate: &Gate) -> Vec<Object> {
+        loop {
+            let earlier = self.earlier.notified();
+            let room = HAND_OVER_BELOW.saturating_sub(gate.waiting());
+            if room == 0 {
+                tokio::select! {
+                    () = gate.place_moved() => {}
+                    () = tokio::time::sleep(BETWEEN_BATCHES) => {}
+                }
+                continue;
+            }
+            let (ready, next) = self.take_due(Instant::now(), room);
+            if !ready.is_empty() {
+                return ready;
+            }
+            match next {
+                Some(at) => {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(at) => {}
+                        () = earlier => {}
+                    }
+                }
+                None => earlier.await,
+            }
+        }
     }
 }
 
@@ -173,12 +207,18 @@ impl State {
 mod tests {
     use std::time::Duration;
 
+    use conninfo_core::lanes::{Bounds, Lane};
     use futures::StreamExt;
 
     use super::*;
+    use crate::lanes::LaneMetrics;
 
     fn object(name: &str) -> Object {
         ObjectRef::new(name).within("ns")
+    }
+
+    fn gate(permits: usize) -> Arc<Gate> {
+        Gate::new(permits, Bounds::default(), LaneMetrics::default())
     }
 
     #[test]
@@ -193,16 +233,17 @@ mod tests {
         requeues.schedule(object("c"), t0 + s(40)); // rescheduled: later now
         assert_eq!(requeues.len(), 3);
 
-        let (ready, next) = requeues.take_due(t0);
+        let all = usize::MAX;
+        let (ready, next) = requeues.take_due(t0, all);
         assert!(ready.is_empty());
         assert_eq!(next, Some(t0 + s(5)));
-        let (ready, _) = requeues.take_due(t0 + s(25));
+        let (ready, _) = requeues.take_due(t0 + s(25), all);
         assert_eq!(ready, [object("a"), object("b")], "c's old time is skipped");
-        let (ready, next) = requeues.take_due(t0 + s(35));
+        let (ready, next) = requeues.take_due(t0 + s(35), all);
         assert!(ready.is_empty(), "a's old time is skipped");
         assert_eq!(next, Some(t0 + s(40)));
         requeues.cancel(&object("c"));
-        let (ready, next) = requeues.take_due(t0 + s(60));
+        let (ready, next) = requeues.take_due(t0 + s(60), all);
         assert!(ready.is_empty(), "cancelled");
         assert_eq!(next, None);
         assert!(requeues.is_empty());
@@ -236,7 +277,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_stream_yields_objects_when_due_and_wakes_for_an_earlier_one() {
         let requeues = Arc::new(Requeues::default());
-        let mut due = Box::pin(requeues.clone().due());
+        let mut due = Box::pin(requeues.clone().due(gate(4)));
         let start = Instant::now();
         requeues.schedule(object("late"), Instant::now() + Duration::from_secs(600));
         // Scheduled while the stream already waits for "late": it must wake for this one.
@@ -253,5 +294,47 @@ mod tests {
         );
         assert_eq!(due.next().await, Some(object("late")));
         assert!(start.elapsed() >= Duration::from_secs(600));
+    }
+
+    /// A fleet's worth of requeues due at once reaches the gate a few dozen at a time, so a
+    /// new object's reconcile waits behind at most that many, never behind all of them.
+    #[tokio::test(start_paused = true)]
+    async fn requeues_due_at_once_are_handed_over_only_while_the_gate_has_room() {
+        let gate = gate(1);
+        let requeues = Arc::new(Requeues::default());
+        let at = Instant::now() + Duration::from_secs(1);
+        for i in 0..1000 {
+            requeues.schedule(object(&format!("o{i}")), at);
+        }
+        let held = gate.enter(Lane::Changed).await;
+        let handed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        // The controller: every object handed over goes to wait at the gate.
+        let (worker_gate, counter) = (gate.clone(), handed.clone());
+        let mut due = Box::pin(requeues.clone().due(gate.clone()));
+        let controller = tokio::spawn(async move {
+            let mut waiters = Vec::new();
+            while let Some(_object) = due.next().await {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let gate = worker_gate.clone();
+                waiters.push(tokio::spawn(async move {
+                    let _place = gate.enter(Lane::Periodic).await;
+                }));
+                tokio::task::yield_now().await;
+            }
+        });
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let waiting = handed.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(
+            (HAND_OVER_BELOW..2 * HAND_OVER_BELOW).contains(&waiting),
+            "{waiting} handed over while the gate was full"
+        );
+        assert_eq!(requeues.len(), 1000 - waiting, "the rest stay here");
+        // A new object's reconcile waits behind those few, not behind the 1,000.
+        assert!(gate.waiting() < 2 * HAND_OVER_BELOW);
+        drop(held);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(requeues.is_empty(), "all handed over once the gate drained");
+        assert_eq!(handed.load(std::sync::atomic::Ordering::SeqCst), 1000);
+        controller.abort();
     }
 }
