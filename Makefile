@@ -67,15 +67,16 @@ e2e:
 	cargo build --bins $(TEST_FEATURES)
 	cargo test --test e2e $(TEST_FEATURES)
 
-## The compat tier (tests/e2e/compat.rs, versions.rs, lists.rs) on every supported Kubernetes
-## version, each control plane built from Go modules (KUBERNETES_VERSION; a cold build is many
-## minutes per version). `make e2e` runs the same modules on the default version (1.37).
+## The compat tier (tests/e2e/compat.rs, versions.rs, lists.rs, restarts.rs) on every supported
+## Kubernetes version, each control plane built from Go modules (KUBERNETES_VERSION; a cold build
+## is many minutes per version). `make e2e` runs the same modules on the default version (1.37).
+## APPFLOW_E2E_RESTART_ROUNDS (default 1,1,3) sets the API-server restart rounds.
 COMPAT_VERSIONS ?= 1.33 1.35 1.37
 compat:
 	cargo build --bins $(TEST_FEATURES)
 	for v in $(COMPAT_VERSIONS); do \
 		KUBERNETES_VERSION=$$v hack/controlplane/build.sh >/dev/null && \
-		KUBERNETES_VERSION=$$v cargo test --test e2e $(TEST_FEATURES) -- compat:: versions:: lists:: || exit 1; \
+		KUBERNETES_VERSION=$$v cargo test --test e2e $(TEST_FEATURES) -- compat:: versions:: lists:: restarts:: || exit 1; \
 	done
 
 ## botocore's AppFlow client against the emulator binary.
