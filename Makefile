@@ -8,7 +8,7 @@ VENV := .cache/venv
 TEST_FEATURES := --workspace --features appflow-connector-operator/failpoints
 
 .PHONY: demo demo-cluster test tools lint unit integration e2e compat python go-tests static release-check hostile-worst-case bench bench-budget \
-	soak crd manifests image release-local docs fuzz fuzz-smoke
+	soak crd manifests image release-local docs fuzz fuzz-smoke upgrade-test
 
 ## The operator's main job locally: control plane + AppFlow emulator + operator + samples.
 demo:
@@ -49,7 +49,7 @@ lint:
 	cargo clippy --test e2e $(TEST_FEATURES) -- -D warnings
 	cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 	shellcheck -S warning hack/build-static.sh hack/image/build.sh hack/release/*.sh hack/release/tools/build.sh \
-		hack/fuzz/*.sh
+		hack/fuzz/*.sh hack/upgrade/*.sh
 	python3 hack/long-functions.py
 
 ## Unit tests only: the pure core, the CLI and the emulator's modules; no network, no processes.
@@ -78,6 +78,17 @@ compat:
 		KUBERNETES_VERSION=$$v hack/controlplane/build.sh >/dev/null && \
 		KUBERNETES_VERSION=$$v cargo test --test e2e $(TEST_FEATURES) -- compat:: versions:: lists:: restarts:: || exit 1; \
 	done
+
+## The upgrade from the last release (hack/upgrade/previous-release, 0.1.0) to this tree on a real
+## node (root needed; a full clone): 0.1.0's image and chart built from its commit
+## (hack/upgrade/build-previous.sh, cached in .cache/upgrade), installed with helm and as the
+## plain manifests, objects created as v1alpha1, then upgraded to this tree's image and chart with
+## every object watched (tests/e2e/upgrade.rs); then `migrate`. See docs/testing.md, "A real node".
+upgrade-test: tools
+	cargo build --bins $(TEST_FEATURES)
+	RELEASE_PLATFORMS=amd64 hack/image/build.sh
+	hack/upgrade/build-previous.sh
+	cargo test --test e2e $(TEST_FEATURES) -- --ignored upgrade:: --nocapture
 
 ## botocore's AppFlow client against the emulator binary.
 python:

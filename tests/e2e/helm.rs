@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use super::cluster::{BIN, Cluster, REPO};
 use super::metrics_auth::{https_client, scrape};
 
-const CHART: &str = "charts/appflow-connector-operator";
+pub(super) const CHART: &str = "charts/appflow-connector-operator";
 /// With this release name the objects are called `<RELEASE>-appflow-connector-operator`.
 const RELEASE: &str = "appflow";
 const FULLNAME: &str = "appflow-appflow-connector-operator";
@@ -1475,7 +1475,7 @@ spec: {connectorType: Salesforce}
 ";
 
 /// `paths` as they were in 0.1.0 (`git archive` of its commit), under a temporary directory.
-fn previous_release(paths: &[&str]) -> tempfile::TempDir {
+pub(super) fn previous_release(paths: &[&str]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     let tar = dir.path().join("release.tar");
     let commit = previous_release_commit();

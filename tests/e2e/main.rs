@@ -18,4 +18,5 @@ mod node;
 mod restarts;
 mod scenarios;
 mod soak;
+mod upgrade;
 mod versions;

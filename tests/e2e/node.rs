@@ -23,14 +23,14 @@ use super::helm::helm_ok;
 use super::metrics_auth::https_client;
 use conninfo_test_support::controlplane::ControlPlane;
 
-const NAMESPACE: &str = "appflow-system";
-const RELEASE: &str = "appflow";
-const FULLNAME: &str = "appflow-appflow-connector-operator";
+pub(super) const NAMESPACE: &str = "appflow-system";
+pub(super) const RELEASE: &str = "appflow";
+pub(super) const FULLNAME: &str = "appflow-appflow-connector-operator";
 /// The node's address (the launcher's bridge): pods reach the emulator there.
 const NODE_IP: &str = "10.214.0.1";
 
 /// The release tools hack/release/tools/build.sh builds (`make tools`).
-fn release_tool(name: &str) -> PathBuf {
+pub(super) fn release_tool(name: &str) -> PathBuf {
     let path = Path::new(REPO).join(".cache/release-tools/bin").join(name);
     assert!(
         path.is_file(),
@@ -42,10 +42,10 @@ fn release_tool(name: &str) -> PathBuf {
 
 /// An OCI registry on loopback: go-containerregistry's (`crane registry serve`), blobs on
 /// disk, on a port the kernel picks. Killed on drop.
-struct Registry {
+pub(super) struct Registry {
     _process: Proc,
     _blobs: tempfile::TempDir,
-    address: String,
+    pub(super) address: String,
 }
 
 impl Registry {
@@ -81,11 +81,11 @@ impl Registry {
 }
 
 /// What hack/release/publish.sh pushed (its published.json).
-struct Published {
-    image: String,
-    image_digest: String,
-    chart: String,
-    chart_version: String,
+pub(super) struct Published {
+    pub(super) image: String,
+    pub(super) image_digest: String,
+    pub(super) chart: String,
+    pub(super) chart_version: String,
 }
 
 /// Runs one of the release scripts, its output shown, and asserts it succeeded.
@@ -131,16 +131,16 @@ fn publish(registry: &str) -> Published {
 }
 
 // Fields drop in order: the node goes before the emulator and the registry it pulled from.
-struct Node {
-    control_plane: ControlPlane,
+pub(super) struct Node {
+    pub(super) control_plane: ControlPlane,
     _emulator: Proc,
-    emulator_url: String,
-    _registry: Registry,
-    release: Published,
+    pub(super) emulator_url: String,
+    pub(super) registry: Registry,
+    pub(super) release: Published,
 }
 
 impl Node {
-    fn start() -> Node {
+    pub(super) fn start() -> Node {
         let registry = Registry::start();
         let release = publish(&registry.address);
         let control_plane = ControlPlane::start_with_node(&[], &[&registry.address])
@@ -151,12 +151,12 @@ impl Node {
             control_plane,
             _emulator: emulator,
             emulator_url,
-            _registry: registry,
+            registry,
             release,
         }
     }
 
-    fn kubectl(&self, args: &[&str]) -> Output {
+    pub(super) fn kubectl(&self, args: &[&str]) -> Output {
         self.control_plane
             .kubectl()
             .args(args)
@@ -164,7 +164,7 @@ impl Node {
             .expect("kubectl")
     }
 
-    fn kubectl_ok(&self, args: &[&str]) -> String {
+    pub(super) fn kubectl_ok(&self, args: &[&str]) -> String {
         let output = self.kubectl(args);
         assert!(
             output.status.success(),
@@ -175,14 +175,14 @@ impl Node {
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
-    fn json(&self, args: &[&str]) -> Value {
+    pub(super) fn json(&self, args: &[&str]) -> Value {
         let mut all = args.to_vec();
         all.extend(["-o", "json"]);
         serde_json::from_str(&self.kubectl_ok(&all)).expect("json")
     }
 
     /// Pods and recent events, for failure messages.
-    fn pods_report(&self) -> String {
+    pub(super) fn pods_report(&self) -> String {
         let pods = self
             .control_plane
             .kubectl()
@@ -200,12 +200,12 @@ impl Node {
         format!("pods:\n{pods}\nevents:\n{events}")
     }
 
-    fn helm(&self, args: &[&str]) -> String {
+    pub(super) fn helm(&self, args: &[&str]) -> String {
         helm_ok(args, Some(self.control_plane.kubeconfig()))
     }
 
     /// Polls (a readiness check, not a fixed wait) until `check` holds or 120 s pass.
-    fn eventually(&self, what: &str, mut check: impl FnMut() -> bool) {
+    pub(super) fn eventually(&self, what: &str, mut check: impl FnMut() -> bool) {
         let deadline = Instant::now() + Duration::from_secs(120);
         while !check() {
             assert!(
