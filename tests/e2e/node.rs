@@ -311,14 +311,13 @@ fn operator_processes() -> Vec<(u32, u32, bool)> {
     found
 }
 
-#[test]
-fn helm_install_runs_the_image_as_a_pod_and_upgrades_hands_over_and_uninstalls() {
-    let node = Node::start();
-    node.kubectl_ok(&["create", "namespace", NAMESPACE]);
+/// The namespace the operator runs in: restricted Pod Security, the emulator's test keys.
+pub(super) fn prepare_namespace(node: &Node, namespace: &str) {
+    node.kubectl_ok(&["create", "namespace", namespace]);
     node.kubectl_ok(&[
         "label",
         "namespace",
-        NAMESPACE,
+        namespace,
         "pod-security.kubernetes.io/enforce=restricted",
     ]);
     node.kubectl_ok(&[
@@ -327,10 +326,16 @@ fn helm_install_runs_the_image_as_a_pod_and_upgrades_hands_over_and_uninstalls()
         "generic",
         "aws",
         "-n",
-        NAMESPACE,
+        namespace,
         "--from-literal=AWS_ACCESS_KEY_ID=AKIDTEST",
         "--from-literal=AWS_SECRET_ACCESS_KEY=test-secret",
     ]);
+}
+
+#[test]
+fn helm_install_runs_the_image_as_a_pod_and_upgrades_hands_over_and_uninstalls() {
+    let node = Node::start();
+    prepare_namespace(&node, NAMESPACE);
     let endpoint = format!("aws.endpointUrl={}", node.emulator_url);
     let repository = format!("image.repository={}", node.release.image);
     let digest = format!("image.digest={}", node.release.image_digest);

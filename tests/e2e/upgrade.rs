@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 
 use super::cluster::{BIN, REPO};
 use super::helm::{CHART, helm_ok, previous_release};
-use super::node::{FULLNAME, NAMESPACE, Node, RELEASE, release_tool};
+use super::node::{FULLNAME, NAMESPACE, Node, RELEASE, prepare_namespace, release_tool};
 
 /// One node per machine (the launcher's bridge and addresses): the tests here take turns.
 static ONE_NODE: Mutex<()> = Mutex::new(());
@@ -241,27 +241,6 @@ fn calls_before_upgrade(node: &Node) -> BTreeMap<String, u64> {
     let calls = settled_calls(node);
     eprintln!("AWS calls per key before the upgrade (0.1.0): {calls:?}");
     calls
-}
-
-/// The namespace the operator runs in: restricted Pod Security, the emulator's test keys.
-fn prepare_namespace(node: &Node, namespace: &str) {
-    node.kubectl_ok(&["create", "namespace", namespace]);
-    node.kubectl_ok(&[
-        "label",
-        "namespace",
-        namespace,
-        "pod-security.kubernetes.io/enforce=restricted",
-    ]);
-    node.kubectl_ok(&[
-        "create",
-        "secret",
-        "generic",
-        "aws",
-        "-n",
-        namespace,
-        "--from-literal=AWS_ACCESS_KEY_ID=AKIDTEST",
-        "--from-literal=AWS_SECRET_ACCESS_KEY=test-secret",
-    ]);
 }
 
 /// Creates `OBJECTS` as v1alpha1 (the failing key refused first) and waits until the running
