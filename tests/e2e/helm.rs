@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use conninfo_test_support::tools::helm_bin;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -31,19 +32,6 @@ const CRDS: [&str; 2] = [
     "connectorinfos.appflow.connectorinfo.dev",
     "appflowaccounts.appflow.connectorinfo.dev",
 ];
-
-/// `$APPFLOW_HELM_BIN`, else the helm that `hack/helm/build.sh` builds.
-pub(super) fn helm_bin() -> PathBuf {
-    let path = std::env::var_os("APPFLOW_HELM_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(REPO).join(".cache/helm/bin/helm"));
-    assert!(
-        path.is_file(),
-        "helm not found at {}: run hack/helm/build.sh (or set APPFLOW_HELM_BIN)",
-        path.display()
-    );
-    path
-}
 
 /// helm with its own config, cache and data directories, so tests never read or write the
 /// user's repositories and plugins.

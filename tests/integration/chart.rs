@@ -4,9 +4,10 @@
 //! Hub metadata names the real CRDs, samples and image, and the release's chart package pins
 //! the image by digest. helm is the one hack/helm/build.sh builds (`make tools`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
+use conninfo_test_support::tools::helm_bin;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -17,19 +18,6 @@ const CRD_FILES: [&str; 2] = [
     "connectorinfos.appflow.connectorinfo.dev.yaml",
 ];
 const IMAGE: &str = "ghcr.io/appflow-connector-operator/appflow-connector-operator";
-
-/// `$APPFLOW_HELM_BIN`, else the helm that `hack/helm/build.sh` builds.
-fn helm_bin() -> PathBuf {
-    let path = std::env::var_os("APPFLOW_HELM_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(REPO).join(".cache/helm/bin/helm"));
-    assert!(
-        path.is_file(),
-        "helm not found at {}: run hack/helm/build.sh (or set APPFLOW_HELM_BIN)",
-        path.display()
-    );
-    path
-}
 
 /// helm with its own directories and no cluster; its stdout.
 fn helm(args: &[&str]) -> String {
