@@ -86,8 +86,8 @@ pub struct ContextSettings {
     pub policy: Policy,
     /// Least time between two describes of one object.
     pub min_describe_gap: Duration,
-    /// How long before a refresh request was first seen a call may have started and still
-    /// answer it (`--forced-refresh-interval`; default zero: only calls started since).
+    /// The least time between two calls of a connector key made for refresh requests
+    /// (`--forced-refresh-interval`; zero here, the flag's default is 60 s).
     pub forced_refresh_interval: Duration,
     /// Client-side limit toward AWS: calls per second and burst.
     pub rate_limit: Option<(f64, u32)>,
