@@ -1,6 +1,8 @@
 //! A connector key's error budget on the real control plane: twenty objects naming one
 //! connector that answers AccessDenied cost one call per step of the key's backoff (holds of
-//! 5, 10, 20 s …), not one per object's retry; a spec change still retries at once.
+//! 5, 10, 20 s …), not one per object's retry; a spec change still retries at once; and a
+//! restarted operator resumes the key's schedule from the objects' statuses instead of calling
+//! at once.
 
 use std::time::{Duration, Instant};
 
@@ -10,8 +12,8 @@ use serde_json::json;
 
 use super::cluster::Cluster;
 
-/// When each call of a failing key may go out, from its first: after holds of 5, 10, 20 s.
-const STEPS: [u64; 3] = [0, 5, 15];
+/// When each call of a failing key may go out, from its first: after holds of 5, 10, 20, 40 s.
+const STEPS: [u64; 5] = [0, 5, 15, 35, 75];
 /// How long the calls are watched after the first one (the fourth step is at 35 s).
 const WATCH: Duration = Duration::from_secs(25);
 
@@ -93,4 +95,30 @@ fn twenty_objects_on_a_denied_connector_call_once_per_backoff_step_and_a_spec_ch
             .collect::<Vec<_>>()
             .join("\n")
     );
+
+    // A restart (an upgrade's new pod): the new process resumes the key's streak from the
+    // statuses (`Synced` False since the first denial) and calls when the schedule's next step
+    // is due, not at once. `Synced`'s time has whole seconds: steps may come up to 1 s early.
+    let status = cluster.terminate_operator();
+    assert!(status.success(), "{status:?}");
+    let spec_change = 1;
+    cluster.start_operator(&["--min-describe-interval", "1s"]);
+    while first.elapsed() < Duration::from_secs(45) {
+        let calls = cluster.calls("Slack");
+        let allowed = steps_begun(first.elapsed() + Duration::from_millis(1600)) + spec_change;
+        assert!(
+            calls <= allowed,
+            "{calls} calls {:.1?} after the first, across a restart (allowed: {allowed})",
+            first.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(200)); // a poll interval, not a readiness wait
+    }
+    let held = "appflow_connector_operator_reconciliations_total{result=\"held\"}";
+    assert!(
+        cluster.metric(held) >= 1.0,
+        "no object was held by the resumed budget"
+    );
+    cluster.eventually("the step due 35 s into the streak", || {
+        cluster.calls("Slack") == steps_begun(Duration::from_secs(35)) + spec_change
+    });
 }

@@ -233,6 +233,11 @@ impl Cluster {
             .expect("metrics text")
     }
 
+    /// One sample of the operator's `/metrics` (0 when absent).
+    pub fn metric(&self, series: &str) -> f64 {
+        sample(&self.metrics(), series)
+    }
+
     /// The operator's exit status, once it has exited by itself within `timeout`.
     pub fn wait_operator_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
         let Proc(child) = self.operator.as_mut().expect("operator started");
@@ -597,10 +602,7 @@ impl Replica {
 
     /// One sample of `/metrics` (0 when absent).
     pub fn metric(&self, series: &str) -> f64 {
-        self.metrics()
-            .lines()
-            .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-            .unwrap_or(0.0)
+        sample(&self.metrics(), series)
     }
 
     pub fn leads(&self) -> bool {
@@ -643,4 +645,12 @@ fn bound_port(child: &mut std::process::Child, log: &Path, how: &str) -> u16 {
         );
         std::thread::sleep(Duration::from_millis(50)); // poll interval of a log line
     }
+}
+
+/// One sample of a `/metrics` text (0 when absent).
+pub fn sample(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
 }

@@ -8,7 +8,7 @@ use conninfo_core::crd::ConnectorType;
 use conninfo_test_support::builders::connector_info;
 use serde_json::{Value, json};
 
-use super::cluster::Cluster;
+use super::cluster::{Cluster, sample as metric};
 
 const FLEET: usize = 300;
 const TOKEN: &str = "fleet-wide";
@@ -26,13 +26,6 @@ fn refresh_pending(cluster: &Cluster) -> usize {
         .filter(|o| o["metadata"]["name"] != "newcomer")
         .filter(|o| o["status"]["lastHandledRefresh"] != TOKEN)
         .count()
-}
-
-fn metric(metrics: &str, series: &str) -> f64 {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or(0.0)
 }
 
 #[test]

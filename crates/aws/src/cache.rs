@@ -71,6 +71,20 @@ pub struct Need {
     pub changed: bool,
     /// What asked for the object's reconciliation: ranks its key in the token queue.
     pub lane: Lane,
+    /// How long the object's status says its key has failed for a reason that spends the
+    /// key's budget, when this process has no answer for the key yet (a restart, an upgrade's
+    /// new pod): the key resumes that streak ([`budget::resume`]) instead of calling at once.
+    pub failing_for: Option<Duration>,
+}
+
+impl Need {
+    /// The budget streak this object's status carries into a key new to this process: not
+    /// for a changed object or a refresh request, which the budget never holds.
+    fn carried_failure(&self) -> Option<Duration> {
+        (!self.changed && self.refresh_requested.is_none())
+            .then_some(self.failing_for)
+            .flatten()
+    }
 }
 
 /// The entry's last answer, as [`decide`] sees it.
@@ -197,6 +211,24 @@ impl Entry {
         };
     }
 
+    /// A key this process has not called yet, whose objects say it has failed for a budgeted
+    /// reason for `failing_for`: resumes the streak, and holds until its next call is due.
+    fn resume(&mut self, need: Need, now: Instant) -> Result<(), Wait> {
+        if self.last.is_some() || self.in_flight.is_some() {
+            return Ok(());
+        }
+        let Some(failing_for) = need.carried_failure() else {
+            return Ok(());
+        };
+        let resumed = *self
+            .streak
+            .get_or_insert_with(|| budget::resume(failing_for, now));
+        if now < resumed.last {
+            return Err(Wait::Held(resumed.last));
+        }
+        Ok(())
+    }
+
     /// Whether the key is holding a budgeted failure at `now`.
     fn backing_off(&self, now: Instant) -> bool {
         matches!(self.last(), Some(Last { answer: Answer::Budgeted { until }, .. }) if now < until)
@@ -257,6 +289,9 @@ pub enum Wait {
     /// A refresh request that no call answers yet: the key's next forced call starts at this
     /// instant (forced calls of a key are the forced-refresh interval apart).
     Refresh(Instant),
+    /// The key's budget, resumed from the object's status, holds its failure until this
+    /// instant: the status stands as it is.
+    Held(Instant),
 }
 
 /// A request's answer: the outcome, how it was had, and when the call that gave it started.
@@ -368,6 +403,7 @@ impl DescribeCache {
         let (started, call, source) = {
             let mut state = self.lock();
             let entry = state.entries.entry(key.clone()).or_default();
+            entry.resume(need, now)?;
             let in_flight_since = entry.in_flight.as_ref().map(|(at, _)| *at);
             match decide(entry.last(), in_flight_since, now, need) {
                 Source::Hit => {
@@ -569,6 +605,7 @@ mod tests {
             refresh_requested,
             changed: false,
             lane: Lane::Periodic,
+            failing_for: None,
         };
         decide(last, in_flight_since, now, need)
     }
@@ -1028,6 +1065,60 @@ mod tests {
             Source::Called
         );
         assert_eq!(calls.load(Ordering::SeqCst), 5);
+    }
+
+    #[tokio::test]
+    async fn a_key_new_to_the_process_resumes_the_budget_its_objects_carry() {
+        let cache = DescribeCache::default();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let t0 = Instant::now();
+        // A restart: the objects' statuses say the key has been denied for 40 s. An unbroken
+        // streak called at 0, 5, 15 and 35 s and calls next at 75 s.
+        let carried = Need {
+            failing_for: Some(40 * SECOND),
+            ..need(HOUR)
+        };
+        let held = cache
+            .get_at(&key("broken"), carried, t0, answering(&calls, None))
+            .await;
+        assert!(matches!(held, Err(Wait::Held(until)) if until == t0 + 35 * SECOND));
+        // A changed object and a refresh request are never held by the budget.
+        let changed = Need {
+            changed: true,
+            ..carried
+        };
+        assert!(
+            cache
+                .get_at(&key("other"), changed, t0, answering(&calls, None))
+                .await
+                .is_ok()
+        );
+        let forced = requested(carried, t0);
+        assert!(
+            cache
+                .get_at(&key("third"), forced, t0, answering(&calls, None))
+                .await
+                .is_ok()
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        // At 75 s of the streak the key calls; its denial holds as the fifth one's would.
+        let later = Need {
+            failing_for: Some(75 * SECOND),
+            ..need(HOUR)
+        };
+        assert_eq!(
+            ask(&cache, later, t0 + 35 * SECOND, &calls).await,
+            Source::Called
+        );
+        assert_eq!(cache.keys_backing_off(t0 + 114 * SECOND), 1, "held 80 s");
+        assert_eq!(
+            ask(&cache, later, t0 + 114 * SECOND, &calls).await,
+            Source::Hit
+        );
+        assert_eq!(
+            ask(&cache, later, t0 + 115 * SECOND, &calls).await,
+            Source::Called
+        );
     }
 
     /// Plays refresh requests out on injected time: object `i`'s request is made at

@@ -242,6 +242,7 @@ async fn describe(
         refresh_requested,
         changed: changed_since_answered(object, access.binding.as_deref()),
         lane,
+        failing_for: status::budgeted_failure_for(object.status.as_ref(), Timestamp::now()),
     };
     let fetch = fetcher(appflow, &key, &identity);
     let Answered {

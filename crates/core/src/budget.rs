@@ -59,8 +59,8 @@ pub fn hold(failures: u32, since_first: Duration) -> Duration {
 pub struct Streak {
     /// Consecutive budgeted failures, at least 1.
     pub failures: u32,
-    /// When the streak's first failing call started.
-    pub first: Instant,
+    /// How long the streak had run when its last failing call started (zero for the first).
+    pub age: Duration,
     /// When its last failing call started.
     pub last: Instant,
 }
@@ -72,12 +72,12 @@ impl Streak {
         match streak {
             Some(s) => Streak {
                 failures: s.failures.saturating_add(1),
-                first: s.first,
+                age: s.age + started.saturating_duration_since(s.last),
                 last: started.max(s.last),
             },
             None => Streak {
                 failures: 1,
-                first: started,
+                age: Duration::ZERO,
                 last: started,
             },
         }
@@ -85,10 +85,7 @@ impl Streak {
 
     /// How long the last failure is shared.
     pub fn hold(&self) -> Duration {
-        hold(
-            self.failures,
-            self.last.saturating_duration_since(self.first),
-        )
+        hold(self.failures, self.age)
     }
 
     /// Until when the last failure is shared: no object's routine retry calls AWS before then.
@@ -99,6 +96,33 @@ impl Streak {
     /// Whether the key is backing off at `now`.
     pub fn holds_at(&self, now: Instant) -> bool {
         now < self.until()
+    }
+}
+
+/// Pure: the streak of a key that has failed for `failing_for` without a break, as an
+/// object's status tells a process that has not called the key yet (a restart, an upgrade's
+/// new pod), taken to its next call: the calls an unbroken streak makes ([`hold`] after each,
+/// the first at zero) up to `failing_for`, with `last` the instant its next one is due (`now`
+/// or later). Until then the key waits; a budgeted failure of that call continues the streak.
+/// So a restart does not start a key's budget again, and the day bound holds across it.
+pub fn resume(failing_for: Duration, now: Instant) -> Streak {
+    let (mut failures, mut at) = (1u32, Duration::ZERO);
+    loop {
+        if at >= RAMP {
+            // Past the ramp every hold is MAX_HOLD: skip whole periods at once.
+            let periods = failing_for.saturating_sub(at).as_secs() / MAX_HOLD.as_secs();
+            at += Duration::from_secs(periods.saturating_mul(MAX_HOLD.as_secs()));
+            failures = failures.saturating_add(u32::try_from(periods).unwrap_or(u32::MAX));
+        }
+        let next = at + hold(failures, at);
+        if next >= failing_for {
+            return Streak {
+                failures,
+                age: next,
+                last: now + (next - failing_for),
+            };
+        }
+        (failures, at) = (failures.saturating_add(1), next);
     }
 }
 
@@ -129,7 +153,7 @@ mod tests {
         assert_eq!(first.hold(), FIRST_HOLD);
         assert!(first.holds_at(t0 + 4 * SECOND) && !first.holds_at(t0 + FIRST_HOLD));
         let second = Streak::failed(Some(first), t0 + 6 * SECOND);
-        assert_eq!((second.failures, second.first), (2, t0));
+        assert_eq!((second.failures, second.age), (2, 6 * SECOND));
         assert_eq!(second.until(), t0 + 16 * SECOND);
     }
 
@@ -197,6 +221,70 @@ mod tests {
             // Each object alone would retry every 5 minutes: 288 calls a day each.
             assert!(first_day < 288, "{objects} objects: {first_day}");
         }
+    }
+
+    #[test]
+    fn a_resumed_streak_waits_for_the_schedules_next_call() {
+        let now = Instant::now();
+        // Calls of an unbroken streak: 0, 5, 15, 35, 75, 155 s ...
+        let at = |failing_for: u32| resume(failing_for * SECOND, now);
+        assert_eq!(
+            at(0),
+            Streak {
+                failures: 1,
+                age: 5 * SECOND,
+                last: now + 5 * SECOND
+            }
+        );
+        assert_eq!(
+            at(3),
+            Streak {
+                failures: 1,
+                age: 5 * SECOND,
+                last: now + 2 * SECOND
+            }
+        );
+        assert_eq!(at(15).last, now, "a call falls due exactly now");
+        assert_eq!(
+            (at(40).failures, at(40).age, at(40).last),
+            (4, 75 * SECOND, now + 35 * SECOND)
+        );
+        // Its next failure holds as the unbroken streak's would.
+        let next = Streak::failed(Some(at(40)), now + 35 * SECOND);
+        assert_eq!((next.failures, next.hold()), (5, 80 * SECOND));
+    }
+
+    #[test]
+    fn a_streak_past_the_ramp_resumes_on_the_hourly_beat() {
+        let now = Instant::now();
+        for failing_for in [RAMP, 3 * DAY + 17 * SECOND, 400 * DAY] {
+            let resumed = resume(failing_for, now);
+            let wait = resumed.last - now;
+            assert!(wait <= MAX_HOLD, "{failing_for:?}: waits {wait:?}");
+            assert_eq!(resumed.age, failing_for + wait);
+            assert_eq!(Streak::failed(Some(resumed), resumed.last).hold(), MAX_HOLD);
+        }
+        // Saturating for any input.
+        let _ = resume(Duration::MAX / 2, now);
+    }
+
+    #[test]
+    fn a_restarted_process_keeps_the_day_bound() {
+        // One object, the process restarted every 10 minutes for a day: each new process
+        // resumes from the status (failing since 0) instead of calling at once.
+        let t0 = Instant::now();
+        let mut calls = 0;
+        for restart in 0..(DAY.as_secs() / 600) {
+            let started = Duration::from_secs(restart * 600);
+            let resumed = resume(started, t0 + started);
+            let (mut streak, mut due) = (resumed, resumed.last);
+            while due < t0 + started + Duration::from_secs(600) {
+                calls += 1;
+                streak = Streak::failed(Some(streak), due);
+                due = streak.until();
+            }
+        }
+        assert!(calls <= 10 + 23, "{calls} calls in a day of restarts");
     }
 
     #[test]

@@ -394,6 +394,21 @@ pub fn fit_configuration(
     )
 }
 
+/// Pure: how long the status says describes have failed for a reason that spends the key's
+/// error budget ([`crate::budget::is_budgeted`]): since `Synced` turned False, if its reason is
+/// one. A process that has not called the key yet resumes the key's budget from it.
+pub fn budgeted_failure_for(
+    previous: Option<&ConnectorInfoStatus>,
+    now: Timestamp,
+) -> Option<Duration> {
+    let synced = condition::find(previous?, Synced)?;
+    let budgeted = Reason::parse(&synced.reason).is_some_and(crate::budget::is_budgeted);
+    (ConditionStatus::parse(&synced.status) == ConditionStatus::False && budgeted).then(|| {
+        now.duration_since(synced.last_transition_time.0)
+            .unsigned_abs()
+    })
+}
+
 /// How long describes have been failing: since `Synced` last turned False (zero if it is not
 /// False yet).
 fn failing_for(previous: &ConnectorInfoStatus, now: Timestamp) -> Duration {
@@ -926,6 +941,28 @@ mod tests {
             );
             assert!(c.status.connector_configuration.is_none());
         }
+    }
+
+    #[test]
+    fn a_budgeted_failure_says_how_long_it_has_lasted() {
+        let mut run = Run::new(spec(None));
+        let since =
+            |status: &ConnectorInfoStatus, secs| budgeted_failure_for(Some(status), at(secs));
+        let described = run.step(Ok(oauth_config()), at(0)).status;
+        assert_eq!(since(&described, 10), None, "not failing");
+        let throttled = run.step(Err(failure(Reason::Throttled)), at(20)).status;
+        assert_eq!(
+            since(&throttled, 30),
+            None,
+            "a transient failure spends no budget"
+        );
+        let denied = run.step(Err(failure(Reason::AccessDenied)), at(40)).status;
+        assert_eq!(
+            since(&denied, 100),
+            Some(Duration::from_secs(80)),
+            "since Synced turned False"
+        );
+        assert_eq!(budgeted_failure_for(None, at(100)), None);
     }
 
     #[test]

@@ -236,6 +236,7 @@ async fn reconcile_steps(obj: &ConnectorInfo, ctx: &Context) -> Result<Finished>
     let observed = match describe(obj, ctx, admitted, &uid, now).await {
         Ok(observed) => observed,
         Err(Wait::Token(wait)) => return Ok(wait_for_token(ctx, &uid, claim, wait)),
+        Err(Wait::Held(until)) => return Ok(hold_resumed_failure(ctx, &uid, claim, until)),
         Err(Wait::Refresh(next_call)) => {
             ctx.pacing.unclaim(&uid, claim);
             return wait_for_refresh(obj, ctx, &namespace, next_call).await;
@@ -337,6 +338,22 @@ fn wait_for_token(ctx: &Context, uid: &str, claim: Claim, wait: Duration) -> Fin
     Finished {
         outcome: "rate_limited",
         next: Some(ctx.pacing.token_retry(wait)),
+    }
+}
+
+/// A key this process has not called yet, failing for a budgeted reason since before it
+/// started (a restart, an upgrade): its budget resumes from the status, which stands as it is
+/// until the key's next call is due.
+fn hold_resumed_failure(ctx: &Context, uid: &str, claim: Claim, until: Instant) -> Finished {
+    let wait = until.saturating_duration_since(Instant::now());
+    debug!(
+        ?wait,
+        "the key's error budget, resumed from the status, holds its failure"
+    );
+    ctx.pacing.unclaim(uid, claim);
+    Finished {
+        outcome: "held",
+        next: Some(wait),
     }
 }
 
