@@ -86,6 +86,7 @@ compat:
 ## every object watched (tests/e2e/upgrade.rs); then `migrate`. See docs/testing.md, "A real node".
 upgrade-test: tools
 	cargo build --bins $(TEST_FEATURES)
+	hack/build-static.sh x86_64-unknown-linux-gnu
 	RELEASE_PLATFORMS=amd64 hack/image/build.sh
 	hack/upgrade/build-previous.sh
 	cargo test --test e2e $(TEST_FEATURES) -- --ignored upgrade:: --nocapture
