@@ -1,5 +1,7 @@
 //! The client-side rate limit toward AWS: a token bucket whose rate adapts to throttling
-//! (AIMD: halved on every `Throttled`, back up by a twentieth of the ceiling per success).
+//! (AIMD: halved on every `Throttled`, back up by a twentieth of the ceiling for every other
+//! answer — a success, any other failure, a network error: only throttling says the rate is
+//! too high).
 //!
 //! AppFlow's quota is per account and shared with everything else in it, so the operator
 //! stays below a configured ceiling and backs off further when AWS says so. Hand-written
@@ -147,7 +149,7 @@ impl RateLimiter {
         bucket.rate = (bucket.rate / 2.0).max(FLOOR_PER_SECOND);
     }
 
-    /// A call went through: recover slowly (additive increase).
+    /// A call was answered with anything but throttling: recover slowly (additive increase).
     pub fn succeeded(&self, now: Instant) {
         let mut bucket = self.lock();
         self.refill(&mut bucket, now);
