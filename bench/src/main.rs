@@ -56,15 +56,20 @@ async fn run_size(n: usize, idle: &mut Option<f64>) -> Result<Run, Error> {
     let started = Instant::now();
     let operator = Operator::start(&kubeconfig, &emulator.url)?;
     let first = phases::first_sync::run(&operator, &emulator, n, started).await?;
+    let mut peaks = PhasePeaks::default();
+    peaks.end("first sync", &operator);
     eprintln!("bench: steady window of {} s", config::steady().as_secs());
     let steady = phases::first_sync::steady(&operator, &emulator, &first, config::steady()).await?;
+    peaks.end("steady window", &operator);
     eprintln!("bench: every object annotated at once with one value");
     let at_once = phases::forced::at_once(&client, &operator, &emulator, n).await?;
+    peaks.end("one value at once", &operator);
     eprintln!(
         "bench: forced refresh of all {n} objects over {:.0} s, with probes",
         config::refresh_spread(n).as_secs_f64()
     );
     let forced = phases::forced::run(&client, &operator, &emulator, n).await?;
+    peaks.end("spread refresh", &operator);
     let throttled = emulator.stats()?["throttled"].as_u64().unwrap_or(0);
     eprintln!("bench: API-server restart and relist");
     let relist = phases::relist::run(&mut cluster, &client, &operator, n).await?;
@@ -91,7 +96,7 @@ async fn run_size(n: usize, idle: &mut Option<f64>) -> Result<Run, Error> {
         probes_new_key: forced.new_key,
         probes_cached_key: forced.cached_key,
         forced_refresh_longest: forced.longest,
-        peak_rss_mib: relist.run_peak_rss_mib,
+        peak_rss_mib: peaks.highest.max(relist.run_peak_rss_mib),
         steady_rss_mib: relist.steady_rss_mib,
         steady_rss_anon_mib: relist.steady_rss_anon_mib,
         steady_rss_file_mib: relist.steady_rss_file_mib,
@@ -103,6 +108,24 @@ async fn run_size(n: usize, idle: &mut Option<f64>) -> Result<Run, Error> {
         relist_restarts: relist.restarts,
         cpu_seconds: cpu_seconds(operator.pid())?,
     })
+}
+
+/// The operator's peak RSS per phase (VmHWM read at each phase's end, then reset), printed as
+/// each phase ends, so a run's peak can be placed; the highest is the run's peak.
+#[derive(Default)]
+struct PhasePeaks {
+    highest: f64,
+}
+
+impl PhasePeaks {
+    fn end(&mut self, phase: &str, operator: &Operator) {
+        let (peak, rss) = memory_mib(operator.pid());
+        self.highest = self.highest.max(peak);
+        let reset = procs::reset_peak_rss(operator.pid());
+        eprintln!(
+            "bench: {phase}: peak RSS {peak:.1} MiB, RSS at its end {rss:.1} MiB (peak reset: {reset})"
+        );
+    }
 }
 
 async fn fleet() -> Result<(), Error> {

@@ -23,7 +23,7 @@ use crate::leader::Leadership;
 use crate::metrics::Metrics;
 use crate::requeues::Requeues;
 use crate::status_write::{self, FIELD_MANAGER};
-use crate::trim::{cache_and_pick, trim_for_cache};
+use crate::trim::{cache_feed, trim_for_cache, with_pending_request};
 use crate::watch_health::{self, NoPause, WatchHealth, WatchName};
 use crate::{Error, Finished, Result};
 use conninfo_aws::appflow::AppFlow;
@@ -164,7 +164,10 @@ impl Context {
 /// Describes one ConnectorInfo and writes what was learnt, once its lane's turn comes.
 /// When to reconcile again is kept in `Context::requeues`, not in kube's scheduler.
 pub async fn reconcile(obj: Arc<ConnectorInfo>, ctx: Arc<Context>) -> Result<Action> {
-    let _turn = ctx.gate.enter(lane(&obj, &ctx).await).await;
+    // Ranked with its pending refresh request, which the cache leaves out; the copy that
+    // carries it is not held while waiting (reconcile_once reads the request again).
+    let lane = lane(&with_pending_request(obj.clone(), &ctx.refresh_requests), &ctx).await;
+    let _turn = ctx.gate.enter(lane).await;
     let again = requeue_ref(&obj);
     // Boxed: the futures waiting at the gate stay small (every object may wait there).
     match Box::pin(reconcile_once(obj, ctx.clone())).await {
@@ -211,6 +214,7 @@ pub async fn reconcile_once(
 ) -> Result<Option<Duration>> {
     // Test builds only: lets the e2e suite prove that a dead loop is a dead process.
     fail::fail_point!("reconcile");
+    let obj = with_pending_request(obj, &ctx.refresh_requests);
     let finished = reconcile_steps(&obj, &ctx).await?;
     ctx.metrics.reconciled(finished.outcome);
     Ok(finished.next)
@@ -588,14 +592,14 @@ fn watch_objects(
 ) -> impl futures::Stream<Item = Result<ConnectorInfo, watcher::Error>> + Send + use<> {
     let forget = ctx.clone();
     // What the cache keeps of each object is trimmed to what reconciling needs.
-    let mut pick = cache_and_pick(writer);
+    let mut feed = cache_feed(writer);
     let health = WatchHealth::new(WatchName::ConnectorInfos);
     ctx.metrics.track_watch(&health);
     let api = move |client: Client| watched(&client, namespace.as_deref());
     watch_health::watch(&ctx.client, api, list_mode.watcher_config(), &health)
         .modify(trim_for_cache)
         .try_filter_map(move |event| {
-            let worth_it = pick(&event);
+            let (worth_it, event) = feed.feed(event, &forget.refresh_requests);
             on_watch_event(&forget, &ready, &event);
             futures::future::ready(Ok(match event {
                 watcher::Event::Apply(obj) | watcher::Event::InitApply(obj) if worth_it => {
@@ -606,24 +610,15 @@ fn watch_objects(
         })
 }
 
-/// What the watch tells the controller besides the objects: ready once the initial list is in
-/// the cache (the store's own readiness future supports one waiter, which the controller
-/// takes); when each refresh request was first seen; and that a deleted object's backoff,
-/// pacing and cache entry can go, which nothing else would clear without a finalizer.
+/// What the watch tells the controller besides the objects (the cache feed notes when each
+/// refresh request was first seen): ready once the initial list is in the cache (the store's
+/// own readiness future supports one waiter, which the controller takes); and that a deleted
+/// object's backoff, pacing and cache entry can go, which nothing else would clear without a
+/// finalizer.
 fn on_watch_event(ctx: &Context, ready: &AtomicBool, event: &watcher::Event<ConnectorInfo>) {
     match event {
         watcher::Event::InitDone if !ready.swap(true, Ordering::Relaxed) => {
             info!("cache synced, controller ready");
-        }
-        watcher::Event::Apply(obj) | watcher::Event::InitApply(obj) => {
-            let handled = obj.status.as_ref();
-            ctx.refresh_requests.note(
-                &obj.uid().unwrap_or_default(),
-                obj.refresh_request(),
-                handled.and_then(|s| s.last_handled_refresh.as_deref()),
-                Instant::now(),
-                jiff::Timestamp::now(),
-            );
         }
         watcher::Event::Delete(obj) => {
             ctx.requeues.cancel(&requeue_ref(obj));
