@@ -166,7 +166,11 @@ impl Context {
 pub async fn reconcile(obj: Arc<ConnectorInfo>, ctx: Arc<Context>) -> Result<Action> {
     // Ranked with its pending refresh request, which the cache leaves out; the copy that
     // carries it is not held while waiting (reconcile_once reads the request again).
-    let lane = lane(&with_pending_request(obj.clone(), &ctx.refresh_requests), &ctx).await;
+    let lane = lane(
+        &with_pending_request(obj.clone(), &ctx.refresh_requests),
+        &ctx,
+    )
+    .await;
     let _turn = ctx.gate.enter(lane).await;
     let again = requeue_ref(&obj);
     // Boxed: the futures waiting at the gate stay small (every object may wait there).
