@@ -334,7 +334,7 @@ mod tests {
         assert_eq!(
             pending.metadata.annotations.as_ref().map(BTreeMap::len),
             Some(1),
-            "a request not handled yet is kept as it is"
+            "a request not handled yet is kept, for the watch to note (the feed stores it apart)"
         );
         assert_eq!(pending.metadata.resource_version, None);
 
