@@ -21,7 +21,7 @@ use crate::accounts::{Accounts, BindingTriggers};
 use crate::leader::Leadership;
 use crate::metrics::{BindingMetrics, Metrics};
 use crate::status_write;
-use crate::{Error, Finished, Result};
+use crate::{Error, Finished, ReconcileOutcome, Result};
 use conninfo_aws::appflow::AppFlow;
 use conninfo_core::account::crd::{AppFlowAccount, AppFlowAccountStatus};
 use conninfo_core::account::identity::Identity;
@@ -136,7 +136,7 @@ impl Tries {
 /// Computes one binding's status and writes it if it changed.
 pub async fn reconcile(binding: Arc<AppFlowAccount>, ctx: Arc<Context>) -> Result<Action> {
     let finished = reconcile_steps(&binding, &ctx).await?;
-    ctx.binding_metrics.reconciled(finished.outcome);
+    ctx.binding_metrics.reconciled(finished.outcome.label());
     Ok(match finished.next {
         Some(wait) => Action::requeue(wait),
         None => Action::await_change(),
@@ -162,7 +162,11 @@ async fn reconcile_steps(resource: &AppFlowAccount, ctx: &Context) -> Result<Fin
     let written = write_status_if_changed(resource, ctx, &computed).await?;
     ctx.backoff.forget(&uid);
     Ok(Finished {
-        outcome: if written { "written" } else { "unchanged" },
+        outcome: if written {
+            ReconcileOutcome::Written
+        } else {
+            ReconcileOutcome::Unchanged
+        },
         next: Some(next_try),
     })
 }

@@ -25,7 +25,7 @@ use crate::requeues::Requeues;
 use crate::status_write::{self, FIELD_MANAGER};
 use crate::trim::{cache_feed, trim_for_cache, with_pending_request};
 use crate::watch_health::{self, NoPause, WatchHealth, WatchName};
-use crate::{Error, Finished, Result};
+use crate::{Error, Finished, ReconcileOutcome, Result};
 use conninfo_aws::appflow::AppFlow;
 use conninfo_aws::cache::{DescribeCache, Wait};
 use conninfo_aws::observe::{self, Policy};
@@ -220,7 +220,7 @@ pub async fn reconcile_once(
     fail::fail_point!("reconcile");
     let obj = with_pending_request(obj, &ctx.refresh_requests);
     let finished = reconcile_steps(&obj, &ctx).await?;
-    ctx.metrics.reconciled(finished.outcome);
+    ctx.metrics.reconciled(finished.outcome.label());
     Ok(finished.next)
 }
 
@@ -298,7 +298,7 @@ async fn skip_if_fresh(
         Freshness::Stale => return None,
     };
     Some(Finished {
-        outcome: "fresh",
+        outcome: ReconcileOutcome::Fresh,
         next,
     })
 }
@@ -310,7 +310,7 @@ fn claim_describe(ctx: &Context, uid: &str) -> Result<Claim, Finished> {
     ctx.pacing.claim_call(uid, Instant::now()).map_err(|wait| {
         debug!(?wait, "describe deferred by the per-object minimum gap");
         Finished {
-            outcome: "deferred",
+            outcome: ReconcileOutcome::Deferred,
             next: Some(wait),
         }
     })
@@ -344,7 +344,7 @@ fn wait_for_token(ctx: &Context, uid: &str, claim: Claim, wait: Duration) -> Fin
     debug!(?wait, "describe waits for the AWS rate limit");
     ctx.pacing.unclaim(uid, claim);
     Finished {
-        outcome: "rate_limited",
+        outcome: ReconcileOutcome::RateLimited,
         next: Some(ctx.pacing.token_retry(wait)),
     }
 }
@@ -360,7 +360,7 @@ fn hold_resumed_failure(ctx: &Context, uid: &str, claim: Claim, until: Instant) 
     );
     ctx.pacing.unclaim(uid, claim);
     Finished {
-        outcome: "held",
+        outcome: ReconcileOutcome::Held,
         next: Some(wait),
     }
 }
@@ -402,7 +402,7 @@ async fn wait_for_refresh(
         debug!("no notice written: the notices' budget is spent; the answer is written on time");
     }
     Ok(Finished {
-        outcome: "refresh_pending",
+        outcome: ReconcileOutcome::RefreshPending,
         next: Some(wait),
     })
 }
@@ -490,9 +490,9 @@ fn schedule_next(ctx: &Context, uid: &str, observed: &observe::Observed) -> Fini
     }
     Finished {
         outcome: if computed.is_ready() {
-            "ready"
+            ReconcileOutcome::Ready
         } else {
-            computed.reason.as_str()
+            ReconcileOutcome::NotReady(computed.reason)
         },
         next,
     }
