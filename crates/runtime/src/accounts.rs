@@ -28,9 +28,9 @@ use conninfo_core::outcome::Refusal;
 /// `--unmapped-namespaces` policy.
 pub struct Accounts {
     stores: Option<(Store<AppFlowAccount>, Store<Namespace>)>,
-    /// Whether each cache has its initial list (bindings, namespaces). Not the stores' own
-    /// readiness future: it wakes one waiter only, and many reconciles wait at start-up.
-    listed: [Arc<watch::Sender<bool>>; 2],
+    /// Whether each cache has its initial list. Not the stores' own readiness future: it
+    /// wakes one waiter only, and many reconciles wait at start-up.
+    listed: Listed,
     unmapped: Unmapped,
     /// Counts each cache's events, so what is built from the caches is rebuilt only after one.
     events: Arc<Events>,
@@ -60,6 +60,22 @@ fn specs(bindings: &[Arc<AppFlowAccount>]) -> Vec<(String, Option<i64>)> {
     specs
 }
 
+/// Whether each cache has its initial list.
+struct Listed {
+    bindings: Arc<watch::Sender<bool>>,
+    namespaces: Arc<watch::Sender<bool>>,
+}
+
+impl Listed {
+    /// Both caches listed (`true`) or not yet.
+    fn new(listed: bool) -> Self {
+        Self {
+            bindings: Arc::new(watch::Sender::new(listed)),
+            namespaces: Arc::new(watch::Sender::new(listed)),
+        }
+    }
+}
+
 /// Events seen by the watches, each counted after its cache took it.
 #[derive(Debug, Default)]
 struct Events {
@@ -73,10 +89,7 @@ impl Accounts {
     pub fn off() -> Self {
         Self {
             stores: None,
-            listed: [
-                Arc::new(watch::Sender::new(true)),
-                Arc::new(watch::Sender::new(true)),
-            ],
+            listed: Listed::new(true),
             unmapped: Unmapped::OperatorIdentity,
             events: Arc::default(),
             prepared: Mutex::default(),
@@ -88,9 +101,8 @@ impl Accounts {
     /// status is computed from). Once listed, a cache stays so: a watch that fails later
     /// keeps its cache as it was and nothing waits for it.
     pub async fn ready(&self) {
-        for listed in &self.listed {
-            wait_listed(listed).await;
-        }
+        wait_listed(&self.listed.bindings).await;
+        wait_listed(&self.listed.namespaces).await;
     }
 
     /// Waits until a namespace can be resolved: the bindings are listed (an empty cache would
@@ -100,9 +112,9 @@ impl Accounts {
     /// A binding with a selector that arrives later re-triggers every object, and those
     /// reconciles wait for the namespaces then.
     pub async fn ready_to_resolve(&self) {
-        wait_listed(&self.listed[0]).await;
+        wait_listed(&self.listed.bindings).await;
         if self.bindings().iter().any(Binding::selects_by_labels) {
-            wait_listed(&self.listed[1]).await;
+            wait_listed(&self.listed.namespaces).await;
         }
     }
 
@@ -253,10 +265,7 @@ pub fn watch(client: &Client, unmapped: Unmapped) -> (Accounts, Watches, Binding
     };
     let accounts = Accounts {
         stores: Some((binding_store, namespace_store)),
-        listed: [
-            Arc::new(watch::Sender::new(false)),
-            Arc::new(watch::Sender::new(false)),
-        ],
+        listed: Listed::new(false),
         unmapped,
         events: Arc::default(),
         prepared: Mutex::default(),
@@ -294,7 +303,7 @@ fn watch_bindings(
     changed: Arc<watch::Sender<()>>,
     health: &WatchHealth,
 ) -> BoxStream<'static, Result<AppFlowAccount, watcher::Error>> {
-    let listed = accounts.listed[0].clone();
+    let listed = accounts.listed.bindings.clone();
     let events = accounts.events.clone();
     let config = watcher::Config::default();
     watch_health::watch(client, Api::<AppFlowAccount>::all, config, health)
@@ -336,7 +345,7 @@ fn watch_namespaces(
     changed: Arc<watch::Sender<()>>,
     health: &WatchHealth,
 ) -> BoxStream<'static, Result<Namespace, watcher::Error>> {
-    let listed = accounts.listed[1].clone();
+    let listed = accounts.listed.namespaces.clone();
     let events = accounts.events.clone();
     let config = watcher::Config::default();
     watch_health::watch(client, Api::<Namespace>::all, config, health)
@@ -529,7 +538,7 @@ mod tests {
         let mut accounts = Accounts::off();
         accounts.stores = Some((binding_store, namespace_store));
         // The namespaces' watch has not listed (still retrying, or forbidden).
-        accounts.listed[1].send_replace(false);
+        accounts.listed.namespaces.send_replace(false);
         let resolvable = |accounts: &Accounts| accounts.ready_to_resolve().now_or_never().is_some();
         assert!(resolvable(&accounts), "no binding: labels change nothing");
         bindings.apply_watcher_event(&watcher::Event::Apply(naming("team-a", "a")));
@@ -537,11 +546,11 @@ mod tests {
         bindings.apply_watcher_event(&watcher::Event::Apply(selecting("team-x", "x", 1)));
         assert!(!resolvable(&accounts), "a selector needs the labels");
         assert!(accounts.ready().now_or_never().is_none());
-        accounts.listed[1].send_replace(true);
+        accounts.listed.namespaces.send_replace(true);
         assert!(resolvable(&accounts));
         assert!(accounts.ready().now_or_never().is_some());
         // The bindings' own list is always waited for: an empty cache reads as "unbound".
-        accounts.listed[0].send_replace(false);
+        accounts.listed.bindings.send_replace(false);
         assert!(!resolvable(&accounts));
     }
 
