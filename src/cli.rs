@@ -207,7 +207,7 @@ pub struct RunArgs {
     /// Watch only this namespace (default: all namespaces).
     #[arg(long, env = "APPFLOW_OPERATOR_WATCH_NAMESPACE")]
     pub watch_namespace: Option<String>,
-    /// ConnectorInfos reconciled at the same time.
+    /// ConnectorInfos reconciled at the same time (and Events published at the same time).
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
     /// How the ConnectorInfo watch lists everything, at start and after its resource version

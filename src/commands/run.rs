@@ -197,7 +197,7 @@ fn context(
             rate_limit: (args.aws_rate_limit > 0.0)
                 .then_some((args.aws_rate_limit, args.aws_burst)),
             instance: args.pod.pod_name.clone(),
-            event_concurrency: args.concurrency.into(),
+            concurrency: args.concurrency.into(),
             lane_bounds: args.lane_bounds,
             leadership,
             accounts,

@@ -45,7 +45,7 @@ async fn context(emulator: &Emulator, min_gap: Duration) -> (Arc<Context>, ApiSe
         Arc::new(Metrics::default()),
         ContextSettings {
             min_describe_gap: min_gap,
-            event_concurrency: 1,
+            concurrency: 1,
             ..Default::default()
         },
     ));

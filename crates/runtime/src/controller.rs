@@ -58,7 +58,7 @@ pub struct Context {
     pub leadership: Leadership,
     /// Which AWS identity and regions each namespace's objects are described with.
     pub accounts: Arc<Accounts>,
-    /// The reconcile queue: at most `event_concurrency` reconciliations at once, by lane.
+    /// The reconcile queue: at most `concurrency` reconciliations at once, by lane.
     pub gate: Arc<Gate>,
     /// When each object is reconciled again (its refresh, backoff or token wait).
     pub requeues: Arc<Requeues>,
@@ -93,9 +93,9 @@ pub struct ContextSettings {
     pub rate_limit: Option<(f64, u32)>,
     /// Names this replica in the Events it publishes (the pod name).
     pub instance: Option<String>,
-    /// Events published at once, and reconciliations run at once (the controller's
-    /// concurrency).
-    pub event_concurrency: usize,
+    /// Reconciliations run at once (the ranked gate's workers: `--concurrency`), and Events
+    /// published at once by the Event queue: one number bounds both.
+    pub concurrency: usize,
     /// The reconcile queue's and the token queue's lane bounds.
     pub lane_bounds: Bounds,
     /// Whether this replica leads (default: always).
@@ -118,7 +118,7 @@ impl Context {
         };
         Self {
             gate: Gate::new(
-                settings.event_concurrency,
+                settings.concurrency,
                 settings.lane_bounds,
                 metrics.lanes.clone(),
             ),
@@ -126,7 +126,7 @@ impl Context {
                 client.clone(),
                 reporter,
                 metrics.clone(),
-                settings.event_concurrency,
+                settings.concurrency,
                 settings.leadership.clone(),
             ),
             leadership: settings.leadership,
