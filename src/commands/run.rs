@@ -424,11 +424,14 @@ async fn wait_for_end(
     let (first, _, others) =
         futures::future::select_all(tasks.into_iter().map(CoreTask::ending)).await;
     if !stop.is_requested() {
-        let why = first
-            .err()
-            .unwrap_or_else(|| "a core task ended unexpectedly".to_owned());
-        error!(reason = %why, "fatal: a core task ended while the operator was running");
         aborts.iter().for_each(tokio::task::AbortHandle::abort);
+        // A task that ends because another one is dying (a stream it shares dropped) may be
+        // seen first: the aborted rest are awaited so a panic among them is the reason given.
+        let others = tokio::time::timeout(Duration::from_secs(5), join_all(others))
+            .await
+            .unwrap_or_default();
+        let why = root_cause(first, others);
+        error!(reason = %why, "fatal: a core task ended while the operator was running");
         return Err(RunError::TaskDied(why));
     }
     let others = tokio::time::timeout(Duration::from_secs(30), join_all(others))
@@ -445,6 +448,26 @@ async fn wait_for_end(
         .map_err(RunError::Shutdown)
 }
 
+/// Pure: why the operator stops when a core task ended unasked, from how the first one to end
+/// and the (then aborted) others ended: the first failure that is not the abort itself, a
+/// panic before any other.
+fn root_cause(first: Result<(), String>, others: Vec<Result<(), String>>) -> String {
+    let failures: Vec<String> = std::iter::once(first)
+        .chain(others)
+        .filter_map(Result::err)
+        .filter(|why| !why.contains(CANCELLED))
+        .collect();
+    failures
+        .iter()
+        .find(|why| why.contains(PANICKED))
+        .or(failures.first())
+        .cloned()
+        .unwrap_or_else(|| "a core task ended unexpectedly".to_owned())
+}
+
+const PANICKED: &str = " panicked: ";
+const CANCELLED: &str = " was cancelled: ";
+
 /// Describes how a spawned task ended: `Err` for a panic, a cancellation or an I/O error.
 fn task_result(
     name: &str,
@@ -460,9 +483,9 @@ fn task_result(
                 .map(|s| (*s).to_owned())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "non-string panic".to_owned());
-            Err(format!("{name} panicked: {message}"))
+            Err(format!("{name}{PANICKED}{message}"))
         }
-        Err(e) => Err(format!("{name} was cancelled: {e}")),
+        Err(e) => Err(format!("{name}{CANCELLED}{e}")),
     }
 }
 
@@ -493,6 +516,28 @@ mod tests {
 
     fn forever() -> CoreTask {
         CoreTask::spawn("forever", finished(std::future::pending()))
+    }
+
+    #[test]
+    fn a_panic_is_the_root_cause_even_when_another_task_ended_first() {
+        let ended_first = Ok(());
+        let others = vec![
+            Err(format!("metrics server{CANCELLED}task 7 was cancelled")),
+            Err(format!("controller loop{PANICKED}injected")),
+        ];
+        assert_eq!(
+            root_cause(ended_first, others),
+            "controller loop panicked: injected"
+        );
+        let failed = Err("probe server failed: address in use".to_owned());
+        assert_eq!(
+            root_cause(failed.clone(), vec![Ok(())]),
+            "probe server failed: address in use"
+        );
+        assert_eq!(
+            root_cause(Ok(()), vec![Err(format!("x{CANCELLED}y"))]),
+            "a core task ended unexpectedly"
+        );
     }
 
     #[tokio::test]
