@@ -83,7 +83,8 @@ compat:
 ## node (root needed; a full clone): 0.1.0's image and chart built from its commit
 ## (hack/upgrade/build-previous.sh, cached in .cache/upgrade), installed with helm and as the
 ## plain manifests, objects created as v1alpha1, then upgraded to this tree's image and chart with
-## every object watched (tests/e2e/upgrade.rs); then `migrate`. See docs/testing.md, "A real node".
+## every object watched (tests/e2e/upgrade.rs); then `migrate`. This tree's static binary and
+## image are built first. See docs/testing.md, "A real node".
 upgrade-test: tools
 	cargo build --bins $(TEST_FEATURES)
 	hack/build-static.sh x86_64-unknown-linux-gnu
