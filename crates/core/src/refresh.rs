@@ -105,13 +105,6 @@ impl RefreshRequests {
         self.lock().get(uid).map(|(request, _)| request.clone())
     }
 
-    /// Whether `request` is the object's noted pending request.
-    pub fn is_pending(&self, uid: &str, request: &str) -> bool {
-        self.lock()
-            .get(uid)
-            .is_some_and(|(known, _)| known == request)
-    }
-
     /// Forgets a deleted object.
     pub fn forget(&self, uid: &str) {
         self.lock().remove(uid);
@@ -162,7 +155,6 @@ mod tests {
         requests.note("a", Some("v2"), Some("v1"), later, wall());
         assert_eq!(requests.requested("a", "v2"), Some(later));
         assert_eq!(requests.pending("a").as_deref(), Some("v2"));
-        assert!(requests.is_pending("a", "v2") && !requests.is_pending("a", "v1"));
         assert_eq!(requests.pending("b"), None);
     }
 

@@ -100,22 +100,20 @@ impl<R: FnMut(&Event<ConnectorInfo>)> CacheFeed<R> {
     /// Whether the event asks for more than the cached copy did: a new object, another object
     /// of the same name, a new generation (spec), or another refresh request than the one the
     /// cache knows (`requests` holds the pending ones). Call it before the request is noted.
-    pub fn pick(&self, event: &Event<ConnectorInfo>, requests: &RefreshRequests) -> bool {
+    fn pick(&self, event: &Event<ConnectorInfo>, requests: &RefreshRequests) -> bool {
         let (Event::Apply(obj) | Event::InitApply(obj)) = event else {
             return false;
         };
         let Some(cached) = self.reader.get(&ObjectRef::from_obj(obj)) else {
             return true;
         };
-        let known = |uid: &str| {
-            requests
-                .pending(uid)
-                .or_else(|| cached.refresh_request().map(str::to_owned))
-        };
+        let uid = cached.metadata.uid.as_deref().unwrap_or_default();
+        let known = requests
+            .pending(uid)
+            .or_else(|| cached.refresh_request().map(str::to_owned));
         cached.metadata.uid != obj.metadata.uid
             || cached.metadata.generation != obj.metadata.generation
-            || known(cached.metadata.uid.as_deref().unwrap_or_default()).as_deref()
-                != obj.refresh_request()
+            || known.as_deref() != obj.refresh_request()
     }
 
     /// One watch event into the cache: whether it is worth a reconciliation ([`Self::pick`]),
@@ -145,7 +143,7 @@ impl<R: FnMut(&Event<ConnectorInfo>)> CacheFeed<R> {
     /// is in `RefreshRequests` already, and kept in the object it would cost a B-tree node per
     /// object (6 MB at 10,000 objects annotated at once). The controller puts it back into the
     /// objects it reconciles ([`with_pending_request`]).
-    pub fn store(&mut self, mut event: Event<ConnectorInfo>) -> Event<ConnectorInfo> {
+    fn store(&mut self, mut event: Event<ConnectorInfo>) -> Event<ConnectorInfo> {
         if let Event::Apply(obj) | Event::InitApply(obj) = &mut event {
             leave_out_pending_request(obj);
         }
