@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use conninfo_core::crd::{ConnectorInfo, ConnectorInfoStatus, ConnectorType, REFRESH_ANNOTATION};
-use conninfo_runtime::controller::{Context, ContextSettings, reconcile_once as reconcile};
+use conninfo_runtime::controller::{
+    Context, ContextSettings, PerObjectEntries, reconcile_once as reconcile,
+};
 use conninfo_runtime::metrics::Metrics;
 use http::{Request, Response};
 use http_body_util::BodyExt;
@@ -267,4 +269,41 @@ async fn a_second_reconcile_inside_the_gap_is_deferred_without_any_call() {
     drop(ctx);
     api.done().await;
     assert_eq!(emulator.calls("Salesforce").await, 1, "one AWS call");
+}
+
+/// A deleted object leaves nothing behind: after `Context::forget` (what the watch's Delete
+/// does), every per-object map counts no entry, where the reconcile had left one in each.
+#[tokio::test]
+async fn a_deleted_object_leaves_no_entry_in_any_per_object_map() {
+    let emulator = Emulator::start(DATA).await;
+    let (ctx, mut api) = context(&emulator, Duration::ZERO).await;
+
+    let obj = object();
+    let run = tokio::spawn(conninfo_runtime::controller::reconcile(
+        Arc::new(obj.clone()),
+        ctx.clone(),
+    ));
+    api.status_patch(&obj).await;
+    api.event("Normal", "Described").await;
+    run.await.expect("task").expect("reconcile");
+    // A refresh request seen by the watch and not answered yet.
+    ctx.refresh_requests.note(
+        "uid-1",
+        Some("2"),
+        None,
+        std::time::Instant::now(),
+        jiff::Timestamp::now(),
+    );
+    let one_each = PerObjectEntries {
+        requeues: 1,
+        pacing: 1,
+        refresh_requests: 1,
+        describe_cache_users: 1,
+    };
+    assert_eq!(ctx.per_object_entries(), one_each);
+
+    ctx.forget(&obj);
+    assert_eq!(ctx.per_object_entries(), PerObjectEntries::default());
+    drop(ctx);
+    api.done().await;
 }

@@ -516,6 +516,11 @@ impl DescribeCache {
         }
     }
 
+    /// Objects known to use a key (for the count of per-object state).
+    pub fn users(&self) -> usize {
+        self.lock().users.len()
+    }
+
     /// Whether any object uses a key of this identity and region (so its SDK client stays).
     pub fn uses(&self, identity: &str, region: &str) -> bool {
         self.lock()

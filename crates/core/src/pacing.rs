@@ -177,6 +177,15 @@ impl Pacing {
             .remove(uid);
     }
 
+    /// Objects with a pace kept (for the count of per-object state).
+    pub fn len(&self) -> usize {
+        self.objects.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn attempts(&self, uid: &str) -> u32 {
         self.objects
             .lock()

@@ -152,6 +152,30 @@ impl Context {
         }
     }
 
+    /// Drops everything kept for a deleted object: its pending requeue, its pacing, its pending
+    /// refresh request and its use of a describe-cache entry (and the entry with its last
+    /// user). The one place that knows every per-object map (docs/design.md, "Per-object
+    /// state"): a new map is cleared here and counted in [`Self::per_object_entries`].
+    pub fn forget(&self, obj: &ConnectorInfo) {
+        self.requeues.cancel(&requeue_ref(obj));
+        let uid = obj.uid().unwrap_or_default();
+        self.pacing.forget(&uid);
+        self.refresh_requests.forget(&uid);
+        if self.cache.forget(&uid) {
+            self.entry_evicted();
+        }
+    }
+
+    /// How many objects each per-object map holds an entry for.
+    pub fn per_object_entries(&self) -> PerObjectEntries {
+        PerObjectEntries {
+            requeues: self.requeues.len(),
+            pacing: self.pacing.len(),
+            refresh_requests: self.refresh_requests.len(),
+            describe_cache_users: self.cache.users(),
+        }
+    }
+
     /// A describe cache entry went with the last object using it: counted, and the SDK
     /// clients (and assumed-role credentials) no object uses any more go too.
     fn entry_evicted(&self) {
@@ -159,6 +183,15 @@ impl Context {
         self.appflow
             .retain_clients(|identity, region| self.cache.uses(identity, region));
     }
+}
+
+/// Entries per map of the state kept per object beside the watch's cache ([`Context::forget`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PerObjectEntries {
+    pub requeues: usize,
+    pub pacing: usize,
+    pub refresh_requests: usize,
+    pub describe_cache_users: usize,
 }
 
 /// Describes one ConnectorInfo and writes what was learnt, once its lane's turn comes.
@@ -624,15 +657,7 @@ fn on_watch_event(ctx: &Context, ready: &AtomicBool, event: &watcher::Event<Conn
         watcher::Event::InitDone if !ready.swap(true, Ordering::Relaxed) => {
             info!("cache synced, controller ready");
         }
-        watcher::Event::Delete(obj) => {
-            ctx.requeues.cancel(&requeue_ref(obj));
-            let uid = obj.uid().unwrap_or_default();
-            ctx.pacing.forget(&uid);
-            ctx.refresh_requests.forget(&uid);
-            if ctx.cache.forget(&uid) {
-                ctx.entry_evicted();
-            }
-        }
+        watcher::Event::Delete(obj) => ctx.forget(obj),
         _ => {}
     }
 }
