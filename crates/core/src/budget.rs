@@ -12,6 +12,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::backoff::Doubling;
 use crate::reason::Reason;
 
 /// How long the first failure of a key is shared: what every failure was shared for before
@@ -48,10 +49,11 @@ pub fn hold(failures: u32, since_first: Duration) -> Duration {
     if since_first >= RAMP {
         return MAX_HOLD;
     }
-    let doublings = failures.saturating_sub(1).min(31);
-    FIRST_HOLD
-        .saturating_mul(2u32.saturating_pow(doublings))
-        .min(MAX_HOLD)
+    Doubling {
+        first: FIRST_HOLD,
+        cap: MAX_HOLD,
+    }
+    .at(failures.saturating_sub(1))
 }
 
 /// A key's run of consecutive budgeted failures.

@@ -12,6 +12,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::backoff::Doubling;
 use crate::reason::Reason;
 
 /// How long the first failure keeps the account's calls waiting.
@@ -39,11 +40,11 @@ impl Circuit {
         match reason {
             Some(reason) if opens(reason) => {
                 self.failures = self.failures.saturating_add(1);
-                let doublings = (self.failures - 1).min(31);
-                let open = FIRST_OPEN
-                    .saturating_mul(2u32.saturating_pow(doublings))
-                    .min(MAX_OPEN);
-                self.open_until = Some(now + open);
+                let open = Doubling {
+                    first: FIRST_OPEN,
+                    cap: MAX_OPEN,
+                };
+                self.open_until = Some(now + open.at(self.failures - 1));
             }
             // A success, or a failure of the key (not of the account), closes it.
             _ => *self = Circuit::default(),

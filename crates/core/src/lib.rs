@@ -9,6 +9,7 @@
 
 pub mod account;
 pub mod admission;
+pub mod backoff;
 pub mod budget;
 pub mod check;
 pub mod circuit;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 
+use crate::backoff::Doubling;
 use crate::interval;
 use crate::reason::Retry;
 
@@ -24,9 +25,11 @@ pub const MAX_WAIT: Duration = Duration::from_secs(interval::MAX.as_secs() / 10 
 /// Pure: the delay before retry number `attempt` (0-based), given a random `unit` in [0, 1):
 /// "equal jitter" between half and all of `BASE * 2^attempt`, capped at `CAP`.
 pub fn delay(attempt: u32, unit: f64) -> Duration {
-    let ceiling = BASE
-        .saturating_mul(2u32.saturating_pow(attempt.min(16)))
-        .min(CAP);
+    let ceiling = Doubling {
+        first: BASE,
+        cap: CAP,
+    }
+    .at(attempt);
     ceiling.mul_f64(0.5 + 0.5 * unit_interval(unit))
 }
 
