@@ -18,7 +18,7 @@ use tracing::{debug, info, instrument, warn};
 use crate::accounts::{Accounts, Watches};
 use crate::events::EventQueue;
 use crate::initial_list::ListMode;
-use crate::lanes::Gate;
+use crate::gate::Gate;
 use crate::leader::Leadership;
 use crate::metrics::Metrics;
 use crate::requeues::Requeues;

@@ -10,7 +10,7 @@ pub mod controller;
 pub mod events;
 pub mod http;
 pub mod initial_list;
-pub mod lanes;
+pub mod gate;
 pub mod leader;
 pub mod metrics;
 pub mod requeues;

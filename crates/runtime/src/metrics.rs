@@ -61,7 +61,7 @@ pub struct Metrics {
     last_configuration_change: Family<TypeLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     refusals: Family<RefusalLabels, Counter>,
     /// The reconcile queue's depth and wait per lane (written by the gate itself).
-    pub lanes: crate::lanes::LaneMetrics,
+    pub lanes: crate::gate::LaneMetrics,
     /// Each watch's health, read at scrape time.
     watches: WatchBoard,
 }
@@ -90,7 +90,7 @@ impl Default for Metrics {
             configuration_changes: Family::default(),
             last_configuration_change: Family::default(),
             refusals: Family::default(),
-            lanes: crate::lanes::LaneMetrics::default(),
+            lanes: crate::gate::LaneMetrics::default(),
             watches: WatchBoard::default(),
         }
     }

@@ -24,7 +24,7 @@ use tokio::time::{Duration, Instant};
 
 use conninfo_core::crd::ConnectorInfo;
 
-use crate::lanes::Gate;
+use crate::gate::Gate;
 
 type Object = ObjectRef<ConnectorInfo>;
 
@@ -211,7 +211,7 @@ mod tests {
     use futures::StreamExt;
 
     use super::*;
-    use crate::lanes::LaneMetrics;
+    use crate::gate::LaneMetrics;
 
     fn object(name: &str) -> Object {
         ObjectRef::new(name).within("ns")

@@ -18,7 +18,7 @@ use prometheus_client::registry::Registry;
 use tokio::sync::Semaphore;
 
 use super::bearer::bearer_token;
-use super::cache::{Decision, DecisionCache, TokenHash, Ttl, token_hash};
+use super::review_cache::{Decision, DecisionCache, TokenHash, Ttl, token_hash};
 use super::review::{ReviewError, Reviewer};
 
 /// Distinct tokens remembered at once; a flood of made-up tokens evicts, never grows.

@@ -6,7 +6,7 @@
 
 mod auth;
 mod bearer;
-mod cache;
+mod review_cache;
 mod listener;
 mod review;
 mod tls;
@@ -23,7 +23,7 @@ use axum::routing::get;
 use prometheus_client::registry::Registry;
 
 pub use auth::{AuthMetrics, Authorizer, Verdict};
-pub use cache::Decision;
+pub use review_cache::Decision;
 pub use listener::TlsListener;
 pub use review::{KubeReviewer, ReviewError, Reviewer};
 pub use tls::{CERT_FILE, KEY_FILE, TlsError, server_config};
