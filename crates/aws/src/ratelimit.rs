@@ -24,7 +24,7 @@ use conninfo_core::reason::Reason;
 pub const FLOOR_PER_SECOND: f64 = 0.1;
 
 /// How long past the time it was told to come back a waiting key keeps its place: objects
-/// come back up to a tenth late ([`conninfo_core::pacing::Pacing::token_retry`]); a key none
+/// come back up to a tenth late (`conninfo_runtime::pacing::Pacing::token_retry`); a key none
 /// of whose objects come back (deleted, answered otherwise) must not hold the queue.
 const LATE_GRACE: Duration = Duration::from_secs(1);
 

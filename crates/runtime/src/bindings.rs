@@ -20,6 +20,7 @@ use tracing::{debug, info, warn};
 use crate::accounts::{Accounts, BindingTriggers};
 use crate::leader::Leadership;
 use crate::metrics::{BindingMetrics, Metrics};
+use crate::pacing::Pacing;
 use crate::status_write;
 use crate::{Error, Finished, ReconcileOutcome, Result};
 use conninfo_aws::appflow::AppFlow;
@@ -27,7 +28,6 @@ use conninfo_core::account::crd::{AppFlowAccount, AppFlowAccountStatus};
 use conninfo_core::account::identity::Identity;
 use conninfo_core::account::resolve::Binding;
 use conninfo_core::account::status::{self, Assumption, BindingObservation};
-use conninfo_core::pacing::Pacing;
 
 /// How often a binding's identity is tried again when nothing changed.
 pub const RECHECK: Duration = Duration::from_secs(300);

@@ -17,10 +17,12 @@ use tracing::{debug, info, instrument, warn};
 
 use crate::accounts::{Accounts, Watches};
 use crate::events::EventQueue;
-use crate::initial_list::ListMode;
 use crate::gate::Gate;
+use crate::initial_list::ListMode;
 use crate::leader::Leadership;
 use crate::metrics::Metrics;
+use crate::pacing::{Claim, Pacing};
+use crate::refresh_requests::RefreshRequests;
 use crate::requeues::Requeues;
 use crate::status_write::{self, FIELD_MANAGER};
 use crate::trim::{cache_feed, trim_for_cache, with_pending_request};
@@ -33,9 +35,7 @@ use conninfo_aws::ratelimit::RateLimiter;
 use conninfo_core::crd::ConnectorInfo;
 use conninfo_core::lanes::{Bounds, Lane};
 use conninfo_core::outcome::DescribeFailure;
-use conninfo_core::pacing::{Claim, Pacing};
 use conninfo_core::reason::{Reason, Retry};
-use conninfo_core::refresh::RefreshRequests;
 use conninfo_core::status::{self, Freshness, Severity};
 
 /// Whether an object may be described, with which access and refresh interval, or why not.

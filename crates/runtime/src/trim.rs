@@ -9,9 +9,9 @@ use std::time::Instant;
 use kube::runtime::reflector::{ObjectRef, Store, store::Writer};
 use kube::runtime::watcher::Event;
 
+use crate::refresh_requests::RefreshRequests;
 use conninfo_core::crd::{ConnectorInfo, REFRESH_ANNOTATION};
 use conninfo_core::mirror::ConnectorConfiguration;
-use conninfo_core::refresh::RefreshRequests;
 
 /// Drops what the controller never reads from the copy its cache keeps of every object:
 /// `managedFields` (often larger than the spec), labels, owner references, the resource

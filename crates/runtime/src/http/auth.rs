@@ -18,8 +18,8 @@ use prometheus_client::registry::Registry;
 use tokio::sync::Semaphore;
 
 use super::bearer::bearer_token;
-use super::review_cache::{Decision, DecisionCache, TokenHash, Ttl, token_hash};
 use super::review::{ReviewError, Reviewer};
+use super::review_cache::{Decision, DecisionCache, TokenHash, Ttl, token_hash};
 
 /// Distinct tokens remembered at once; a flood of made-up tokens evicts, never grows.
 const CACHE_CAPACITY: usize = 1024;

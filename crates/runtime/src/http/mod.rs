@@ -6,9 +6,9 @@
 
 mod auth;
 mod bearer;
-mod review_cache;
 mod listener;
 mod review;
+mod review_cache;
 mod tls;
 
 use std::net::SocketAddr;
@@ -23,9 +23,9 @@ use axum::routing::get;
 use prometheus_client::registry::Registry;
 
 pub use auth::{AuthMetrics, Authorizer, Verdict};
-pub use review_cache::Decision;
 pub use listener::TlsListener;
 pub use review::{KubeReviewer, ReviewError, Reviewer};
+pub use review_cache::Decision;
 pub use tls::{CERT_FILE, KEY_FILE, TlsError, server_config};
 pub use tokio_rustls::rustls::ServerConfig;
 
