@@ -14,10 +14,10 @@
 # writes them. The launcher and the other sources here are shared by all.
 #
 # Idempotent: it rebuilds only when a stamp (hash of the Go toolchain version,
-# the version's go.mod and go.sum, this script and every .go file here) differs
-# from the one stored next to the binaries, or a binary is missing. A cold build
-# compiles all of Kubernetes and takes minutes on two cores; a warm call is
-# instant.
+# the version's go.mod and go.sum, this script, hack/lib/gobuild.sh and every
+# .go file here) differs from the one stored next to the binaries, or a binary
+# is missing. A cold build compiles all of Kubernetes and takes minutes on two
+# cores; a warm call is instant.
 set -euo pipefail
 
 print=paths
@@ -28,6 +28,8 @@ case ${1:-} in
 esac
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=SCRIPTDIR/../lib/gobuild.sh
+. "$here/../lib/gobuild.sh"
 repo=$(cd "$here/../.." && pwd)
 minor=${KUBERNETES_VERSION:-1.37}
 modfile=$here/versions/$minor/go.mod
@@ -39,12 +41,7 @@ fi
 out=${APPFLOW_CONTROLPLANE_BIN_DIR:-$repo/.cache/controlplane/$minor/bin}
 bins=(etcd kube-apiserver kubectl controlplane kube-controller-manager kube-scheduler kubelet pause)
 
-go=$(command -v go || true)
-[[ -n $go ]] || go=/usr/local/go/bin/go
-[[ -x $go ]] || { echo "build.sh: Go not found (PATH or /usr/local/go/bin)" >&2; exit 1; }
-# Never let go.mod's `go` line trigger a toolchain download, and build
-# static binaries (no C compiler needed), as upstream releases do.
-export GOTOOLCHAIN=local CGO_ENABLED=0
+gobuild::find_go
 
 # The version that upstream's hack/lib/version.sh would stamp in; without it
 # kubectl and the apiserver report v0.0.0-master.
@@ -57,40 +54,16 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   ldflags+=" -X $pkg.gitMinor=${BASH_REMATCH[2]} -X $pkg.gitTreeState=clean"
 done
 
-stamp=$(
-  cd "$here"
-  { echo "$minor"; "$go" env GOVERSION GOOS GOARCH; cat "$modfile" "${modfile%.mod}.sum" build.sh
-    find . -name '*.go' -type f | LC_ALL=C sort | xargs cat; } | sha256sum | cut -d' ' -f1
-)
+stamp=$(gobuild::stamp "$here" "$modfile" "${modfile%.mod}.sum" build.sh)
 
-print() {
-  if [[ $print == dir ]]; then echo "$out"; else for b in "${bins[@]}"; do echo "$out/$b"; done; fi
-}
-
-up_to_date() {
-  [[ -f $out/.stamp && $(cat "$out/.stamp") == "$stamp" ]] || return 1
-  for b in "${bins[@]}"; do [[ -x $out/$b ]] || return 1; done
-}
-
-mkdir -p "$out"
-# Serialise concurrent callers (e.g. two test binaries starting at once).
-exec 9>"$out/.lock"
-command -v flock >/dev/null && flock 9
-
-if up_to_date; then
-  print
-  exit 0
-fi
-
-echo "build.sh: building control plane ($k8s_version) into $out ..." >&2
-tmp=$(mktemp -d "$out/.build.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
 # One `go build` for all of them so the shared packages compile once.
-(cd "$here" && "$go" build -modfile="$modfile" -trimpath -buildvcs=false -ldflags="$ldflags" -o "$tmp/" \
-  ./cmd/etcd ./cmd/controlplane ./cmd/pause \
-  k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl \
-  k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler \
-  k8s.io/kubernetes/cmd/kubelet)
-for b in "${bins[@]}"; do mv -f "$tmp/$b" "$out/$b"; done
-echo "$stamp" >"$out/.stamp"
-print
+build() {
+  (cd "$here" && "$go" build -modfile="$modfile" -trimpath -buildvcs=false -ldflags="$ldflags" -o "$1/" \
+    ./cmd/etcd ./cmd/controlplane ./cmd/pause \
+    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl \
+    k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler \
+    k8s.io/kubernetes/cmd/kubelet)
+}
+gobuild::run "$out" "$stamp" "control plane ($k8s_version)" build "${bins[@]}"
+
+if [[ $print == dir ]]; then echo "$out"; else for b in "${bins[@]}"; do echo "$out/$b"; done; fi

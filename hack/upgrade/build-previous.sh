@@ -19,7 +19,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 cd "$repo"
-# shellcheck source=previous-release
+# shellcheck source=SCRIPTDIR/previous-release
 . "$here/previous-release"
 : "${PREVIOUS_RELEASE:?}" "${PREVIOUS_COMMIT:?}"
 fail() { echo "build-previous.sh: FAIL: $*" >&2; exit 1; }

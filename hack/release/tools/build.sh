@@ -10,20 +10,17 @@
 # Needs only Go and the Go module proxy.
 #
 # Idempotent: it rebuilds only when a stamp (hash of the Go toolchain version, go.mod, go.sum,
-# this script and every .go file here) differs from the one stored next to the binaries, or one
-# is missing. A cold build compiles cosign's dependency tree (several minutes on two cores); a
-# warm call is instant.
+# krew/go.mod, krew/go.sum, this script, hack/lib/gobuild.sh and every .go file here) differs
+# from the one stored next to the binaries, or one is missing. A cold build compiles cosign's
+# dependency tree (several minutes on two cores); a warm call is instant.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=SCRIPTDIR/../../lib/gobuild.sh
+. "$here/../../lib/gobuild.sh"
 repo=$(cd "$here/../../.." && pwd)
 out=${APPFLOW_RELEASE_TOOLS_DIR:-$repo/.cache/release-tools/bin}
-
-go=$(command -v go || true)
-[[ -n $go ]] || go=/usr/local/go/bin/go
-[[ -x $go ]] || { echo "build.sh: Go not found (PATH or /usr/local/go/bin)" >&2; exit 1; }
-# Never let go.mod's `go` line trigger a toolchain download; static binaries, as upstream ships.
-export GOTOOLCHAIN=local CGO_ENABLED=0
+gobuild::find_go
 
 # main package -> binary name
 declare -A tools=(
@@ -39,33 +36,12 @@ actionlint_version=$(cd "$here" && "$go" list -m -f '{{.Version}}' github.com/rh
 ldflags="-s -w -X sigs.k8s.io/release-utils/version.gitVersion=$cosign_version"
 ldflags+=" -X github.com/rhysd/actionlint.version=$actionlint_version"
 
-stamp=$(
-  cd "$here"
-  { "$go" env GOVERSION GOOS GOARCH; cat go.mod go.sum build.sh
-    cat krew/go.mod krew/go.sum
-    find . -name '*.go' -type f | LC_ALL=C sort | xargs cat; } | sha256sum | cut -d' ' -f1
-)
-
-up_to_date() {
-  [[ -f $out/.stamp && $(cat "$out/.stamp") == "$stamp" ]] || return 1
-  for name in "${tools[@]}" validate-krew-manifest kubectl-krew; do [[ -x $out/$name ]] || return 1; done
+stamp=$(gobuild::stamp "$here" go.mod go.sum krew/go.mod krew/go.sum build.sh)
+build() {
+  (cd "$here" && "$go" build -trimpath -buildvcs=false -ldflags="$ldflags" -o "$1/" "${!tools[@]}")
+  (cd "$here/krew" && "$go" build -trimpath -buildvcs=false -ldflags="-s -w" -o "$1/" "${krew_tools[@]}")
+  mv -f "$1/krew" "$1/kubectl-krew"
 }
-
-mkdir -p "$out"
-exec 9>"$out/.lock"
-command -v flock >/dev/null && flock 9
-
-if up_to_date; then
-  echo "$out"
-  exit 0
-fi
-
-echo "build.sh: building ${tools[*]} validate-krew-manifest kubectl-krew ($cosign_version, $actionlint_version) into $out ..." >&2
-tmp=$(mktemp -d "$out/.build.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-(cd "$here" && "$go" build -trimpath -buildvcs=false -ldflags="$ldflags" -o "$tmp/" "${!tools[@]}")
-(cd "$here/krew" && "$go" build -trimpath -buildvcs=false -ldflags="-s -w" -o "$tmp/" "${krew_tools[@]}")
-mv -f "$tmp/krew" "$tmp/kubectl-krew"
-for name in "${tools[@]}" validate-krew-manifest kubectl-krew; do mv -f "$tmp/$name" "$out/$name"; done
-echo "$stamp" >"$out/.stamp"
+gobuild::run "$out" "$stamp" "${tools[*]} validate-krew-manifest kubectl-krew ($cosign_version, $actionlint_version)" \
+  build "${tools[@]}" validate-krew-manifest kubectl-krew
 echo "$out"
