@@ -107,16 +107,14 @@ impl Cluster {
     }
 
     /// Polls `check` (a readiness check, not a fixed wait) until it holds or 60 s pass.
-    pub fn eventually(&self, what: &str, mut check: impl FnMut() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !check() {
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}\noperator log:\n{}",
-                self.operator_log()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+    pub fn eventually(&self, what: &str, check: impl FnMut() -> bool) {
+        conninfo_test_support::wait::eventually(
+            what,
+            Duration::from_secs(60),
+            Duration::from_millis(200),
+            check,
+            || format!("operator log:\n{}", self.operator_log()),
+        );
     }
 
     /// Runs the operator binary against this cluster and waits for its /readyz.

@@ -205,16 +205,14 @@ impl Node {
     }
 
     /// Polls (a readiness check, not a fixed wait) until `check` holds or 120 s pass.
-    pub(super) fn eventually(&self, what: &str, mut check: impl FnMut() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while !check() {
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}\n{}",
-                self.pods_report()
-            );
-            std::thread::sleep(Duration::from_millis(250));
-        }
+    pub(super) fn eventually(&self, what: &str, check: impl FnMut() -> bool) {
+        conninfo_test_support::wait::eventually(
+            what,
+            Duration::from_secs(120),
+            Duration::from_millis(250),
+            check,
+            || self.pods_report(),
+        );
     }
 
     /// The operator pods' names, Running and Ready.

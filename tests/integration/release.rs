@@ -74,12 +74,7 @@ fn version_names_the_release_the_commit_and_the_build_date() {
 
 #[test]
 fn the_github_workflows_and_the_ci_example_pass_actionlint() {
-    let actionlint = Path::new(REPO).join(".cache/release-tools/bin/actionlint");
-    assert!(
-        actionlint.is_file(),
-        "{} is missing: run hack/release/tools/build.sh",
-        actionlint.display()
-    );
+    let actionlint = conninfo_test_support::tools::release_tools_dir().join("actionlint");
     let out = Command::new(&actionlint)
         .args([
             ".github/workflows/ci.yml",

@@ -8,5 +8,6 @@ pub mod controlplane;
 pub mod emulator;
 pub mod process;
 pub mod tools;
+pub mod wait;
 
 pub use emulator::{DATA, Emulator};
