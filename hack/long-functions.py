@@ -1,13 +1,22 @@
 #!/usr/bin/env python3
-"""Lists the functions of the operator's crates longer than a limit (default 60 lines), tests
-aside: `hack/long-functions.py [LIMIT]`. Counts from the `fn` line to its closing brace, so a
-doc comment or attribute does not count. Exits 1 when any is over (docs/design.md, "Code")."""
+"""Lists the functions of every crate (the operator's, the emulator, the benchmark) longer than a
+limit (default 60 lines), tests aside: `hack/long-functions.py [LIMIT]`. Counts from the `fn` line
+to its closing brace, so a doc comment or attribute does not count. Exits 1 when any is over
+(docs/design.md, "Code")."""
 import pathlib
 import re
 import sys
 
 LIMIT = int(sys.argv[1]) if len(sys.argv) > 1 else 60
-ROOTS = ["src", "crates/core/src", "crates/aws/src", "crates/runtime/src"]
+ROOTS = [
+    "src",
+    "crates/core/src",
+    "crates/aws/src",
+    "crates/runtime/src",
+    "crates/test-support/src",
+    "emulator/src",
+    "bench/src",
+]
 FN = re.compile(r"^\s*(pub(\([^)]*\))?\s+)?(const\s+)?(async\s+)?fn\s+(\w+)")
 
 

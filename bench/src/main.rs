@@ -27,6 +27,9 @@ use std::time::Instant;
 use conninfo_test_support::controlplane::ControlPlane;
 
 use crate::config::{KEYS, concurrency};
+use crate::phases::first_sync::{FirstSync, Steady};
+use crate::phases::forced::{AtOnce, Forced};
+use crate::phases::relist::Relist;
 use crate::procs::{Emulator, Operator, cpu_seconds, memory_mib, repo};
 use crate::report::{Results, Run};
 
@@ -73,41 +76,88 @@ async fn run_size(n: usize, idle: &mut Option<f64>) -> Result<Run, Error> {
     let throttled = emulator.stats()?["throttled"].as_u64().unwrap_or(0);
     eprintln!("bench: API-server restart and relist");
     let relist = phases::relist::run(&mut cluster, &client, &operator, n).await?;
-    Ok(Run {
-        objects: n,
-        keys: KEYS,
-        seconds_to_all_ready: first.seconds_to_all_ready,
-        apiserver_ceiling_seconds: ceiling,
-        ratio_to_ceiling: first.seconds_to_all_ready / ceiling,
-        describe_calls_first_sync: first.describe_calls,
-        calls_per_key_first_sync: first.describe_calls as f64 / KEYS as f64,
-        status_writes_per_object_to_ready: first.status_writes / n as f64,
-        steady_window_seconds: steady.seconds,
-        steady_status_writes: steady.status_writes,
-        steady_describe_calls: steady.describe_calls,
-        throttled_answers: throttled,
-        refresh_at_once_seconds: at_once.seconds,
-        describe_calls_refresh_at_once: at_once.calls_on_fleet_keys,
-        calls_per_key_refresh_at_once: at_once.calls_on_fleet_keys as f64 / KEYS as f64,
-        forced_refresh_spread_seconds: forced.spread_seconds,
-        forced_refresh_seconds: forced.seconds,
-        describe_calls_forced_refresh: forced.calls_on_fleet_keys,
-        calls_per_key_forced_refresh: forced.calls_on_fleet_keys as f64 / KEYS as f64,
-        probes_new_key: forced.new_key,
-        probes_cached_key: forced.cached_key,
-        forced_refresh_longest: forced.longest,
-        peak_rss_mib: peaks.highest.max(relist.run_peak_rss_mib),
-        steady_rss_mib: relist.steady_rss_mib,
-        steady_rss_anon_mib: relist.steady_rss_anon_mib,
-        steady_rss_file_mib: relist.steady_rss_file_mib,
-        relist_peak_rss_mib: relist.relist_peak_rss_mib,
-        relist_peak_ratio: relist.relist_peak_rss_mib / relist.steady_rss_mib,
-        relist_peak_from_hwm: relist.peak_from_hwm,
-        relist_list_requests: relist.lists,
-        relist_watch_events: relist.watch_events,
-        relist_restarts: relist.restarts,
-        cpu_seconds: cpu_seconds(operator.pid())?,
-    })
+    let cpu_seconds = cpu_seconds(operator.pid())?;
+    Ok(Measured {
+        n,
+        ceiling,
+        first,
+        steady,
+        at_once,
+        forced,
+        throttled,
+        relist,
+        phase_peak_rss_mib: peaks.highest,
+        cpu_seconds,
+    }
+    .into_run())
+}
+
+/// What one size's phases measured, in the order they ran.
+struct Measured {
+    n: usize,
+    ceiling: f64,
+    first: FirstSync,
+    steady: Steady,
+    at_once: AtOnce,
+    forced: Forced,
+    throttled: u64,
+    relist: Relist,
+    /// The highest of the phases' peaks before the relist, which has its own.
+    phase_peak_rss_mib: f64,
+    cpu_seconds: f64,
+}
+
+impl Measured {
+    /// The run's row, with the ratios the report compares across sizes.
+    fn into_run(self) -> Run {
+        let Measured {
+            n,
+            ceiling,
+            first,
+            steady,
+            at_once,
+            forced,
+            throttled,
+            relist,
+            phase_peak_rss_mib,
+            cpu_seconds,
+        } = self;
+        Run {
+            objects: n,
+            keys: KEYS,
+            seconds_to_all_ready: first.seconds_to_all_ready,
+            apiserver_ceiling_seconds: ceiling,
+            ratio_to_ceiling: first.seconds_to_all_ready / ceiling,
+            describe_calls_first_sync: first.describe_calls,
+            calls_per_key_first_sync: first.describe_calls as f64 / KEYS as f64,
+            status_writes_per_object_to_ready: first.status_writes / n as f64,
+            steady_window_seconds: steady.seconds,
+            steady_status_writes: steady.status_writes,
+            steady_describe_calls: steady.describe_calls,
+            throttled_answers: throttled,
+            refresh_at_once_seconds: at_once.seconds,
+            describe_calls_refresh_at_once: at_once.calls_on_fleet_keys,
+            calls_per_key_refresh_at_once: at_once.calls_on_fleet_keys as f64 / KEYS as f64,
+            forced_refresh_spread_seconds: forced.spread_seconds,
+            forced_refresh_seconds: forced.seconds,
+            describe_calls_forced_refresh: forced.calls_on_fleet_keys,
+            calls_per_key_forced_refresh: forced.calls_on_fleet_keys as f64 / KEYS as f64,
+            probes_new_key: forced.new_key,
+            probes_cached_key: forced.cached_key,
+            forced_refresh_longest: forced.longest,
+            peak_rss_mib: phase_peak_rss_mib.max(relist.run_peak_rss_mib),
+            steady_rss_mib: relist.steady_rss_mib,
+            steady_rss_anon_mib: relist.steady_rss_anon_mib,
+            steady_rss_file_mib: relist.steady_rss_file_mib,
+            relist_peak_rss_mib: relist.relist_peak_rss_mib,
+            relist_peak_ratio: relist.relist_peak_rss_mib / relist.steady_rss_mib,
+            relist_peak_from_hwm: relist.peak_from_hwm,
+            relist_list_requests: relist.lists,
+            relist_watch_events: relist.watch_events,
+            relist_restarts: relist.restarts,
+            cpu_seconds,
+        }
+    }
 }
 
 /// The operator's peak RSS per phase (VmHWM read at each phase's end, then reset), printed as

@@ -40,6 +40,30 @@ fn invalid(message: impl Into<String>) -> ApiError {
 /// SignedHeaders=a;b, Signature=hex` and checks the credential scope against `service`.
 pub fn parse_authorization(value: &str, service_expected: &str) -> Result<SigV4, ApiError> {
     let value = value.trim();
+    let rest = strip_algorithm(value)?;
+    let (credential, signed_headers, signature) = required_params(rest, value)?;
+    let scope = parse_scope(&credential, service_expected)?;
+    if !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(invalid(
+            "The request signature we calculated does not match the signature you provided.",
+        ));
+    }
+    Ok(SigV4 {
+        access_key_id: scope.access_key_id,
+        date: scope.date,
+        region: scope.region,
+        service: scope.service,
+        signed_headers: signed_headers
+            .split(';')
+            .map(|h| h.trim().to_ascii_lowercase())
+            .filter(|h| !h.is_empty())
+            .collect(),
+        signature,
+    })
+}
+
+/// Checks the algorithm that opens the header; returns what follows it.
+fn strip_algorithm(value: &str) -> Result<&str, ApiError> {
     let (algorithm, rest) = match value.split_once(char::is_whitespace) {
         Some((a, r)) => (a, r.trim()),
         None => (value, ""),
@@ -49,27 +73,14 @@ pub fn parse_authorization(value: &str, service_expected: &str) -> Result<SigV4,
             "Unsupported AWS 'algorithm': '{algorithm}'; expected '{ALGORITHM}'."
         )));
     }
-    let mut credential = None;
-    let mut signed_headers = None;
-    let mut signature = None;
-    for part in rest.split(',') {
-        let part = part.trim();
-        if part.is_empty() {
-            continue;
-        }
-        let Some((k, v)) = part.split_once('=') else {
-            return Err(incomplete(format!(
-                "'{part}' not a valid key=value pair (missing equal-sign) in Authorization header: '{value}'."
-            )));
-        };
-        let slot = match k.trim() {
-            "Credential" => &mut credential,
-            "SignedHeaders" => &mut signed_headers,
-            "Signature" => &mut signature,
-            _ => continue,
-        };
-        *slot = Some(v.trim().to_string());
-    }
+    Ok(rest)
+}
+
+/// The `Credential`, `SignedHeaders` and `Signature` parameters, all present
+/// and non-empty. AWS names every missing one in a single message, so they are
+/// gathered before failing; `value` is the whole header, which AWS echoes.
+fn required_params(rest: &str, value: &str) -> Result<(String, String, String), ApiError> {
+    let (credential, signed_headers, signature) = key_value_params(rest, value)?;
     let mut missing = Vec::new();
     for (name, v) in [
         ("Credential", &credential),
@@ -94,7 +105,49 @@ pub fn parse_authorization(value: &str, service_expected: &str) -> Result<SigV4,
             missing.join(" ")
         )));
     }
+    Ok((credential, signed_headers, signature))
+}
 
+type Params = (Option<String>, Option<String>, Option<String>);
+
+/// Splits the comma-separated `key=value` pairs, keeping the three SigV4 needs
+/// (the last of a repeated key wins) and skipping unknown keys, as AWS does.
+fn key_value_params(rest: &str, value: &str) -> Result<Params, ApiError> {
+    let mut credential = None;
+    let mut signed_headers = None;
+    let mut signature = None;
+    for part in rest.split(',') {
+        let part = part.trim();
+        if part.is_empty() {
+            continue;
+        }
+        let Some((k, v)) = part.split_once('=') else {
+            return Err(incomplete(format!(
+                "'{part}' not a valid key=value pair (missing equal-sign) in Authorization header: '{value}'."
+            )));
+        };
+        let slot = match k.trim() {
+            "Credential" => &mut credential,
+            "SignedHeaders" => &mut signed_headers,
+            "Signature" => &mut signature,
+            _ => continue,
+        };
+        *slot = Some(v.trim().to_string());
+    }
+    Ok((credential, signed_headers, signature))
+}
+
+/// A `Credential` parameter's parts, the access key ID and its scope.
+struct Scope {
+    access_key_id: String,
+    date: String,
+    region: String,
+    service: String,
+}
+
+/// Parses `AKID/YYYYMMDD/REGION/SERVICE/aws4_request`, checking each part in
+/// the order AWS does, so the first error is the one AWS would report.
+fn parse_scope(credential: &str, service_expected: &str) -> Result<Scope, ApiError> {
     let parts: Vec<&str> = credential.split('/').collect();
     if parts.len() != 5 {
         return Err(incomplete(format!(
@@ -127,22 +180,11 @@ pub fn parse_authorization(value: &str, service_expected: &str) -> Result<SigV4,
             "Credential should be scoped with a valid terminator: '{TERMINATOR}', not '{terminator}'."
         )));
     }
-    if !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(invalid(
-            "The request signature we calculated does not match the signature you provided.",
-        ));
-    }
-    Ok(SigV4 {
+    Ok(Scope {
         access_key_id: akid.to_string(),
         date: date.to_string(),
         region: region.to_string(),
         service: service.to_string(),
-        signed_headers: signed_headers
-            .split(';')
-            .map(|h| h.trim().to_ascii_lowercase())
-            .filter(|h| !h.is_empty())
-            .collect(),
-        signature,
     })
 }
 

@@ -350,34 +350,8 @@ impl EmulatorData {
             )));
         }
         check_connectors(&self.custom_connectors)?;
-        let mut accounts = BTreeSet::from([self.default_account_id()]);
-        for account in &self.accounts {
-            let id = account.account_id.as_str();
-            if !is_account_id(id) {
-                return Err(EmulatorError::Invalid(format!(
-                    "accounts: accountId '{id}' is not 12 digits"
-                )));
-            }
-            if !accounts.insert(id) {
-                return Err(EmulatorError::Invalid(format!(
-                    "accounts: account {id} appears more than once (or is the default accountId)"
-                )));
-            }
-            check_connectors(&account.custom_connectors).map_err(|e| match e {
-                EmulatorError::Invalid(m) => EmulatorError::Invalid(format!("account {id}: {m}")),
-                other => other,
-            })?;
-        }
-        let mut arns = BTreeSet::new();
-        for role in &self.roles {
-            role.check(|id| accounts.contains(id))?;
-            if !arns.insert(role.arn.as_str()) {
-                return Err(EmulatorError::Invalid(format!(
-                    "role {} appears more than once",
-                    role.arn
-                )));
-            }
-        }
+        let accounts = self.check_accounts()?;
+        self.check_roles(&accounts)?;
         for key in self.overrides.keys() {
             check_override_key(key)?;
         }
@@ -396,6 +370,45 @@ impl EmulatorData {
                 EmulatorError::Invalid(m) => EmulatorError::Invalid(format!("fault {key}: {m}")),
                 other => other,
             })?;
+        }
+        Ok(())
+    }
+
+    /// Checks the further accounts; returns every account ID, the default's
+    /// included, which role trusts may name.
+    fn check_accounts(&self) -> Result<BTreeSet<&str>, EmulatorError> {
+        let mut accounts = BTreeSet::from([self.default_account_id()]);
+        for account in &self.accounts {
+            let id = account.account_id.as_str();
+            if !is_account_id(id) {
+                return Err(EmulatorError::Invalid(format!(
+                    "accounts: accountId '{id}' is not 12 digits"
+                )));
+            }
+            if !accounts.insert(id) {
+                return Err(EmulatorError::Invalid(format!(
+                    "accounts: account {id} appears more than once (or is the default accountId)"
+                )));
+            }
+            check_connectors(&account.custom_connectors).map_err(|e| match e {
+                EmulatorError::Invalid(m) => EmulatorError::Invalid(format!("account {id}: {m}")),
+                other => other,
+            })?;
+        }
+        Ok(accounts)
+    }
+
+    /// Role ARNs are STS's keys, so a repeated one would hide a role.
+    fn check_roles(&self, accounts: &BTreeSet<&str>) -> Result<(), EmulatorError> {
+        let mut arns = BTreeSet::new();
+        for role in &self.roles {
+            role.check(|id| accounts.contains(id))?;
+            if !arns.insert(role.arn.as_str()) {
+                return Err(EmulatorError::Invalid(format!(
+                    "role {} appears more than once",
+                    role.arn
+                )));
+            }
         }
         Ok(())
     }

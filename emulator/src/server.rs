@@ -1,4 +1,5 @@
-//! HTTP routes, shared state and the server loop.
+//! HTTP routes, shared state and the server loop; the handlers are in
+//! `appflow` (DescribeConnector), `sts` (STS) and `control` (`/_emulator/*`).
 //!
 //! * `POST /describe-connector` — the AppFlow operation, in the caller's account.
 //! * `POST /` — STS (awsQuery): `AssumeRole`, `GetCallerIdentity`.
@@ -17,14 +18,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Path, Query, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::Request;
+use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use tracing::{info, warn};
 
 use crate::account::Account;
@@ -32,16 +31,17 @@ use crate::data::{
     CustomConnectorSpec, EmulatorData, FaultSpec, RandomFaultSpec, check_fault_key,
     check_override_key,
 };
-use crate::faults::{FaultOutcome, FaultTable, RandomFaults};
+use crate::faults::{FaultTable, RandomFaults};
 use crate::iam::RoleSpec;
-use crate::merge::merge_into;
 use crate::registry::{Accounts, CustomEntry};
 use crate::sts::Sts;
-use crate::validate::{ValidRequest, parse_body, validate};
-use crate::wire::{
-    ApiError, JSON_CONTENT_TYPE, REQUEST_ID_HEADER, json_response, new_request_id, raw_response,
-};
-use crate::{auth, catalog};
+use crate::wire::{ApiError, JSON_CONTENT_TYPE, REQUEST_ID_HEADER, new_request_id};
+
+// One module per job: the AWS operations each speak their own protocol, and
+// the control API is the emulator's own.
+mod appflow;
+mod control;
+mod sts;
 
 /// Body of a 200 answer under a `garbageBody` fault.
 pub const GARBAGE_BODY: &str = "<html><body>502 Bad Gateway (emulated garbage)</body></html>";
@@ -104,7 +104,6 @@ pub fn router(data: EmulatorData) -> Router {
     for w in data.warnings() {
         warn!(warning = %w, "emulator data does not satisfy the AppFlow model; serving it anyway");
     }
-    let registered_at = now_epoch_seconds();
     let account = data.account.clone();
     let mut accounts = Accounts::new(data.default_account_id().to_string());
     let default_id = accounts.default_id().to_string();
@@ -113,6 +112,33 @@ pub fn router(data: EmulatorData) -> Router {
             .into_iter()
             .map(|a| (a.account_id, a.custom_connectors)),
     );
+    register_custom_connectors(&mut accounts, per_account);
+    let sts = Sts::new(checked_roles(data.roles, &accounts));
+    let faults = checked_faults(data.faults);
+    let overrides = checked_overrides(data.overrides);
+    let state = AppState(
+        Arc::new(Mutex::new(Inner {
+            accounts,
+            sts,
+            overrides,
+            faults: FaultTable::new(&faults),
+            random_faults: data.random_faults.and_then(checked_random_faults),
+            calls: BTreeMap::new(),
+            total: 0,
+            throttled: 0,
+        })),
+        Arc::new(Account::new(&account)),
+    );
+    routes(state)
+}
+
+/// Registers each account's custom connectors at one time, the emulator's
+/// start; a connector that fails its check is skipped rather than refusing to serve.
+fn register_custom_connectors(
+    accounts: &mut Accounts,
+    per_account: impl Iterator<Item = (String, Vec<CustomConnectorSpec>)>,
+) {
+    let registered_at = now_epoch_seconds();
     for (account_id, connectors) in per_account {
         let custom = &mut accounts.entry(&account_id).custom;
         for spec in connectors {
@@ -129,25 +155,41 @@ pub fn router(data: EmulatorData) -> Router {
             );
         }
     }
-    let roles = data.roles.into_iter().filter(|role| {
-        let ok = role.check(|id| accounts.contains(id)).is_ok();
-        if !ok {
-            warn!(role = %role.arn, "skipping role");
-        }
-        ok
-    });
-    let sts = Sts::new(roles.collect::<Vec<_>>());
-    let mut faults = BTreeMap::new();
-    for (key, fault) in data.faults {
+}
+
+/// The roles whose trust names only known accounts; the others are skipped.
+fn checked_roles(roles: Vec<RoleSpec>, accounts: &Accounts) -> Vec<RoleSpec> {
+    roles
+        .into_iter()
+        .filter(|role| {
+            let ok = role.check(|id| accounts.contains(id)).is_ok();
+            if !ok {
+                warn!(role = %role.arn, "skipping role");
+            }
+            ok
+        })
+        .collect()
+}
+
+/// The faults with a valid key and spec; the others are skipped.
+fn checked_faults(faults: BTreeMap<String, FaultSpec>) -> BTreeMap<String, FaultSpec> {
+    let mut checked = BTreeMap::new();
+    for (key, fault) in faults {
         match check_fault_key(&key).and_then(|()| fault.check()) {
             Ok(()) => {
-                faults.insert(key, fault);
+                checked.insert(key, fault);
             }
             Err(e) => warn!(key = %key, error = %e, "skipping fault"),
         }
     }
-    let overrides = data
-        .overrides
+    checked
+}
+
+/// The overrides of vended connector types; the others are skipped.
+fn checked_overrides(
+    overrides: BTreeMap<String, Map<String, Value>>,
+) -> BTreeMap<String, Map<String, Value>> {
+    overrides
         .into_iter()
         .filter(|(k, _)| {
             let ok = check_override_key(k).is_ok();
@@ -156,42 +198,36 @@ pub fn router(data: EmulatorData) -> Router {
             }
             ok
         })
-        .collect();
-    let state = AppState(
-        Arc::new(Mutex::new(Inner {
-            accounts,
-            sts,
-            overrides,
-            faults: FaultTable::new(&faults),
-            random_faults: data.random_faults.and_then(|spec| match spec.check() {
-                Ok(()) => Some(RandomFaults::new(spec)),
-                Err(e) => {
-                    warn!(error = %e, "skipping random faults");
-                    None
-                }
-            }),
-            calls: BTreeMap::new(),
-            total: 0,
-            throttled: 0,
-        })),
-        Arc::new(Account::new(&account)),
-    );
+        .collect()
+}
 
+fn checked_random_faults(spec: RandomFaultSpec) -> Option<RandomFaults> {
+    match spec.check() {
+        Ok(()) => Some(RandomFaults::new(spec)),
+        Err(e) => {
+            warn!(error = %e, "skipping random faults");
+            None
+        }
+    }
+}
+
+/// The route table over `state`, with a request id on every answer.
+fn routes(state: AppState) -> Router {
     Router::new()
-        .route("/describe-connector", post(describe_connector))
-        .route("/", post(sts_call))
-        .route("/_emulator/health", get(health))
-        .route("/_emulator/stats", get(stats))
-        .route("/_emulator/reset", post(reset))
-        .route("/_emulator/faults", post(set_fault))
-        .route("/_emulator/random-faults", post(set_random_faults))
-        .route("/_emulator/connectors", post(register_connector))
+        .route("/describe-connector", post(appflow::describe_connector))
+        .route("/", post(sts::sts_call))
+        .route("/_emulator/health", get(control::health))
+        .route("/_emulator/stats", get(control::stats))
+        .route("/_emulator/reset", post(control::reset))
+        .route("/_emulator/faults", post(control::set_fault))
+        .route("/_emulator/random-faults", post(control::set_random_faults))
+        .route("/_emulator/connectors", post(control::register_connector))
         .route(
             "/_emulator/connectors/{label}",
-            delete(deregister_connector),
+            delete(control::deregister_connector),
         )
-        .route("/_emulator/overrides", post(set_override))
-        .route("/_emulator/roles", post(set_role))
+        .route("/_emulator/overrides", post(control::set_override))
+        .route("/_emulator/roles", post(control::set_role))
         .fallback(unknown_operation)
         .method_not_allowed_fallback(unknown_operation)
         .with_state(state)
@@ -223,420 +259,10 @@ async fn unknown_operation(req: Request) -> Response {
     .into_response()
 }
 
-/// `POST /`: STS over awsQuery.
-async fn sts_call(
-    State(state): State<AppState>,
-    axum::Extension(RequestId(request_id)): axum::Extension<RequestId>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let mut inner = state.lock();
-    let Inner { accounts, sts, .. } = &mut *inner;
-    sts.respond(
-        &headers,
-        &body,
-        SystemTime::now(),
-        accounts.default_id(),
-        &request_id,
-    )
-}
-
-/// The configuration served for a valid request in `account_id`, or `None`
-/// for a custom connector not registered there.
-fn resolve(
-    inner: &Inner,
-    account_id: &str,
-    req: &ValidRequest,
-    region: &str,
-) -> Option<Map<String, Value>> {
-    match &req.label {
-        Some(label) => {
-            let entry = inner.accounts.get(account_id)?.custom.get(label)?;
-            let mut cfg = catalog::custom_default(label, region, account_id, entry.registered_at);
-            merge_into(&mut cfg, &entry.spec.overlay());
-            Some(cfg)
-        }
-        None => {
-            let mut cfg = catalog::vended(&req.connector_type)?.clone();
-            if let Some(overlay) = inner.overrides.get(&req.connector_type) {
-                merge_into(&mut cfg, overlay);
-            }
-            Some(cfg)
-        }
-    }
-}
-
-async fn describe_connector(
-    State(state): State<AppState>,
-    axum::Extension(RequestId(request_id)): axum::Extension<RequestId>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let result = describe(&state, &headers, &body).await;
-    let (resp, key, outcome) = match result {
-        Ok((key, resp, outcome)) => (resp, key, outcome),
-        Err((key, err)) => {
-            let outcome = err.code.clone();
-            (err.into_response(), key, outcome)
-        }
-    };
-    info!(
-        request_id = %request_id,
-        key = key.as_deref().unwrap_or("-"),
-        status = resp.status().as_u16(),
-        outcome = %outcome,
-        "DescribeConnector"
-    );
-    resp
-}
-
-type Described = (Option<String>, Response, String);
-
-async fn describe(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<Described, (Option<String>, ApiError)> {
-    let sig = auth::check_request(headers, auth::SERVICE).map_err(|e| (None, e))?;
-    let account_id = {
-        let inner = state.lock();
-        inner
-            .sts
-            .sessions()
-            .caller(
-                &sig.access_key_id,
-                auth::security_token(headers),
-                SystemTime::now(),
-                inner.accounts.default_id(),
-            )
-            .map_err(|e| (None, ApiError::from(e)))?
-            .account_id
-    };
-    let parsed = parse_body(body).map_err(|e| (None, e))?;
-    let key = parsed.key();
-    {
-        let mut inner = state.lock();
-        *inner.calls.entry(key.clone()).or_insert(0) += 1;
-        inner.total += 1;
-        inner.accounts.count(&account_id, &key);
-    }
-    if let Some(latency) = state.1.latency() {
-        tokio::time::sleep(latency).await;
-    }
-    if !state.1.admit() {
-        state.lock().throttled += 1;
-        return Err((
-            Some(key),
-            ApiError::new("ThrottlingException", "Rate exceeded"),
-        ));
-    }
-    let req = validate(&parsed).map_err(|e| (Some(key.clone()), e))?;
-    let key = req.key();
-    let action = {
-        let mut inner = state.lock();
-        // A fault set for the key wins over a random one.
-        match inner.faults.on_call(&key) {
-            Some(action) => Some(action),
-            None => inner.random_faults.as_mut().and_then(RandomFaults::draw),
-        }
-    };
-    let mut outcome_note = "ok";
-    if let Some(action) = action {
-        if let Some(latency) = action.latency {
-            tokio::time::sleep(latency).await;
-            outcome_note = "ok (delayed)";
-        }
-        match action.outcome {
-            FaultOutcome::Error(e) => return Err((Some(key), e)),
-            FaultOutcome::Garbage => {
-                return Ok((
-                    Some(key),
-                    raw_response(StatusCode::OK, GARBAGE_BODY.to_string()),
-                    "garbage body".to_string(),
-                ));
-            }
-            FaultOutcome::Normal => {}
-        }
-    }
-    let cfg = resolve(&state.lock(), &account_id, &req, &sig.region);
-    match cfg {
-        Some(cfg) => Ok((
-            Some(key),
-            json_response(StatusCode::OK, &json!({ "connectorConfiguration": cfg })),
-            outcome_note.to_string(),
-        )),
-        None => {
-            let label = req.label.as_deref().unwrap_or_default();
-            Err((
-                Some(key),
-                ApiError::new(
-                    "ResourceNotFoundException",
-                    format!(
-                        "No custom connector with label {label} is registered in this account."
-                    ),
-                ),
-            ))
-        }
-    }
-}
-
-async fn health() -> Response {
-    json_response(StatusCode::OK, &json!({"status": "ok"}))
-}
-
-async fn stats(State(state): State<AppState>) -> Response {
-    let inner = state.lock();
-    let default_custom = inner
-        .accounts
-        .get(inner.accounts.default_id())
-        .map(|a| a.custom.keys().collect::<Vec<_>>())
-        .unwrap_or_default();
-    json_response(
-        StatusCode::OK,
-        &json!({
-            "calls": inner.calls,
-            "total": inner.total,
-            "throttled": inner.throttled,
-            "faults": inner.faults.status(),
-            "randomFaults": inner.random_faults.as_ref().map(RandomFaults::status),
-            "customConnectors": default_custom,
-            "defaultAccountId": inner.accounts.default_id(),
-            "accounts": inner.accounts.status(),
-            "sts": inner.sts.status(SystemTime::now()),
-        }),
-    )
-}
-
-async fn reset(State(state): State<AppState>) -> Response {
-    let mut inner = state.lock();
-    inner.calls.clear();
-    inner.total = 0;
-    inner.accounts.reset_counts();
-    inner.sts.reset();
-    info!("stats reset");
-    json_response(StatusCode::OK, &json!({"reset": true}))
-}
-
-/// `POST /_emulator/random-faults` — a `RandomFaultSpec`, or `null` to stop.
-async fn set_random_faults(State(state): State<AppState>, body: Bytes) -> Response {
-    let spec: Option<RandomFaultSpec> = match control_body(&body) {
-        Ok(spec) => spec,
-        Err(e) => return e.into_response(),
-    };
-    if let Some(spec) = &spec
-        && let Err(e) = spec.check()
-    {
-        return control_error(e);
-    }
-    info!(spec = ?spec, "random faults set");
-    let mut inner = state.lock();
-    inner.random_faults = spec.map(RandomFaults::new);
-    json_response(
-        StatusCode::OK,
-        &json!({"randomFaults": inner.random_faults.as_ref().map(RandomFaults::status)}),
-    )
-}
-
-/// Parses a control request body, answering 400 ValidationException.
-fn control_body<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::validation(format!("Invalid control request body: {e}")))
-}
-
-fn control_error(e: impl std::fmt::Display) -> Response {
-    ApiError::validation(e.to_string()).into_response()
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SetFault {
-    key: String,
-    #[serde(default)]
-    fault: Option<FaultSpec>,
-}
-
-async fn set_fault(State(state): State<AppState>, body: Bytes) -> Response {
-    let req: SetFault = match control_body(&body) {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    if let Err(e) = check_fault_key(&req.key) {
-        return control_error(e);
-    }
-    if let Some(f) = &req.fault
-        && let Err(e) = f.check()
-    {
-        return control_error(e);
-    }
-    info!(key = %req.key, fault = ?req.fault, "fault set");
-    let mut inner = state.lock();
-    inner.faults.set(&req.key, req.fault);
-    json_response(
-        StatusCode::OK,
-        &json!({"key": req.key, "fault": inner.faults.status().get(&req.key)}),
-    )
-}
-
-/// The account a control request names (`accountId`), else the default one;
-/// 400 if the account is unknown.
-fn control_account(inner: &Inner, account_id: Option<String>) -> Result<String, ApiError> {
-    let id = account_id.unwrap_or_else(|| inner.accounts.default_id().to_string());
-    if inner.accounts.contains(&id) {
-        Ok(id)
-    } else {
-        Err(ApiError::validation(format!(
-            "Unknown account {id}: declare it under accounts in the data file"
-        )))
-    }
-}
-
-/// `POST /_emulator/connectors`: a data-file entry plus an optional `accountId`.
-async fn register_connector(State(state): State<AppState>, body: Bytes) -> Response {
-    let mut entry: Map<String, Value> = match control_body(&body) {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    let account_id = match entry.remove("accountId") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(id)) => Some(id),
-        Some(other) => return control_error(format!("accountId must be a string, not {other}")),
-    };
-    let spec: CustomConnectorSpec = match serde_json::from_value(Value::Object(entry)) {
-        Ok(spec) => spec,
-        Err(e) => return control_error(format!("Invalid control request body: {e}")),
-    };
-    if let Err(e) = spec.check() {
-        return control_error(e);
-    }
-    let warnings = EmulatorData {
-        custom_connectors: vec![spec.clone()],
-        ..EmulatorData::default()
-    }
-    .warnings();
-    for w in &warnings {
-        warn!(warning = %w, "registered connector does not satisfy the AppFlow model");
-    }
-    let label = spec.label.clone();
-    let mut inner = state.lock();
-    let account_id = match control_account(&inner, account_id) {
-        Ok(id) => id,
-        Err(e) => return e.into_response(),
-    };
-    let replaced = inner
-        .accounts
-        .entry(&account_id)
-        .custom
-        .insert(
-            label.clone(),
-            CustomEntry {
-                spec,
-                registered_at: now_epoch_seconds(),
-            },
-        )
-        .is_some();
-    info!(label = %label, account_id = %account_id, replaced, "custom connector registered");
-    json_response(
-        StatusCode::OK,
-        &json!({"registered": label, "accountId": account_id, "replaced": replaced, "warnings": warnings}),
-    )
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct AccountQuery {
-    #[serde(default)]
-    account_id: Option<String>,
-}
-
-async fn deregister_connector(
-    State(state): State<AppState>,
-    Path(label): Path<String>,
-    Query(query): Query<AccountQuery>,
-) -> Response {
-    let mut inner = state.lock();
-    let account_id = match control_account(&inner, query.account_id) {
-        Ok(id) => id,
-        Err(e) => return e.into_response(),
-    };
-    let removed = inner
-        .accounts
-        .entry(&account_id)
-        .custom
-        .remove(&label)
-        .is_some();
-    info!(label = %label, account_id = %account_id, removed, "custom connector deregistered");
-    if removed {
-        json_response(
-            StatusCode::OK,
-            &json!({"deregistered": label, "accountId": account_id}),
-        )
-    } else {
-        ApiError::new(
-            "ResourceNotFoundException",
-            format!(
-                "No custom connector with label {label} is registered in account {account_id}."
-            ),
-        )
-        .into_response()
-    }
-}
-
-/// `POST /_emulator/roles`: adds or replaces a role (a data-file `roles` entry).
-async fn set_role(State(state): State<AppState>, body: Bytes) -> Response {
-    let role: RoleSpec = match control_body(&body) {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    let mut inner = state.lock();
-    if let Err(e) = role.check(|id| inner.accounts.contains(id)) {
-        return control_error(e);
-    }
-    let arn = role.arn.clone();
-    let replaced = inner.sts.put_role(role);
-    info!(role = %arn, replaced, "role set");
-    json_response(StatusCode::OK, &json!({"role": arn, "replaced": replaced}))
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct SetOverride {
-    connector_type: String,
-    #[serde(default, rename = "override")]
-    overlay: Option<Map<String, Value>>,
-}
-
-async fn set_override(State(state): State<AppState>, body: Bytes) -> Response {
-    let req: SetOverride = match control_body(&body) {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    if let Err(e) = check_override_key(&req.connector_type) {
-        return control_error(e);
-    }
-    let mut warnings = Vec::new();
-    let mut inner = state.lock();
-    match req.overlay {
-        Some(overlay) => {
-            warnings = EmulatorData {
-                overrides: BTreeMap::from([(req.connector_type.clone(), overlay.clone())]),
-                ..EmulatorData::default()
-            }
-            .warnings();
-            inner.overrides.insert(req.connector_type.clone(), overlay);
-        }
-        None => {
-            inner.overrides.remove(&req.connector_type);
-        }
-    }
-    info!(connector_type = %req.connector_type, "override set");
-    json_response(
-        StatusCode::OK,
-        &json!({"connectorType": req.connector_type, "warnings": warnings}),
-    )
-}
-
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
     use crate::test_support::{AUTH, app_with, describe, send};
 

@@ -13,7 +13,7 @@ use tracing::info;
 
 use crate::auth;
 use crate::iam::{RoleSpec, is_external_id};
-use crate::identity::{Caller, Sessions, assumed_role_caller};
+use crate::identity::{Caller, Session, Sessions, assumed_role_caller};
 use crate::query::{Params, QueryError, Xml, parse_form, result_xml, xml_response};
 use crate::validate::{validation_message, violation};
 use crate::wire::ApiError;
@@ -199,6 +199,7 @@ impl Sts {
                 "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.",
             ));
         }
+        // The role's own session length, when it has one, wins over the request's.
         let seconds = role.session_duration_seconds.unwrap_or_else(|| {
             request
                 .duration_seconds
@@ -213,20 +214,9 @@ impl Sts {
             request.role_session_name,
         );
         let session = self.sessions.issue(session_caller, expires_at);
-        let mut x = Xml::fragment(2);
-        x.open("AssumedRoleUser")
-            .leaf("AssumedRoleId", &session.caller.user_id)
-            .leaf("Arn", &session.caller.arn)
-            .close("AssumedRoleUser")
-            .open("Credentials")
-            .leaf("AccessKeyId", &session.access_key_id)
-            .leaf("SecretAccessKey", &session.secret_access_key)
-            .leaf("SessionToken", &session.session_token)
-            .leaf("Expiration", &iso8601(expires_at))
-            .close("Credentials");
         Ok(Answer {
             action: "AssumeRole",
-            result: x.finish(),
+            result: assume_role_result(&session, expires_at),
         })
     }
 
@@ -249,6 +239,22 @@ impl Sts {
             "roles": self.roles.values().collect::<Vec<_>>(),
         })
     }
+}
+
+/// `AssumeRoleResult`'s members: the assumed-role user and its credentials.
+fn assume_role_result(session: &Session, expires_at: SystemTime) -> String {
+    let mut x = Xml::fragment(2);
+    x.open("AssumedRoleUser")
+        .leaf("AssumedRoleId", &session.caller.user_id)
+        .leaf("Arn", &session.caller.arn)
+        .close("AssumedRoleUser")
+        .open("Credentials")
+        .leaf("AccessKeyId", &session.access_key_id)
+        .leaf("SecretAccessKey", &session.secret_access_key)
+        .leaf("SessionToken", &session.session_token)
+        .leaf("Expiration", &iso8601(expires_at))
+        .close("Credentials");
+    x.finish()
 }
 
 fn get_caller_identity(caller: &Caller) -> Answer {
@@ -285,78 +291,22 @@ struct AssumeRoleRequest<'a> {
 }
 
 impl<'a> AssumeRoleRequest<'a> {
+    /// Checks every member before failing: STS reports all of a request's
+    /// violations in one message.
     fn validate(params: &'a Params) -> Result<Self, QueryError> {
         let get = |name: &str| params.get(name).map(String::as_str);
         let mut errors = Vec::new();
         let role_arn = get("RoleArn");
-        match role_arn {
-            None => errors.push(violation(None, "roleArn", "Member must not be null")),
-            Some(arn) => {
-                if !arn.chars().all(arn_char) || arn.is_empty() {
-                    errors.push(pattern_violation(arn, "roleArn", ARN_PATTERN));
-                }
-                errors.extend(length_violations(arn, "roleArn", 20, 2048));
-            }
-        }
+        errors.extend(role_arn_violations(role_arn));
         let session = get("RoleSessionName");
-        match session {
-            None => errors.push(violation(
-                None,
-                "roleSessionName",
-                "Member must not be null",
-            )),
-            Some(name) => {
-                if !name.chars().all(session_name_char) {
-                    errors.push(pattern_violation(
-                        name,
-                        "roleSessionName",
-                        ROLE_SESSION_NAME_PATTERN,
-                    ));
-                }
-                errors.extend(length_violations(name, "roleSessionName", 2, 64));
-            }
-        }
-        let mut duration_seconds = None;
-        if let Some(raw) = get("DurationSeconds") {
-            match raw.trim().parse::<i64>() {
-                Ok(d) => {
-                    duration_seconds = Some(d);
-                    if d < MIN_DURATION {
-                        errors.push(violation(
-                            Some(raw),
-                            "durationSeconds",
-                            &format!(
-                                "Member must have value greater than or equal to {MIN_DURATION}"
-                            ),
-                        ));
-                    }
-                    if d > MAX_DURATION {
-                        errors.push(violation(
-                            Some(raw),
-                            "durationSeconds",
-                            &format!("Member must have value less than or equal to {MAX_DURATION}"),
-                        ));
-                    }
-                }
-                Err(_) => errors.push(violation(
-                    Some(raw),
-                    "durationSeconds",
-                    "Member must be an integer",
-                )),
-            }
-        }
+        errors.extend(session_name_violations(session));
+        let duration_seconds = get("DurationSeconds").and_then(|raw| {
+            let (duration, violations) = duration_seconds(raw);
+            errors.extend(violations);
+            duration
+        });
         let external_id = get("ExternalId");
-        if let Some(id) = external_id
-            && !is_external_id(id)
-        {
-            if !id
-                .chars()
-                .all(|c| session_name_char(c) || c == ':' || c == '/')
-            {
-                errors.push(pattern_violation(id, "externalId", EXTERNAL_ID_PATTERN));
-            }
-            errors.extend(length_violations(id, "externalId", 2, 1224));
-        }
+        errors.extend(external_id.map(external_id_violations).unwrap_or_default());
         match (errors.is_empty(), role_arn, session) {
             (true, Some(role_arn), Some(role_session_name)) => Ok(AssumeRoleRequest {
                 role_arn,
@@ -367,6 +317,85 @@ impl<'a> AssumeRoleRequest<'a> {
             _ => Err(QueryError::validation(validation_message(&errors))),
         }
     }
+}
+
+fn role_arn_violations(role_arn: Option<&str>) -> Vec<String> {
+    let Some(arn) = role_arn else {
+        return vec![violation(None, "roleArn", "Member must not be null")];
+    };
+    let mut errors = Vec::new();
+    if !arn.chars().all(arn_char) || arn.is_empty() {
+        errors.push(pattern_violation(arn, "roleArn", ARN_PATTERN));
+    }
+    errors.extend(length_violations(arn, "roleArn", 20, 2048));
+    errors
+}
+
+fn session_name_violations(session: Option<&str>) -> Vec<String> {
+    let Some(name) = session else {
+        return vec![violation(
+            None,
+            "roleSessionName",
+            "Member must not be null",
+        )];
+    };
+    let mut errors = Vec::new();
+    if !name.chars().all(session_name_char) {
+        errors.push(pattern_violation(
+            name,
+            "roleSessionName",
+            ROLE_SESSION_NAME_PATTERN,
+        ));
+    }
+    errors.extend(length_violations(name, "roleSessionName", 2, 64));
+    errors
+}
+
+/// The duration asked for, if it is an integer, and the bounds it breaks.
+fn duration_seconds(raw: &str) -> (Option<i64>, Vec<String>) {
+    let Ok(d) = raw.trim().parse::<i64>() else {
+        return (
+            None,
+            vec![violation(
+                Some(raw),
+                "durationSeconds",
+                "Member must be an integer",
+            )],
+        );
+    };
+    let mut errors = Vec::new();
+    if d < MIN_DURATION {
+        errors.push(violation(
+            Some(raw),
+            "durationSeconds",
+            &format!("Member must have value greater than or equal to {MIN_DURATION}"),
+        ));
+    }
+    if d > MAX_DURATION {
+        errors.push(violation(
+            Some(raw),
+            "durationSeconds",
+            &format!("Member must have value less than or equal to {MAX_DURATION}"),
+        ));
+    }
+    (Some(d), errors)
+}
+
+/// `is_external_id` is the whole check; the tests below it only name the
+/// constraints an invalid ID breaks, as STS's message does.
+fn external_id_violations(id: &str) -> Vec<String> {
+    let mut errors = Vec::new();
+    if is_external_id(id) {
+        return errors;
+    }
+    if !id
+        .chars()
+        .all(|c| session_name_char(c) || c == ':' || c == '/')
+    {
+        errors.push(pattern_violation(id, "externalId", EXTERNAL_ID_PATTERN));
+    }
+    errors.extend(length_violations(id, "externalId", 2, 1224));
+    errors
 }
 
 /// `[\w+=,.@-]` with `\w` ASCII, as in Java.

@@ -22,6 +22,7 @@ roles:
 "#;
 
 const OBSERVER: &str = "arn:aws:iam::222222222222:role/appflow-observer";
+const GUARDED: &str = "arn:aws:iam::333333333333:role/ops/guarded";
 
 fn sigv4(key: &str, service: &str) -> String {
     format!(
@@ -264,18 +265,17 @@ async fn get_caller_identity() {
 }
 
 #[tokio::test]
-async fn trust_and_external_ids() {
+async fn external_id_guards_a_role() {
     let app = app_with(DATA);
-    let guarded = "arn:aws:iam::333333333333:role/ops/guarded";
     for extra in [&[][..], &[("ExternalId", "team-x")][..]] {
-        let r = assume(&app, guarded, extra).await;
+        let r = assume(&app, GUARDED, extra).await;
         assert_eq!(r.status, 403, "{}", r.text());
         assert_eq!(r.xml("Type").as_deref(), Some("Sender"));
         assert_eq!(r.xml("Code").as_deref(), Some("AccessDenied"));
         assert_eq!(
             r.xml("Message"),
             Some(format!(
-                "User: arn:aws:iam::123456789012:user/emulator is not authorized to perform: sts:AssumeRole on resource: {guarded}"
+                "User: arn:aws:iam::123456789012:user/emulator is not authorized to perform: sts:AssumeRole on resource: {GUARDED}"
             ))
         );
         assert!(
@@ -284,11 +284,22 @@ async fn trust_and_external_ids() {
         );
         assert!(r.xml("RequestId").is_some());
     }
-    let r = assume(&app, guarded, &[("ExternalId", "team-c")]).await;
+    let r = assume(&app, GUARDED, &[("ExternalId", "team-c")]).await;
     assert_eq!(
         r.xml("Arn").as_deref(),
         Some("arn:aws:sts::333333333333:assumed-role/guarded/operator")
     );
+    let s = stats(&app).await;
+    assert_eq!(
+        s["sts"]["assumeRole"][GUARDED],
+        json!({"succeeded": 1, "refused": 2})
+    );
+    assert_eq!(s["sts"]["errors"]["AccessDenied"], json!(2));
+}
+
+#[tokio::test]
+async fn unassumable_and_unknown_roles_are_denied() {
+    let app = app_with(DATA);
     for role in [
         "arn:aws:iam::333333333333:role/locked",
         "arn:aws:iam::333333333333:role/unknown",
@@ -296,8 +307,12 @@ async fn trust_and_external_ids() {
         let r = assume(&app, role, &[]).await;
         assert_eq!(r.xml("Code").as_deref(), Some("AccessDenied"), "{role}");
     }
+    assert_eq!(stats(&app).await["sts"]["errors"]["AccessDenied"], json!(2));
+}
 
-    // A role made unassumable at run time.
+#[tokio::test]
+async fn roles_changed_at_run_time() {
+    let app = app_with(DATA);
     let r = control(
         &app,
         "POST",
@@ -321,14 +336,10 @@ async fn trust_and_external_ids() {
     }
     let s = stats(&app).await;
     assert_eq!(
-        s["sts"]["assumeRole"][guarded],
-        json!({"succeeded": 1, "refused": 2})
-    );
-    assert_eq!(
         s["sts"]["assumeRole"][OBSERVER],
         json!({"succeeded": 0, "refused": 1})
     );
-    assert_eq!(s["sts"]["errors"]["AccessDenied"], json!(5));
+    assert_eq!(s["sts"]["errors"]["AccessDenied"], json!(1));
 }
 
 #[tokio::test]
@@ -384,10 +395,15 @@ async fn role_chaining() {
 }
 
 #[tokio::test]
-async fn protocol_errors() {
+async fn repeated_parameter_first_value_wins() {
     let app = app_with(DATA);
     let r = assume(&app, OBSERVER, &[("RoleSessionName", "ignored-duplicate")]).await;
     assert_eq!(r.status, 200, "first value wins");
+}
+
+#[tokio::test]
+async fn missing_member_is_a_validation_error() {
+    let app = app_with(DATA);
     let r = sts(
         &app,
         "AKIDEXAMPLE",
@@ -407,6 +423,11 @@ async fn protocol_errors() {
             "1 validation error detected: Value null at 'roleSessionName' failed to satisfy constraint: Member must not be null"
         )
     );
+}
+
+#[tokio::test]
+async fn unknown_or_missing_action() {
+    let app = app_with(DATA);
     let r = sts(
         &app,
         "AKIDEXAMPLE",
@@ -425,7 +446,11 @@ async fn protocol_errors() {
     );
     let r = sts(&app, "AKIDEXAMPLE", None, &[("Version", "2011-06-15")]).await;
     assert_eq!(r.xml("Code").as_deref(), Some("MissingAction"));
+}
 
+#[tokio::test]
+async fn sts_requires_a_signature_scoped_to_sts() {
+    let app = app_with(DATA);
     let r = send_with(
         &app,
         "POST",
@@ -452,7 +477,11 @@ async fn protocol_errors() {
         r.xml("Message").as_deref(),
         Some("Credential should be scoped to correct service: 'sts'.")
     );
-    // AppFlow keeps requiring its own scope.
+}
+
+#[tokio::test]
+async fn appflow_keeps_requiring_its_own_scope() {
+    let app = app_with(DATA);
     let r = describe_as(&app, "AKIDEXAMPLE", None, "home-crm").await;
     assert_eq!(r.status, 200);
     let auth = sigv4("AKIDEXAMPLE", "sts");
@@ -460,11 +489,10 @@ async fn protocol_errors() {
     assert_eq!(r.error_type(), Some("InvalidSignatureException"));
 }
 
-#[tokio::test]
-async fn registration_per_account() {
-    let app = app_with(DATA);
+/// Registers `late` in account 333333333333 and returns credentials acting there.
+async fn register_late_in_333(app: &Router) -> (String, String) {
     let r = control(
-        &app,
+        app,
         "POST",
         "/_emulator/connectors",
         r#"{"label": "late", "accountId": "333333333333"}"#,
@@ -472,14 +500,13 @@ async fn registration_per_account() {
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["accountId"], json!("333333333333"));
-    let (key, token) = credentials(
-        &assume(
-            &app,
-            "arn:aws:iam::333333333333:role/ops/guarded",
-            &[("ExternalId", "team-c")],
-        )
-        .await,
-    );
+    credentials(&assume(app, GUARDED, &[("ExternalId", "team-c")]).await)
+}
+
+#[tokio::test]
+async fn registration_is_per_account() {
+    let app = app_with(DATA);
+    let (key, token) = register_late_in_333(&app).await;
     assert_eq!(
         describe_as(&app, &key, Some(&token), "late").await.status,
         200
@@ -488,6 +515,11 @@ async fn registration_per_account() {
         describe_as(&app, "AKIDEXAMPLE", None, "late").await.status,
         404
     );
+}
+
+#[tokio::test]
+async fn registration_needs_a_known_account() {
+    let app = app_with(DATA);
     let r = control(
         &app,
         "POST",
@@ -504,6 +536,12 @@ async fn registration_per_account() {
     )
     .await;
     assert_eq!(r.status, 400);
+}
+
+#[tokio::test]
+async fn deregistration_is_per_account() {
+    let app = app_with(DATA);
+    let (key, token) = register_late_in_333(&app).await;
     // Deregistering in the default account does not touch account 333333333333.
     let r = control(&app, "DELETE", "/_emulator/connectors/late", "").await;
     assert_eq!(r.status, 404);
@@ -519,7 +557,16 @@ async fn registration_per_account() {
         describe_as(&app, &key, Some(&token), "late").await.status,
         404
     );
+}
 
+#[tokio::test]
+async fn reset_clears_account_and_sts_counts() {
+    let app = app_with(DATA);
+    let (key, token) = register_late_in_333(&app).await;
+    assert_eq!(
+        describe_as(&app, &key, Some(&token), "late").await.status,
+        200
+    );
     control(&app, "POST", "/_emulator/reset", "").await;
     let s = stats(&app).await;
     assert_eq!(s["accounts"]["333333333333"]["total"], json!(0));
